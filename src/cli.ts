@@ -1,0 +1,39 @@
+import { Command } from "commander";
+import { loadConfig, type ConfigFlags } from "./config.js";
+import { banner, startServer } from "./server.js";
+
+async function run(mode: "dev" | "serve", flags: ConfigFlags): Promise<void> {
+  const config = loadConfig(mode, flags, process.env);
+  const server = await startServer(config);
+  console.log(banner(server));
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping; attempts in flight finish first`);
+    await server.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+/** The `sluice` command line. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program.name("sluice").description("Self-hosted QStash-compatible message queue, scheduler and workflow server");
+  const common = (cmd: Command): Command =>
+    cmd
+      .option("-p, --port <port>", "port to listen on (default 8080)")
+      .option("-H, --host <host>", "address to listen on")
+      .option("-d, --data <dir>", "folder for the embedded store (default ./.sluice)")
+      .option("--memory", "keep everything in memory (nothing is written to disk)")
+      .option("-c, --config <file>", "JSON configuration file");
+  common(program.command("dev"))
+    .description("development server: the four well-known dev users, every destination allowed")
+    .action((opts: ConfigFlags) => run("dev", opts));
+  common(program.command("serve"))
+    .description("production server: users from configuration, private destinations denied unless allowed")
+    .action((opts: ConfigFlags) => run("serve", opts));
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,184 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseDuration } from "./protocol/duration.js";
+import { parseCsvList, type EgressSettings } from "./engine/egress.js";
+
+/** A user as configured: tokens are derived from these (DECISIONS #17). */
+export interface UserConfig {
+  userId: string;
+  password: string;
+  /** Dev users have fixed signing keys; production users get generated ones, kept in the store. */
+  signingKeys?: { current: string; next: string };
+}
+
+/** Plan-style limits the vendor ties to plans; each is a setting here (DECISIONS #15). */
+export interface Limits {
+  maxBodyBytes: number;
+  maxRetries: number;
+  maxDelayMs: number;
+  maxTimeoutMs: number;
+  retentionMs: number;
+  dedupWindowMs: number;
+  maxBatchItems: number;
+  /** Response bodies kept in logs and callbacks are cut to this size. */
+  maxResponseBodyBytes: number;
+}
+
+export interface Config {
+  mode: "dev" | "serve";
+  host: string;
+  port: number;
+  /** Folder for the SQLite file; undefined means an in-memory store. */
+  dataDir?: string;
+  /** SQLite `synchronous` level: NORMAL survives process crashes, FULL also survives power loss. */
+  sqliteSynchronous: "NORMAL" | "FULL";
+  users: UserConfig[];
+  limits: Limits;
+  defaultRetries: number;
+  egress: EgressSettings;
+  /** JWT nbf = iat - this (DECISIONS #13). */
+  nbfSkewSeconds: number;
+  /** Cap on deliveries in flight across the whole process, so a backlog cannot open unbounded sockets. */
+  maxInFlight: number;
+  /** Connections kept per destination origin. */
+  connectionsPerOrigin: number;
+  logLevel: string;
+}
+
+/** The four well-known users of the vendor's dev server, with their fixed keys (SPEC §6). */
+export const DEV_USERS: UserConfig[] = [
+  { userId: "defaultUser", password: "defaultPassword", signingKeys: { current: "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r", next: "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs" } },
+  { userId: "testUser1", password: "testPassword", signingKeys: { current: "sig_7GVPjvuwsfqF65iC8fSrs1dfYruM", next: "sig_5NoELc3EFnZn4DVS5bDs2Nk4b7Ua" } },
+  { userId: "testUser2", password: "testPassword", signingKeys: { current: "sig_6jWGaWRxHsw4vMSPJprXadyvrybF", next: "sig_7qHbvhmahe5GwfePDiS5Lg3pi6Qx" } },
+  { userId: "testUser3", password: "testPassword", signingKeys: { current: "sig_5T8FcSsynBjn9mMLBsXhpacRovJf", next: "sig_7GFR4YaDshFcqsxWRZpRB161jguD" } },
+];
+
+/** The token a user authenticates with: base64 of `{"UserID":…,"Password":…}` (the workflow SDK reads UserID). */
+export function tokenFor(user: Pick<UserConfig, "userId" | "password">): string {
+  return Buffer.from(JSON.stringify({ UserID: user.userId, Password: user.password })).toString("base64");
+}
+
+/** Every environment variable Sluice reads, in one list. */
+export const ENV = {
+  port: "SLUICE_PORT",
+  host: "SLUICE_HOST",
+  dataDir: "SLUICE_DATA",
+  users: "SLUICE_USERS",
+  configFile: "SLUICE_CONFIG",
+  sqliteSynchronous: "SLUICE_SQLITE_SYNCHRONOUS",
+  maxBody: "SLUICE_MAX_BODY_BYTES",
+  maxRetries: "SLUICE_MAX_RETRIES",
+  maxDelay: "SLUICE_MAX_DELAY",
+  maxTimeout: "SLUICE_MAX_TIMEOUT",
+  retention: "SLUICE_RETENTION",
+  dedupWindow: "SLUICE_DEDUP_WINDOW",
+  maxBatchItems: "SLUICE_MAX_BATCH_ITEMS",
+  defaultRetries: "SLUICE_DEFAULT_RETRIES",
+  egressAllowHosts: "SLUICE_EGRESS_ALLOW_HOSTS",
+  egressDenyHosts: "SLUICE_EGRESS_DENY_HOSTS",
+  egressAllowCidrs: "SLUICE_EGRESS_ALLOW_CIDRS",
+  egressDenyCidrs: "SLUICE_EGRESS_DENY_CIDRS",
+  egressAllowPrivate: "SLUICE_EGRESS_ALLOW_PRIVATE",
+  nbfSkew: "SLUICE_JWT_NBF_SKEW_SECONDS",
+  maxInFlight: "SLUICE_MAX_IN_FLIGHT",
+  connectionsPerOrigin: "SLUICE_CONNECTIONS_PER_ORIGIN",
+  logLevel: "SLUICE_LOG_LEVEL",
+} as const;
+
+/** Options given on the command line; they win over the environment and the config file. */
+export interface ConfigFlags {
+  port?: string;
+  host?: string;
+  data?: string;
+  memory?: boolean;
+  config?: string;
+}
+
+type Raw = Record<string, unknown>;
+
+/** Resolves flags > environment > config file > defaults into one validated Config; throws on bad values. */
+export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJS.ProcessEnv): Config {
+  const filePath = flags.config ?? env[ENV.configFile];
+  const file: Raw = filePath ? (JSON.parse(readFileSync(filePath, "utf8")) as Raw) : {};
+  const pick = (envName: string, fileKey: string): string | undefined => {
+    const fromEnv = env[envName];
+    if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+    const v = file[fileKey];
+    if (v === undefined || v === null) return undefined;
+    return Array.isArray(v) ? v.join(",") : String(v);
+  };
+  const int = (name: string, value: string | undefined, dflt: number, min = 0): number => {
+    if (value === undefined) return dflt;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new Error(`setting ${name} must be an integer ≥ ${min}, got "${value}"`);
+    return n;
+  };
+  const dur = (name: string, value: string | undefined, dflt: number): number =>
+    value === undefined ? dflt : parseDuration(value, name);
+  const bool = (value: string | undefined, dflt: boolean): boolean =>
+    value === undefined ? dflt : ["1", "true", "yes", "on"].includes(value.toLowerCase());
+
+  const port = int("port", flags.port ?? pick(ENV.port, "port"), 8080);
+  if (port > 65535) throw new Error(`port must be at most 65535, got ${port}`);
+  const dataFlag = flags.memory ? undefined : (flags.data ?? pick(ENV.dataDir, "dataDir") ?? ".sluice");
+  const sync = (pick(ENV.sqliteSynchronous, "sqliteSynchronous") ?? "NORMAL").toUpperCase();
+  if (sync !== "NORMAL" && sync !== "FULL") throw new Error(`${ENV.sqliteSynchronous} must be NORMAL or FULL`);
+
+  const users = mode === "dev" ? DEV_USERS : parseUsers(env[ENV.users], file.users);
+  if (users.length === 0) {
+    throw new Error(`sluice serve needs at least one user: set ${ENV.users}="id:password,…" or "users" in the config file`);
+  }
+
+  return {
+    mode,
+    host: flags.host ?? pick(ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
+    port,
+    dataDir: dataFlag === undefined ? undefined : resolve(dataFlag),
+    sqliteSynchronous: sync,
+    users,
+    limits: {
+      maxBodyBytes: int("maxBodyBytes", pick(ENV.maxBody, "maxBodyBytes"), 10 * 1024 * 1024, 1),
+      maxRetries: int("maxRetries", pick(ENV.maxRetries, "maxRetries"), 100),
+      maxDelayMs: dur("maxDelay", pick(ENV.maxDelay, "maxDelay"), 365 * 86_400_000),
+      maxTimeoutMs: dur("maxTimeout", pick(ENV.maxTimeout, "maxTimeout"), 15 * 60_000),
+      retentionMs: dur("retention", pick(ENV.retention, "retention"), 14 * 86_400_000),
+      dedupWindowMs: dur("dedupWindow", pick(ENV.dedupWindow, "dedupWindow"), 10 * 60_000),
+      maxBatchItems: int("maxBatchItems", pick(ENV.maxBatchItems, "maxBatchItems"), 1000, 1),
+      maxResponseBodyBytes: 256 * 1024,
+    },
+    defaultRetries: int("defaultRetries", pick(ENV.defaultRetries, "defaultRetries"), 3),
+    egress: {
+      allowHosts: parseCsvList(pick(ENV.egressAllowHosts, "egressAllowHosts")),
+      denyHosts: parseCsvList(pick(ENV.egressDenyHosts, "egressDenyHosts")),
+      allowCidrs: parseCsvList(pick(ENV.egressAllowCidrs, "egressAllowCidrs")),
+      denyCidrs: parseCsvList(pick(ENV.egressDenyCidrs, "egressDenyCidrs")),
+      allowPrivate: bool(pick(ENV.egressAllowPrivate, "egressAllowPrivate"), mode === "dev"),
+    },
+    nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
+    maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
+    connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
+    logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",
+  };
+}
+
+function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[] {
+  if (!fromEnv && Array.isArray(fromFile)) {
+    return fromFile.map((u, i) => {
+      const o = u as Raw;
+      if (typeof o.userId !== "string" || typeof o.password !== "string" || !o.userId || !o.password) {
+        throw new Error(`config users[${i}] needs string "userId" and "password"`);
+      }
+      return { userId: o.userId, password: o.password };
+    });
+  }
+  if (!fromEnv) return [];
+  return fromEnv
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((pair) => {
+      const i = pair.indexOf(":");
+      if (i <= 0 || i === pair.length - 1) throw new Error(`${ENV.users} entries must be "userId:password", got "${pair}"`);
+      return { userId: pair.slice(0, i), password: pair.slice(i + 1) };
+    });
+}

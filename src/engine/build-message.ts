@@ -1,0 +1,143 @@
+import { createHash } from "node:crypto";
+import { parsePublishHeaders, type PublishConfig, type PublishLimits } from "../protocol/publish-headers.js";
+import { newId } from "./ids.js";
+import type { MessageKind, MessageRecord } from "./message.js";
+import type { Transition } from "./transitions.js";
+
+/** Where one message goes; a URL group fans out into one target per endpoint. */
+export interface Target {
+  url: string;
+  topicName?: string;
+  endpointName?: string;
+  queueName?: string;
+  scheduleId?: string;
+}
+
+export interface Origin {
+  userId: string;
+  callerIp: string;
+  nowMs: number;
+}
+
+export interface NewMessage {
+  record: MessageRecord;
+  dedupKey?: string;
+}
+
+/** Builds a pending message from validated publish headers; the due time is Not-Before, else now + Delay. */
+export function buildMessage(
+  cfg: PublishConfig,
+  target: Target,
+  body: Buffer,
+  origin: Origin,
+  defaultRetries: number,
+  kind: MessageKind = "publish",
+): NewMessage {
+  const due = cfg.notBeforeMs ?? origin.nowMs + (cfg.delayMs ?? 0);
+  const record: MessageRecord = {
+    id: newId("msg_"),
+    userId: origin.userId,
+    kind,
+    url: target.url,
+    method: cfg.method,
+    header: cfg.header,
+    body,
+    maxRetries: cfg.retries ?? defaultRetries,
+    retryDelay: cfg.retryDelay,
+    timeoutMs: cfg.timeoutMs,
+    callback: cfg.callback,
+    callbackHeaders: emptyToUndefined(cfg.callbackHeaders),
+    failureCallback: cfg.failureCallback,
+    failureCallbackHeaders: emptyToUndefined(cfg.failureCallbackHeaders),
+    notBeforeMs: due,
+    createdAtMs: origin.nowMs,
+    callerIp: origin.callerIp,
+    labels: cfg.labels,
+    redact: cfg.redact,
+    topicName: target.topicName,
+    endpointName: target.endpointName,
+    queueName: target.queueName,
+    scheduleId: target.scheduleId,
+    flowControl: cfg.flowControl,
+    state: "pending",
+    retried: 0,
+    dueMs: due,
+  };
+  return { record, dedupKey: dedupKeyFor(cfg, target, body) };
+}
+
+/**
+ * Deduplication is per destination: the same id sent to two URLs (or to each endpoint of a group) makes two
+ * messages; a second publish to the same destination inside the window is the duplicate.
+ */
+function dedupKeyFor(cfg: PublishConfig, target: Target, body: Buffer): string | undefined {
+  if (cfg.dedupId !== undefined) return `id:${cfg.dedupId}|${target.url}`;
+  if (!cfg.contentBasedDedup) return undefined;
+  const h = createHash("sha256");
+  h.update(target.url).update("\0").update(body).update("\0");
+  for (const name of Object.keys(cfg.header).sort()) h.update(name.toLowerCase()).update(":").update(cfg.header[name].join(",")).update("\0");
+  return `content:${h.digest("base64url")}`;
+}
+
+function emptyToUndefined<T extends object>(o: T): T | undefined {
+  return Object.keys(o).length ? o : undefined;
+}
+
+const b64 = (b: Buffer | undefined): string => (b ?? Buffer.alloc(0)).toString("base64");
+
+/**
+ * The JSON body of a callback (after every attempt) or failure callback (once, after the final failure),
+ * field for field as SPEC §3.4/§3.5 lists them. With no response, status is 0 and `error` says why.
+ */
+export function callbackBody(source: MessageRecord, t: Transition, dlqId?: string): Record<string, unknown> {
+  return {
+    status: t.response?.status ?? 0,
+    header: t.response?.headers ?? {},
+    body: b64(t.response?.body),
+    ...(t.error !== undefined ? { error: t.error } : {}),
+    retried: t.retried - 1,
+    maxRetries: source.maxRetries,
+    ...(dlqId !== undefined ? { dlqId } : {}),
+    sourceMessageId: source.id,
+    ...(source.topicName ? { topicName: source.topicName } : {}),
+    ...(source.endpointName ? { endpointName: source.endpointName } : {}),
+    url: source.url,
+    method: source.method,
+    sourceHeader: source.header,
+    sourceBody: b64(source.body),
+    notBefore: source.notBeforeMs,
+    createdAt: source.createdAtMs,
+    ...(source.scheduleId ? { scheduleId: source.scheduleId } : {}),
+    ...(source.queueName ? { queueName: source.queueName } : {}),
+    callerIP: source.callerIp,
+    callerIp: source.callerIp,
+  };
+}
+
+/**
+ * A callback message, configured by the source's `Upstash-Callback-*` (or `-Failure-Callback-*`) headers exactly
+ * as a publish would be; it inherits the source's retries unless those headers set their own.
+ */
+export function buildCallbackMessage(
+  source: MessageRecord,
+  kind: "callback" | "failureCallback",
+  body: Record<string, unknown>,
+  nowMs: number,
+  limits: PublishLimits,
+): MessageRecord | undefined {
+  const url = kind === "callback" ? source.callback : source.failureCallback;
+  if (!url) return undefined;
+  const sub = (kind === "callback" ? source.callbackHeaders : source.failureCallbackHeaders) ?? {};
+  const cfg = parsePublishHeaders({ ...sub, "content-type": "application/json" }, limits);
+  // A callback of a callback would loop; the sub-config's own callbacks are ignored.
+  const { record } = buildMessage(
+    { ...cfg, callback: undefined, failureCallback: undefined, callbackHeaders: {}, failureCallbackHeaders: {}, dedupId: undefined, contentBasedDedup: false },
+    { url },
+    Buffer.from(JSON.stringify(body)),
+    { userId: source.userId, callerIp: source.callerIp, nowMs },
+    source.maxRetries,
+    kind,
+  );
+  record.sourceMessageId = source.id;
+  return record;
+}

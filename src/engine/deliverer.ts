@@ -1,0 +1,118 @@
+import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { Agent, errors as undiciErrors } from "undici";
+import type { EgressPolicy } from "./egress.js";
+
+/** What one HTTP attempt produced: a response (any status) or no response at all (DECISIONS #12). */
+export type AttemptResult =
+  | { kind: "response"; status: number; headers: Record<string, string | string[]>; body: Buffer }
+  | { kind: "error"; error: string };
+
+export interface AttemptRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  timeoutMs: number;
+}
+
+export interface DelivererOptions {
+  connectionsPerOrigin: number;
+  maxResponseBodyBytes: number;
+  egress: EgressPolicy;
+}
+
+/** Sends attempts over keep-alive connection pools, checking the egress policy before connecting. */
+export class Deliverer {
+  private readonly agent: Agent;
+
+  constructor(private readonly opts: DelivererOptions) {
+    const egress = opts.egress;
+    this.agent = new Agent({
+      connections: opts.connectionsPerOrigin,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 120_000,
+      connect: {
+        // Resolved addresses are checked too, so a public name pointing at a private address is refused.
+        lookup: (hostname: string, options: object, cb: (...args: any[]) => void) => {
+          dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+            if (err) return cb(err);
+            const list = addresses as LookupAddress[];
+            for (const a of list) {
+              const reason = egress.checkAddress(a.address, hostname);
+              if (reason) return cb(new EgressDenied(reason));
+            }
+            if ((options as { all?: boolean }).all) cb(null, list);
+            else cb(null, list[0].address, list[0].family);
+          });
+        },
+      },
+    });
+  }
+
+  /** Runs one attempt; never throws. */
+  async attempt(req: AttemptRequest): Promise<AttemptResult> {
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      return { kind: "error", error: `invalid destination URL ${req.url}` };
+    }
+    const denied = this.opts.egress.checkHost(url.hostname);
+    if (denied) return { kind: "error", error: denied };
+    const signal = AbortSignal.timeout(req.timeoutMs);
+    try {
+      const res = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: req.method as any,
+        headers: req.headers,
+        body: req.method === "GET" || req.method === "HEAD" ? undefined : req.body,
+        signal,
+        headersTimeout: req.timeoutMs,
+        bodyTimeout: req.timeoutMs,
+      });
+      const body = await readLimited(res.body, this.opts.maxResponseBodyBytes);
+      return { kind: "response", status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body };
+    } catch (err) {
+      return { kind: "error", error: describeError(err, req.timeoutMs) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close().catch(() => this.agent.destroy());
+  }
+}
+
+class EgressDenied extends Error {}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size + chunk.length > max) {
+      chunks.push(chunk.subarray(0, max - size));
+      size = max;
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function describeError(err: unknown, timeoutMs: number): string {
+  if (err instanceof EgressDenied) return err.message;
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (
+    e.name === "TimeoutError" ||
+    e.name === "AbortError" ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError
+  ) {
+    return `attempt timed out after ${timeoutMs}ms`;
+  }
+  const cause = e.cause?.message ?? e.cause?.code;
+  if (e.cause instanceof EgressDenied) return e.cause.message;
+  return [e.code, e.message, cause].filter(Boolean).join(": ") || "request failed";
+}

@@ -1,0 +1,433 @@
+import { EventEmitter } from "node:events";
+import type { Config } from "../config.js";
+import { signDelivery } from "../protocol/signature.js";
+import type { DueKey, Store, WriteOp } from "../store/store.js";
+import { buildCallbackMessage, callbackBody, type NewMessage } from "./build-message.js";
+import { Committer } from "./committer.js";
+import type { AttemptResult, Deliverer } from "./deliverer.js";
+import { newDlqId } from "./ids.js";
+import type { KeyRing } from "./keyring.js";
+import type { DlqEntry, LogEvent, MessageRecord } from "./message.js";
+import { TimerQueue } from "./timer-queue.js";
+import { afterAttempt, type Transition } from "./transitions.js";
+
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Typed engine events: tests await them and metrics count them. */
+export interface EngineEvents {
+  accepted: [MessageRecord];
+  attempt: [MessageRecord];
+  delivered: [MessageRecord];
+  retry: [MessageRecord, number];
+  failed: [MessageRecord, DlqEntry];
+  cancelled: [MessageRecord];
+  error: [unknown];
+}
+
+export interface AcceptResult {
+  messageId: string;
+  deduplicated: boolean;
+}
+
+/** How far ahead (ms) the timer heap holds pending messages; later ones stay only in the store. */
+const LOOKAHEAD_MS = 60_000;
+/** Most pending messages held in the heap at once, so a huge backlog does not live in memory. */
+const MAX_TIMERS = 200_000;
+const LOAD_CHUNK = 5_000;
+const PURGE_INTERVAL_MS = 60_000;
+
+/**
+ * The message lifecycle: accept → store → (timer) → ready → active → delivered | retry | failed.
+ * The store is the truth; in memory are only the heap of soon-due ids, the ready queue and the attempts in
+ * flight, all rebuilt from the store on start. Every state change goes through a fenced update, so a
+ * message cancelled while due is never also dispatched.
+ */
+export class Engine extends EventEmitter<EngineEvents> {
+  readonly committer: Committer;
+  private readonly timers: TimerQueue;
+  private ready: MessageRecord[] = [];
+  private readyHead = 0;
+  private readonly queued = new Set<string>();
+  private readonly inFlight = new Map<string, MessageRecord>();
+  private reserved = 0;
+  /** Every pending message with a due key at or before this is in the heap, the ready queue or in flight. */
+  private cursor: DueKey = { dueMs: Number.MIN_SAFE_INTEGER, id: "" };
+  private loadingUpTo: DueKey | undefined;
+  private refillTimer: NodeJS.Timeout | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(
+    readonly store: Store,
+    readonly config: Config,
+    private readonly deliverer: Deliverer,
+    readonly keys: KeyRing,
+    readonly clock: Clock = systemClock,
+  ) {
+    super();
+    this.committer = new Committer(store);
+    this.timers = new TimerQueue(
+      () => this.clock.now(),
+      (ids) => this.track(this.onDue(ids)),
+    );
+  }
+
+  /** Treats attempts interrupted by the last stop as failed attempts, then loads what is due soon. */
+  async start(): Promise<void> {
+    const interrupted = await this.store.listActive();
+    for (const msg of interrupted) {
+      await this.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
+    }
+    await this.refill();
+    this.purgeTimer = setInterval(() => this.track(this.purge()), PURGE_INTERVAL_MS);
+    this.purgeTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timers.stop();
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
+    await Promise.allSettled([...this.background]);
+    await this.committer.idle();
+  }
+
+  /** Stores new messages (one transaction per event-loop turn) and schedules them; resolves once durable. */
+  async accept(items: NewMessage[]): Promise<AcceptResult[]> {
+    const ops: WriteOp[] = items.map(({ record, dedupKey }) => ({
+      op: "insertMessage",
+      message: record,
+      dedupKey,
+      dedupExpiresMs: record.createdAtMs + this.config.limits.dedupWindowMs,
+      event: { userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" },
+    }));
+    const results = await this.committer.run(ops);
+    return items.map(({ record }, i) => {
+      const r = results[i];
+      if (r.duplicateOf) return { messageId: r.duplicateOf, deduplicated: true };
+      this.emit("accepted", record);
+      this.schedule(record, true);
+      return { messageId: record.id, deduplicated: false };
+    });
+  }
+
+  /**
+   * Cancels a user's unfinished messages. A pending one is cancelled at once; one whose attempt is in flight
+   * is cancelled when the attempt ends, unless that attempt delivered it. Returns how many were cancelled.
+   */
+  async cancel(userId: string, ids: string[]): Promise<number> {
+    const now = this.clock.now();
+    const ops: WriteOp[] = [];
+    const candidates: string[] = [];
+    for (const id of ids) {
+      if (this.inFlight.has(id)) continue;
+      candidates.push(id);
+      ops.push({
+        op: "updateMessage",
+        id,
+        expectState: "pending",
+        state: "cancelled",
+        retried: 0,
+        dueMs: 0,
+        finishedMs: now,
+        events: [
+          { userId, messageId: id, timeMs: now, state: "CANCEL_REQUESTED" },
+          { userId, messageId: id, timeMs: now, state: "CANCELLED" },
+        ],
+      });
+    }
+    // The update keeps `retried`/`due` as stored: the fence needs them only to be written back unchanged.
+    const owned = await this.store.getMessagesById(candidates);
+    const byId = new Map(owned.filter((m) => m.userId === userId).map((m) => [m.id, m]));
+    const fenced = ops.filter((op) => op.op === "updateMessage" && byId.has(op.id)) as Extract<WriteOp, { op: "updateMessage" }>[];
+    for (const op of fenced) {
+      const m = byId.get(op.id)!;
+      op.retried = m.retried;
+      op.dueMs = m.dueMs;
+    }
+    const results = await this.committer.run(fenced);
+    let count = 0;
+    fenced.forEach((op, i) => {
+      if (!results[i].applied) return;
+      count++;
+      this.timers.remove(op.id);
+      const m = byId.get(op.id)!;
+      m.state = "cancelled";
+      this.emit("cancelled", m);
+    });
+    const late: WriteOp[] = [];
+    for (const id of ids) {
+      const m = this.inFlight.get(id);
+      if (!m || m.userId !== userId || m.cancelRequested) continue;
+      m.cancelRequested = true;
+      count++;
+      late.push({ op: "event", event: { userId, messageId: id, timeMs: now, state: "CANCEL_REQUESTED" } });
+    }
+    await this.committer.run(late);
+    return count;
+  }
+
+  /** Replaces a DLQ entry with a fresh message (same content, overrides applied); resolves with the new id. */
+  async requeueFromDlq(userId: string, dlqId: string, fresh: NewMessage): Promise<string> {
+    const now = fresh.record.createdAtMs;
+    const results = await this.committer.run([
+      { op: "deleteDlq", userId, dlqId },
+      {
+        op: "insertMessage",
+        message: fresh.record,
+        event: { userId, messageId: fresh.record.id, timeMs: now, state: "CREATED" },
+      },
+    ]);
+    if (results[1].applied) this.schedule(fresh.record, true);
+    return fresh.record.id;
+  }
+
+  /** Deliveries in flight right now (for metrics and the global parallelism endpoint). */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  // ---- scheduling -------------------------------------------------------------------------------
+
+  private schedule(msg: MessageRecord, withRecord: boolean): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    if (msg.dueMs <= now && withRecord) {
+      this.enqueueReady(msg);
+      return;
+    }
+    const limit = this.loadingUpTo ?? this.cursor;
+    if (msg.dueMs < limit.dueMs || (msg.dueMs === limit.dueMs && msg.id <= limit.id)) {
+      this.timers.push(msg.id, msg.dueMs);
+    }
+  }
+
+  private enqueueReady(msg: MessageRecord): void {
+    if (this.queued.has(msg.id) || this.inFlight.has(msg.id)) return;
+    this.queued.add(msg.id);
+    this.ready.push(msg);
+    this.pump();
+  }
+
+  private async onDue(ids: string[]): Promise<void> {
+    const fresh = ids.filter((id) => !this.queued.has(id) && !this.inFlight.has(id));
+    const records = await this.store.getMessagesById(fresh);
+    for (const m of records) if (m.state === "pending") this.enqueueReady(m);
+    if (this.timers.size < MAX_TIMERS / 2 && this.cursor.dueMs < this.clock.now() + LOOKAHEAD_MS) this.track(this.refill());
+  }
+
+  /** Loads pending messages due within the lookahead into the heap, in (due, id) order, in chunks. */
+  private async refill(): Promise<void> {
+    if (this.loadingUpTo || this.stopped) return;
+    const target = { dueMs: this.clock.now() + LOOKAHEAD_MS, id: "" };
+    this.loadingUpTo = target;
+    try {
+      while (this.timers.size < MAX_TIMERS) {
+        const rows = await this.store.listDue(this.cursor, target.dueMs, LOAD_CHUNK);
+        for (const r of rows) {
+          if (!this.queued.has(r.id) && !this.inFlight.has(r.id)) this.timers.push(r.id, r.dueMs);
+        }
+        if (rows.length < LOAD_CHUNK) {
+          this.cursor = target;
+          break;
+        }
+        this.cursor = rows[rows.length - 1];
+      }
+    } finally {
+      this.loadingUpTo = undefined;
+    }
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    if (this.stopped) return;
+    const wait = Math.max(1000, this.cursor.dueMs - LOOKAHEAD_MS / 2 - this.clock.now());
+    this.refillTimer = setTimeout(() => this.track(this.refill()), wait);
+    this.refillTimer.unref();
+  }
+
+  // ---- dispatch ---------------------------------------------------------------------------------
+
+  /** Starts as many ready messages as the in-flight cap allows; each start is fenced in the store first. */
+  private pump(): void {
+    const room = this.config.maxInFlight - this.inFlight.size - this.reserved;
+    if (room <= 0 || this.readyHead >= this.ready.length || this.stopped) return;
+    const batch: MessageRecord[] = [];
+    while (batch.length < room && this.readyHead < this.ready.length) {
+      const m = this.ready[this.readyHead++];
+      this.queued.delete(m.id);
+      if (m.state === "pending") batch.push(m);
+    }
+    if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
+      this.ready = this.ready.slice(this.readyHead);
+      this.readyHead = 0;
+    }
+    if (batch.length === 0) return;
+    this.reserved += batch.length;
+    this.track(this.activate(batch));
+  }
+
+  private async activate(batch: MessageRecord[]): Promise<void> {
+    const now = this.clock.now();
+    let results;
+    try {
+      results = await this.committer.run(
+        batch.map((m) => ({
+          op: "updateMessage",
+          id: m.id,
+          expectState: "pending",
+          state: "active",
+          retried: m.retried,
+          dueMs: m.dueMs,
+          events: [{ userId: m.userId, messageId: m.id, timeMs: now, state: "ACTIVE" }],
+        })),
+      );
+    } finally {
+      this.reserved -= batch.length;
+    }
+    batch.forEach((m, i) => {
+      if (!results[i].applied) return;
+      m.state = "active";
+      this.inFlight.set(m.id, m);
+      this.track(this.attempt(m));
+    });
+    this.pump();
+  }
+
+  private async attempt(msg: MessageRecord): Promise<void> {
+    this.emit("attempt", msg);
+    const keys = this.keys.get(msg.userId);
+    const now = this.clock.now();
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(msg.header)) headers[k] = v.length === 1 ? v[0] : v;
+    headers["User-Agent"] = "Upstash-QStash";
+    headers["Upstash-Message-Id"] = msg.id;
+    headers["Upstash-Retried"] = String(msg.retried);
+    if (msg.topicName) headers["Upstash-Topic-Name"] = msg.topicName;
+    if (msg.scheduleId) headers["Upstash-Schedule-Id"] = msg.scheduleId;
+    if (msg.callerIp) headers["Upstash-Caller-Ip"] = msg.callerIp;
+    headers["Upstash-Signature"] = signDelivery({
+      signingKey: keys.current,
+      url: msg.url,
+      body: msg.body,
+      nowMs: now,
+      nbfSkewSeconds: this.config.nbfSkewSeconds,
+    });
+    const result = await this.deliverer.attempt({
+      url: msg.url,
+      method: msg.method,
+      headers,
+      body: msg.body,
+      timeoutMs: msg.timeoutMs ?? this.config.limits.maxTimeoutMs,
+    });
+    await this.finishAttempt(msg, result);
+  }
+
+  /** Records an attempt's outcome with its DLQ entry and callbacks in one transaction, then schedules what follows. */
+  private async finishAttempt(msg: MessageRecord, result: AttemptResult): Promise<void> {
+    const now = this.clock.now();
+    const t = afterAttempt(msg, result, now);
+    const ops: WriteOp[] = [
+      {
+        op: "updateMessage",
+        id: msg.id,
+        expectState: "active",
+        state: t.state,
+        retried: t.retried,
+        dueMs: t.dueMs,
+        finishedMs: t.finishedMs,
+        events: t.events,
+      },
+    ];
+    let dlq: DlqEntry | undefined;
+    if (t.verdict.kind === "failed") {
+      dlq = {
+        dlqId: newDlqId(now),
+        userId: msg.userId,
+        messageId: msg.id,
+        createdMs: now,
+        responseStatus: t.response?.status,
+        responseHeaders: t.response?.headers,
+        responseBody: t.response?.body,
+        error: t.error,
+      };
+      ops.push({ op: "insertDlq", entry: dlq });
+    }
+    const followUps = this.callbacksFor(msg, t, dlq, now);
+    for (const cb of followUps) {
+      ops.push({
+        op: "insertMessage",
+        message: cb,
+        event: { userId: cb.userId, messageId: cb.id, timeMs: now, state: "CREATED" },
+      });
+    }
+    try {
+      await this.committer.run(ops);
+    } finally {
+      this.inFlight.delete(msg.id);
+    }
+    msg.state = t.state;
+    msg.retried = t.retried;
+    msg.dueMs = t.dueMs;
+    msg.finishedMs = t.finishedMs;
+    switch (t.verdict.kind) {
+      case "delivered":
+        this.emit("delivered", msg);
+        break;
+      case "retry":
+        this.emit("retry", msg, t.verdict.atMs);
+        this.schedule(msg, false);
+        break;
+      case "failed":
+        this.emit("failed", msg, dlq!);
+        break;
+      case "cancelled":
+        this.emit("cancelled", msg);
+        break;
+      default:
+        assertNever(t.verdict);
+    }
+    for (const cb of followUps) {
+      this.emit("accepted", cb);
+      this.schedule(cb, true);
+    }
+    this.pump();
+  }
+
+  private callbacksFor(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, now: number): MessageRecord[] {
+    if (msg.kind !== "publish" || t.verdict.kind === "cancelled") return [];
+    const out: MessageRecord[] = [];
+    const limits = { ...this.config.limits };
+    try {
+      if (msg.callback) {
+        const cb = buildCallbackMessage(msg, "callback", callbackBody(msg, t), now, limits);
+        if (cb) out.push(cb);
+      }
+      if (dlq && msg.failureCallback) {
+        const cb = buildCallbackMessage(msg, "failureCallback", callbackBody(msg, t, dlq.dlqId), now, limits);
+        if (cb) out.push(cb);
+      }
+    } catch {
+      // Callback headers were validated at publish; a limit lowered since then must not lose the outcome.
+    }
+    return out;
+  }
+
+  private async purge(): Promise<void> {
+    const now = this.clock.now();
+    await this.committer.idle();
+    await this.store.purge(now - this.config.limits.retentionMs, now, 10_000);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.background.add(p);
+    p.catch((err) => this.emit("error", err)).finally(() => this.background.delete(p));
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled verdict ${JSON.stringify(x)}`);
+}
+
+export type { LogEvent };

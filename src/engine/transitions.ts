@@ -1,0 +1,117 @@
+import { defaultBackoffMs } from "../protocol/backoff.js";
+import { compileRetryDelay, type RetryDelayFn } from "../protocol/retry-delay.js";
+import { retryAfterFromHeaders } from "../protocol/retry-after.js";
+import { headerMap } from "../protocol/header-names.js";
+import type { AttemptResult } from "./deliverer.js";
+import type { LogEvent, MessageRecord, MessageState } from "./message.js";
+
+/** What an attempt's result means for the message: the only place delivery outcomes are decided. */
+export type Verdict =
+  | { kind: "delivered" }
+  | { kind: "retry"; atMs: number }
+  | { kind: "failed"; nonRetryable: boolean }
+  | { kind: "cancelled" };
+
+export interface Transition {
+  verdict: Verdict;
+  state: MessageState;
+  /** Attempts made, this one included. */
+  retried: number;
+  dueMs: number;
+  finishedMs?: number;
+  events: LogEvent[];
+  /** Status, headers and body of the attempt, for the DLQ and callbacks (absent when there was no response). */
+  response?: { status: number; headers: Record<string, string[]>; body: Buffer };
+  error?: string;
+}
+
+const compiled = new Map<string, RetryDelayFn>();
+function retryDelayFn(expr: string): RetryDelayFn {
+  let fn = compiled.get(expr);
+  if (!fn) {
+    fn = compileRetryDelay(expr);
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(expr, fn);
+  }
+  return fn;
+}
+
+/** The delay before the next attempt: the destination's Retry-After family wins, then the user's expression, then the default backoff. */
+export function nextRetryDelayMs(msg: MessageRecord, result: AttemptResult, nowMs: number): number {
+  if (result.kind === "response") {
+    const fromHeaders = retryAfterFromHeaders(result.headers, nowMs);
+    if (fromHeaders !== undefined) return fromHeaders;
+  }
+  if (msg.retryDelay) return Math.round(retryDelayFn(msg.retryDelay)(msg.retried));
+  return defaultBackoffMs(msg.retried + 1);
+}
+
+function isNonRetryable(result: AttemptResult): boolean {
+  if (result.kind !== "response" || result.status !== 489) return false;
+  const h = result.headers["upstash-nonretryable-error"];
+  return (Array.isArray(h) ? h[0] : h)?.toLowerCase() === "true";
+}
+
+/** Decides the next state of an active message from its attempt's result. Pure: time is passed in. */
+export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: number): Transition {
+  const base = { userId: msg.userId, messageId: msg.id, timeMs: nowMs };
+  const attempts = msg.retried + 1;
+  const response =
+    result.kind === "response"
+      ? { status: result.status, headers: headerMap(result.headers), body: result.body }
+      : undefined;
+  const error = result.kind === "error" ? result.error : undefined;
+  const responseFields = response
+    ? { responseStatus: response.status, responseHeaders: response.headers, responseBody: response.body }
+    : {};
+
+  if (response && response.status >= 200 && response.status < 300) {
+    return {
+      verdict: { kind: "delivered" },
+      state: "delivered",
+      retried: attempts,
+      dueMs: msg.dueMs,
+      finishedMs: nowMs,
+      events: [{ ...base, state: "DELIVERED", ...responseFields }],
+      response,
+    };
+  }
+
+  const errorText = error ?? `destination responded with status ${response!.status}`;
+  const errorEvent: LogEvent = { ...base, state: "ERROR", error: errorText, ...responseFields };
+  if (msg.cancelRequested) {
+    return {
+      verdict: { kind: "cancelled" },
+      state: "cancelled",
+      retried: attempts,
+      dueMs: msg.dueMs,
+      finishedMs: nowMs,
+      events: [errorEvent, { ...base, state: "CANCELLED" }],
+      response,
+      error,
+    };
+  }
+  const nonRetryable = isNonRetryable(result);
+  if (nonRetryable || msg.retried >= msg.maxRetries) {
+    return {
+      verdict: { kind: "failed", nonRetryable },
+      state: "failed",
+      retried: attempts,
+      dueMs: msg.dueMs,
+      finishedMs: nowMs,
+      events: [errorEvent, { ...base, state: "FAILED", error: errorText, ...responseFields }],
+      response,
+      error,
+    };
+  }
+  const atMs = nowMs + nextRetryDelayMs(msg, result, nowMs);
+  return {
+    verdict: { kind: "retry", atMs },
+    state: "pending",
+    retried: attempts,
+    dueMs: atMs,
+    events: [errorEvent, { ...base, state: "RETRY", nextDeliveryTimeMs: atMs }],
+    response,
+    error,
+  };
+}

@@ -1,0 +1,108 @@
+import { badRequest } from "../errors.js";
+import type { LogState } from "../engine/message.js";
+import type { MessageFilter } from "../store/store.js";
+
+export type Query = Record<string, string | string[] | undefined>;
+
+/** All values of a query parameter: repeated keys and comma-joined values both count (SPEC §0.1). */
+export function list(q: Query, ...names: string[]): string[] | undefined {
+  const out: string[] = [];
+  for (const name of names) {
+    const v = q[name];
+    if (v === undefined) continue;
+    for (const item of Array.isArray(v) ? v : [v]) {
+      for (const part of item.split(",")) if (part.trim()) out.push(part.trim());
+    }
+  }
+  return out.length ? out : undefined;
+}
+
+export function one(q: Query, name: string): string | undefined {
+  const v = q[name];
+  const s = Array.isArray(v) ? v[v.length - 1] : v;
+  return s === undefined || s === "" ? undefined : s;
+}
+
+/** An integer query parameter within [min, max]; absent gives `dflt`. */
+export function intParam(q: Query, name: string, dflt: number, min: number, max: number): number {
+  const s = one(q, name);
+  if (s === undefined) return dflt;
+  if (!/^-?\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected an integer`);
+  const n = Number(s);
+  if (n < min) throw badRequest(`invalid ${name} ${n}: must be at least ${min}`);
+  return Math.min(n, max);
+}
+
+function dateParam(q: Query, name: string): number | undefined {
+  const s = one(q, name);
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected unix milliseconds`);
+  return Number(s);
+}
+
+const LOG_STATES: Record<string, LogState[]> = {
+  CREATED: ["CREATED"],
+  ACTIVE: ["ACTIVE"],
+  RETRY: ["RETRY"],
+  ERROR: ["ERROR"],
+  DELIVERED: ["DELIVERED"],
+  FAILED: ["FAILED"],
+  CANCEL_REQUESTED: ["CANCEL_REQUESTED"],
+  CANCELLED: ["CANCELLED"],
+  CANCELED: ["CANCELLED"],
+  IN_PROGRESS: ["ACTIVE", "RETRY", "ERROR"],
+};
+
+/** The selection shared by logs, bulk cancel and the DLQ; `topicName` and `urlGroup` are the same filter. */
+export function parseFilter(q: Query): MessageFilter {
+  const f: MessageFilter = {
+    messageIds: list(q, "messageIds", "messageIds[]"),
+    dlqIds: list(q, "dlqIds", "dlqIds[]"),
+    messageId: one(q, "messageId"),
+    url: list(q, "url"),
+    topicName: list(q, "topicName", "urlGroup"),
+    endpointName: list(q, "endpointName"),
+    scheduleId: list(q, "scheduleId"),
+    queueName: list(q, "queueName"),
+    label: list(q, "label"),
+    flowControlKey: list(q, "flowControlKey"),
+    callerIp: list(q, "callerIp", "callerIP"),
+    host: list(q, "host"),
+    path: list(q, "path"),
+    fromDate: dateParam(q, "fromDate"),
+    toDate: dateParam(q, "toDate"),
+  };
+  const states = list(q, "state");
+  if (states) {
+    f.state = states.flatMap((s) => {
+      const mapped = LOG_STATES[s.toUpperCase()];
+      if (!mapped) throw badRequest(`invalid state "${s}": use one of ${Object.keys(LOG_STATES).join(", ")}`);
+      return mapped;
+    });
+  }
+  const statuses = list(q, "responseStatus");
+  if (statuses) {
+    f.responseStatus = statuses.map((s) => {
+      if (!/^\d{1,3}$/.test(s)) throw badRequest(`invalid responseStatus "${s}": expected an HTTP status code`);
+      return Number(s);
+    });
+  }
+  return f;
+}
+
+/** Cursors are opaque strings of digits here; anything else is a client error, not an empty page. */
+export function cursorParam(q: Query): string | undefined {
+  const c = one(q, "cursor");
+  if (c === undefined) return undefined;
+  if (!/^\d{1,19}$/.test(c)) throw badRequest(`invalid cursor "${c}"`);
+  return c;
+}
+
+export function orderParam(q: Query): boolean {
+  const o = one(q, "order");
+  if (o === undefined) return false;
+  const lower = o.toLowerCase();
+  if (lower === "asc" || lower === "earliestfirst") return true;
+  if (lower === "desc" || lower === "latestfirst") return false;
+  throw badRequest(`invalid order "${o}": use asc or desc`);
+}

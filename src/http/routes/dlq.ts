@@ -1,0 +1,103 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { newId } from "../../engine/ids.js";
+import type { DlqRecord, MessageRecord } from "../../engine/message.js";
+import { notFound } from "../../errors.js";
+import { parsePublishHeaders, type HeaderBag } from "../../protocol/publish-headers.js";
+import { dlqJson } from "../../protocol/shapes.js";
+import type { AppDeps } from "../app.js";
+import { cursorParam, intParam, one, orderParam, parseFilter, type Query } from "../query.js";
+
+/** The plain DLQ (SPEC §2.6): list, get, delete one/many/all, retry one/many with header overrides. */
+export function dlqRoutes({ engine, config }: AppDeps) {
+  const store = engine.store;
+
+  /** A page of entries selected by `dlqIds` (exclusive) or by filters, with the cursor to continue. */
+  async function select(req: FastifyRequest, maxCount: number): Promise<{ items: DlqRecord[]; cursor?: string }> {
+    const q = req.query as Query;
+    const filter = parseFilter(q);
+    if (one(q, "source") === "workflow") return { items: [] };
+    return store.listDlq(req.userId, filter, {
+      cursor: filter.dlqIds?.length ? undefined : cursorParam(q),
+      count: filter.dlqIds?.length ? filter.dlqIds.length : intParam(q, "count", 100, 1, maxCount),
+      asc: orderParam(q),
+    });
+  }
+
+  /** A fresh message from a DLQ entry: same content, a new id, any publish header given on the request overriding. */
+  function retried(req: FastifyRequest, entry: DlqRecord): { record: MessageRecord } {
+    const h = req.headers as HeaderBag;
+    const cfg = parsePublishHeaders(h, config.limits);
+    const now = engine.clock.now();
+    const m = entry.message;
+    const has = (name: string): boolean => h[name] !== undefined;
+    const header = { ...m.header };
+    for (const name of Object.keys(cfg.header)) if (name !== "Content-Type" || has("content-type")) header[name] = cfg.header[name];
+    const due = cfg.notBeforeMs ?? now + (cfg.delayMs ?? 0);
+    const record: MessageRecord = {
+      ...m,
+      id: newId("msg_"),
+      header,
+      method: has("upstash-method") ? cfg.method : m.method,
+      maxRetries: cfg.retries ?? m.maxRetries,
+      retryDelay: cfg.retryDelay ?? m.retryDelay,
+      timeoutMs: cfg.timeoutMs ?? m.timeoutMs,
+      callback: cfg.callback ?? m.callback,
+      failureCallback: cfg.failureCallback ?? m.failureCallback,
+      labels: has("upstash-label") ? cfg.labels : m.labels,
+      flowControl: cfg.flowControl ?? m.flowControl,
+      notBeforeMs: due,
+      createdAtMs: now,
+      callerIp: req.ip,
+      state: "pending",
+      retried: 0,
+      dueMs: due,
+      cancelRequested: undefined,
+      finishedMs: undefined,
+    };
+    return { record };
+  }
+
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.get("/v2/dlq", async (req) => {
+      const page = await select(req, 100);
+      return { messages: page.items.map(dlqJson), ...(page.cursor ? { cursor: page.cursor } : {}) };
+    });
+
+    app.get<{ Params: { id: string } }>("/v2/dlq/:id", async (req) => {
+      const entry = await store.getDlq(req.userId, req.params.id);
+      if (!entry) throw notFound(`DLQ entry ${req.params.id} not found`);
+      return dlqJson(entry);
+    });
+
+    app.delete<{ Params: { id: string } }>("/v2/dlq/:id", async (req) => {
+      const entry = await store.getDlq(req.userId, req.params.id);
+      if (!entry) throw notFound(`DLQ entry ${req.params.id} not found`);
+      await engine.committer.run([{ op: "deleteDlq", userId: req.userId, dlqId: entry.dlqId }]);
+      return { deleted: 1 };
+    });
+
+    app.delete("/v2/dlq", async (req) => {
+      const page = await select(req, 1000);
+      await engine.committer.run(page.items.map((e) => ({ op: "deleteDlq" as const, userId: req.userId, dlqId: e.dlqId })));
+      return { deleted: page.items.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
+    });
+
+    app.post("/v2/dlq/retry", async (req, reply) => {
+      const page = await select(req, 1000);
+      // Everything is validated before anything is requeued, so a bad override header changes nothing.
+      const fresh = page.items.map((e) => [e, retried(req, e)] as const);
+      const ids = await Promise.all(fresh.map(([entry, msg]) => engine.requeueFromDlq(req.userId, entry.dlqId, msg)));
+      const responses = ids.map((messageId) => ({ messageId }));
+      reply.code(201);
+      return { responses, ...(page.cursor ? { cursor: page.cursor } : {}) };
+    });
+
+    app.post<{ Params: { id: string } }>("/v2/dlq/retry/:id", async (req, reply) => {
+      const entry = await store.getDlq(req.userId, req.params.id);
+      if (!entry) throw notFound(`DLQ entry ${req.params.id} not found`);
+      const messageId = await engine.requeueFromDlq(req.userId, entry.dlqId, retried(req, entry));
+      reply.code(201);
+      return { messageId };
+    });
+  };
+}

@@ -1,0 +1,106 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { buildMessage, type NewMessage } from "../../engine/build-message.js";
+import { badRequest, HttpError, notFound } from "../../errors.js";
+import { parseDestination, type Destination } from "../../protocol/destination.js";
+import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
+import { jsonBody, rawBody, type AppDeps } from "../app.js";
+
+/** The raw path remainder after `prefix` and the raw query, exactly as the client sent them (SPEC §0.3). */
+export function rawRemainder(req: FastifyRequest, prefix: string): { remainder: string; query: string } {
+  const url = req.raw.url ?? "";
+  const q = url.indexOf("?");
+  const path = q === -1 ? url : url.slice(0, q);
+  return { remainder: path.slice(path.indexOf(prefix) + prefix.length), query: q === -1 ? "" : url.slice(q + 1) };
+}
+
+interface BatchItem {
+  destination: string;
+  headers?: Record<string, string>;
+  body?: string;
+  queue?: string;
+}
+
+/** POST /v2/publish/{destination} and POST /v2/batch. */
+export function publishRoutes({ engine, config }: AppDeps) {
+  const limits = config.limits;
+
+  /** Validates one publish and builds its messages; throws a 4xx for anything wrong, before anything is stored. */
+  function prepare(req: FastifyRequest, dest: Destination, headers: HeaderBag, body: Buffer): NewMessage[] {
+    if (body.length > limits.maxBodyBytes) {
+      throw new HttpError(413, `message body is larger than the configured limit maxBodyBytes (${limits.maxBodyBytes} bytes)`);
+    }
+    const cfg = parsePublishHeaders(headers, limits);
+    if (dest.kind === "group") throw notFound(`url group "${dest.name}" not found`);
+    return [buildMessage(cfg, { url: dest.url }, body, { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() }, config.defaultRetries)];
+  }
+
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.post("/v2/publish/*", async (req, reply) => {
+      const { remainder, query } = rawRemainder(req, "/v2/publish/");
+      const { destination, config: queryConfig } = parseDestination(remainder, query);
+      const items = prepare(req, destination, withQueryConfig(req.headers, queryConfig), rawBody(req));
+      const results = await engine.accept(items);
+      const replies = results.map((r, i) => ({
+        messageId: r.messageId,
+        url: items[i].record.url,
+        ...(r.deduplicated ? { deduplicated: true } : {}),
+      }));
+      if (destination.kind === "group") return replies;
+      if (replies[0].deduplicated) reply.code(202);
+      return replies[0];
+    });
+
+    app.post("/v2/batch", { bodyLimit: limits.maxBodyBytes * 4 + 1024 * 1024 }, async (req) => {
+      const parsed = jsonBody(req);
+      if (!Array.isArray(parsed)) throw badRequest("batch body must be a JSON array of {destination, headers, body}");
+      if (parsed.length === 0) throw badRequest("batch must contain at least one message");
+      if (parsed.length > limits.maxBatchItems) {
+        throw new HttpError(413, `batch has ${parsed.length} messages; the configured limit maxBatchItems is ${limits.maxBatchItems}`);
+      }
+      // Each item is validated on its own: a bad item gets {error} in its slot and the others are still published.
+      const prepared: (NewMessage[] | { error: string })[] = parsed.map((item: unknown, i: number) => {
+        try {
+          return prepareItem(req, item, i);
+        } catch (err) {
+          if (err instanceof HttpError) return { error: err.message };
+          throw err;
+        }
+      });
+      const all = prepared.flatMap((p) => (Array.isArray(p) ? p : []));
+      const results = await engine.accept(all);
+      let k = 0;
+      return prepared.map((p) => {
+        if (!Array.isArray(p)) return p;
+        const replies = p.map((m) => {
+          const r = results[k++];
+          return { messageId: r.messageId, url: m.record.url, ...(r.deduplicated ? { deduplicated: true } : {}) };
+        });
+        return replies.length === 1 && !p[0].record.topicName ? replies[0] : replies;
+      });
+    });
+
+    function prepareItem(req: FastifyRequest, raw: unknown, i: number): NewMessage[] {
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badRequest(`batch item ${i} must be an object`);
+      const item = raw as BatchItem;
+      if (typeof item.destination !== "string" || item.destination === "") {
+        throw badRequest(`batch item ${i}: destination must be a non-empty string`);
+      }
+      if (item.headers !== undefined && (typeof item.headers !== "object" || item.headers === null || Array.isArray(item.headers))) {
+        throw badRequest(`batch item ${i}: headers must be an object of strings`);
+      }
+      if (item.body !== undefined && item.body !== null && typeof item.body !== "string") {
+        throw badRequest(`batch item ${i}: body must be a string`);
+      }
+      if (item.queue !== undefined) throw notFound(`batch item ${i}: queue "${item.queue}" not found`);
+      const headers: HeaderBag = {};
+      for (const [k, v] of Object.entries(item.headers ?? {})) {
+        if (typeof v !== "string") throw badRequest(`batch item ${i}: header ${k} must be a string`);
+        headers[k.toLowerCase()] = v;
+      }
+      const q = item.destination.indexOf("?");
+      const { destination, config: queryConfig } =
+        q === -1 ? parseDestination(item.destination, "") : parseDestination(item.destination.slice(0, q), item.destination.slice(q + 1));
+      return prepare(req, destination, withQueryConfig(headers, queryConfig), Buffer.from(item.body ?? "", "utf8"));
+    }
+  };
+}

@@ -1,0 +1,20 @@
+/** Go-style canonical header name (`content-type` → `Content-Type`), the form the vendor's JSON uses. */
+export function canonicalHeaderName(name: string): string {
+  return name
+    .toLowerCase()
+    .split("-")
+    .map((part) => (part ? part[0].toUpperCase() + part.slice(1) : part))
+    .join("-");
+}
+
+/** Converts Node's header object (lower-case names, string or string[] values) into `{Name: [values]}`. */
+export function headerMap(headers: Record<string, string | string[] | number | undefined>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const key = canonicalHeaderName(name);
+    const list = Array.isArray(value) ? value : [String(value)];
+    (out[key] ??= []).push(...list);
+  }
+  return out;
+}

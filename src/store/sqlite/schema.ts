@@ -1,0 +1,80 @@
+/**
+ * Schema migrations for the embedded store, applied in order; `user_version` records the last one applied.
+ *
+ * Why the shape is what it is:
+ * - Times are epoch milliseconds in `*_ms` integer columns: SQLite has no clock of its own we want to trust,
+ *   and the engine passes `now` in.
+ * - Columns exist only for what is filtered or indexed; the rest of a message lives in `spec` (JSON) and
+ *   `body` (BLOB) and is written once.
+ * - Finished messages stay (with their events) until retention removes them, so logs and the DLQ can show
+ *   the message they describe without copying it into every event row.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE messages (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    due_ms        INTEGER NOT NULL,
+    retried       INTEGER NOT NULL DEFAULT 0,
+    created_ms    INTEGER NOT NULL,
+    finished_ms   INTEGER,
+    url           TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    path          TEXT NOT NULL,
+    topic_name    TEXT,
+    endpoint_name TEXT,
+    queue_name    TEXT,
+    schedule_id   TEXT,
+    flow_key      TEXT,
+    caller_ip     TEXT,
+    labels        TEXT NOT NULL DEFAULT '[]',
+    spec          TEXT NOT NULL,
+    body          BLOB
+  ) STRICT;
+  CREATE INDEX messages_pending_due ON messages (due_ms, id) WHERE state = 'pending';
+  CREATE INDEX messages_active ON messages (id) WHERE state = 'active';
+  CREATE INDEX messages_user_created ON messages (user_id, created_ms);
+  CREATE INDEX messages_finished ON messages (finished_ms) WHERE finished_ms IS NOT NULL;
+
+  CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    time_ms     INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    detail      TEXT,
+    response_body BLOB
+  ) STRICT;
+  CREATE INDEX events_user_seq ON events (user_id, seq);
+  CREATE INDEX events_message ON events (message_id);
+
+  CREATE TABLE dlq (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    dlq_id        TEXT NOT NULL UNIQUE,
+    user_id       TEXT NOT NULL,
+    message_id    TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    response_status INTEGER,
+    detail        TEXT,
+    response_body BLOB
+  ) STRICT;
+  CREATE INDEX dlq_user_seq ON dlq (user_id, seq);
+  CREATE INDEX dlq_message ON dlq (message_id);
+
+  CREATE TABLE dedup (
+    user_id     TEXT NOT NULL,
+    dedup_key   TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, dedup_key)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX dedup_expires ON dedup (expires_ms);
+
+  CREATE TABLE signing_keys (
+    user_id     TEXT PRIMARY KEY,
+    current_key TEXT NOT NULL,
+    next_key    TEXT NOT NULL
+  ) STRICT;
+  `,
+];

@@ -1,0 +1,379 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../engine/message.js";
+import type { DueKey, MessageFilter, OpResult, Page, Store, StoredEvent, WriteOp } from "../store.js";
+import { filterSql } from "./filter-sql.js";
+import { MIGRATIONS } from "./schema.js";
+
+type Row = Record<string, any>;
+
+/** Fields of a message kept in the `spec` JSON column (everything that is neither indexed nor the body). */
+type SpecColumn = Pick<
+  MessageRecord,
+  | "kind"
+  | "method"
+  | "header"
+  | "maxRetries"
+  | "retryDelay"
+  | "timeoutMs"
+  | "callback"
+  | "callbackHeaders"
+  | "failureCallback"
+  | "failureCallbackHeaders"
+  | "notBeforeMs"
+  | "redact"
+  | "flowControl"
+  | "sourceMessageId"
+>;
+
+export interface SqliteOptions {
+  /** Folder for `sluice.db`; undefined keeps everything in memory. */
+  dataDir?: string;
+  synchronous?: "NORMAL" | "FULL";
+}
+
+/** The embedded store: one SQLite file in WAL mode, written by group commits. */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(opts: SqliteOptions = {}) {
+    let file = ":memory:";
+    if (opts.dataDir) {
+      mkdirSync(opts.dataDir, { recursive: true });
+      file = join(opts.dataDir, "sluice.db");
+    }
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    // NORMAL in WAL mode loses nothing when the process dies (kill -9); FULL also covers power loss.
+    this.db.pragma(`synchronous = ${opts.synchronous ?? "NORMAL"}`);
+    this.db.pragma("busy_timeout = 5000");
+    this.migrate();
+    this.stmts = this.prepare();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertMessage: db.prepare(
+        `INSERT INTO messages (id, user_id, state, due_ms, retried, created_ms, finished_ms, url, host, path,
+          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body)
+         VALUES (@id, @user_id, @state, @due_ms, @retried, @created_ms, @finished_ms, @url, @host, @path,
+          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body)`,
+      ),
+      updateMessage: db.prepare(
+        `UPDATE messages SET state = ?, retried = ?, due_ms = ?, finished_ms = ? WHERE id = ? AND state = ?`,
+      ),
+      insertEvent: db.prepare(
+        `INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      insertDlq: db.prepare(
+        `INSERT INTO dlq (dlq_id, user_id, message_id, created_ms, response_status, detail, response_body)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      deleteDlq: db.prepare(`DELETE FROM dlq WHERE user_id = ? AND dlq_id = ?`),
+      getDedup: db.prepare(`SELECT message_id, expires_ms FROM dedup WHERE user_id = ? AND dedup_key = ?`),
+      putDedup: db.prepare(
+        `INSERT INTO dedup (user_id, dedup_key, message_id, expires_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, dedup_key) DO UPDATE SET message_id = excluded.message_id, expires_ms = excluded.expires_ms`,
+      ),
+      getMessage: db.prepare(`SELECT * FROM messages WHERE user_id = ? AND id = ?`),
+      getMessageAny: db.prepare(`SELECT * FROM messages WHERE id = ?`),
+      listDue: db.prepare(
+        `SELECT id, due_ms FROM messages WHERE state = 'pending' AND (due_ms > ? OR (due_ms = ? AND id > ?)) AND due_ms < ?
+         ORDER BY due_ms, id LIMIT ?`,
+      ),
+      listActive: db.prepare(`SELECT * FROM messages WHERE state = 'active'`),
+      getKeys: db.prepare(`SELECT current_key, next_key FROM signing_keys WHERE user_id = ?`),
+      setKeys: db.prepare(
+        `INSERT INTO signing_keys (user_id, current_key, next_key) VALUES (?, ?, ?)
+         ON CONFLICT (user_id) DO UPDATE SET current_key = excluded.current_key, next_key = excluded.next_key`,
+      ),
+    };
+  }
+
+  async commit(ops: WriteOp[]): Promise<OpResult[]> {
+    return this.commitSync(ops);
+  }
+
+  private readonly commitSync = (ops: WriteOp[]): OpResult[] =>
+    this.db.transaction((list: WriteOp[]) => {
+      const results: OpResult[] = [];
+      for (const op of list) {
+        let result: OpResult = { applied: true };
+        switch (op.op) {
+          case "insertMessage":
+            result = this.applyInsert(op);
+            break;
+          case "updateMessage": {
+            const info = this.stmts.updateMessage.run(op.state, op.retried, op.dueMs, op.finishedMs ?? null, op.id, op.expectState);
+            result = { applied: info.changes === 1 };
+            if (result.applied) for (const e of op.events ?? []) this.writeEvent(e);
+            break;
+          }
+          case "event":
+            this.writeEvent(op.event);
+            break;
+          case "insertDlq": {
+            const e = op.entry;
+            const detail = JSON.stringify({ responseHeaders: e.responseHeaders, error: e.error });
+            this.stmts.insertDlq.run(e.dlqId, e.userId, e.messageId, e.createdMs, e.responseStatus ?? null, detail, e.responseBody ?? null);
+            break;
+          }
+          case "deleteDlq":
+            this.stmts.deleteDlq.run(op.userId, op.dlqId);
+            break;
+          default:
+            assertNever(op);
+        }
+        results.push(result);
+      }
+      return results;
+    })(ops);
+
+  private applyInsert(op: Extract<WriteOp, { op: "insertMessage" }>): OpResult {
+    const m = op.message;
+    if (op.dedupKey !== undefined) {
+      const existing = this.stmts.getDedup.get(m.userId, op.dedupKey) as Row | undefined;
+      if (existing && existing.expires_ms > m.createdAtMs) return { applied: false, duplicateOf: existing.message_id };
+      this.stmts.putDedup.run(m.userId, op.dedupKey, m.id, op.dedupExpiresMs ?? m.createdAtMs);
+    }
+    this.stmts.insertMessage.run(toRow(m));
+    if (op.event) this.writeEvent(op.event);
+    return { applied: true };
+  }
+
+  private writeEvent(e: LogEvent): void {
+    const detail =
+      e.error !== undefined || e.nextDeliveryTimeMs !== undefined || e.responseStatus !== undefined || e.responseHeaders
+        ? JSON.stringify({
+            error: e.error,
+            nextDeliveryTimeMs: e.nextDeliveryTimeMs,
+            responseStatus: e.responseStatus,
+            responseHeaders: e.responseHeaders,
+          })
+        : null;
+    this.stmts.insertEvent.run(e.userId, e.messageId, e.timeMs, e.state, detail, e.responseBody ?? null);
+  }
+
+  async getMessage(userId: string, id: string): Promise<MessageRecord | undefined> {
+    const row = this.stmts.getMessage.get(userId, id) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  async listDue(after: DueKey, beforeMs: number, limit: number): Promise<DueKey[]> {
+    return (this.stmts.listDue.all(after.dueMs, after.dueMs, after.id, beforeMs, limit) as Row[]).map((r) => ({
+      id: r.id,
+      dueMs: r.due_ms,
+    }));
+  }
+
+  async getMessagesById(ids: string[]): Promise<MessageRecord[]> {
+    const out: MessageRecord[] = [];
+    for (const id of ids) {
+      const row = this.stmts.getMessageAny.get(id) as Row | undefined;
+      if (row) out.push(fromRow(row));
+    }
+    return out;
+  }
+
+  async listActive(): Promise<MessageRecord[]> {
+    return (this.stmts.listActive.all() as Row[]).map(fromRow);
+  }
+
+  async findUnfinished(userId: string, filter: MessageFilter): Promise<string[]> {
+    const { where, params } = filterSql(filter, { timeColumn: "m.created_ms" });
+    const sql = `SELECT m.id FROM messages m WHERE m.user_id = ? AND m.state IN ('pending', 'active')
+      ${where.map((w) => ` AND ${w}`).join("")}`;
+    return (this.db.prepare(sql).all(userId, ...params) as Row[]).map((r) => r.id);
+  }
+
+  async listEvents(userId: string, filter: MessageFilter, page: Page): Promise<{ items: StoredEvent[]; cursor?: string }> {
+    const { where, params } = filterSql(filter, { timeColumn: "r.time_ms", stateColumn: "r.state" });
+    const { clause, cursorParams, order } = cursorSql(page);
+    const sql = `SELECT r.seq AS r_seq, r.time_ms AS r_time_ms, r.state AS r_state, r.detail AS r_detail,
+        r.response_body AS r_response_body, m.*
+      FROM events r JOIN messages m ON m.id = r.message_id
+      WHERE r.user_id = ? ${clause} ${where.map((w) => ` AND ${w}`).join("")}
+      ORDER BY r.seq ${order} LIMIT ?`;
+    const rows = this.db.prepare(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
+    const more = rows.length > page.count;
+    const items = rows.slice(0, page.count).map((r): StoredEvent => {
+      const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
+      return {
+        seq: r.r_seq,
+        userId,
+        messageId: r.id,
+        timeMs: r.r_time_ms,
+        state: r.r_state,
+        error: detail.error,
+        nextDeliveryTimeMs: detail.nextDeliveryTimeMs,
+        responseStatus: detail.responseStatus,
+        responseHeaders: detail.responseHeaders,
+        responseBody: r.r_response_body ?? undefined,
+        message: fromRow(r),
+      };
+    });
+    return { items, cursor: more ? String(items[items.length - 1].seq) : undefined };
+  }
+
+  async listDlq(userId: string, filter: MessageFilter, page: Page): Promise<{ items: DlqRecord[]; cursor?: string }> {
+    const { where, params } = filterSql(filter, { timeColumn: "r.created_ms", dlq: true });
+    const { clause, cursorParams, order } = cursorSql(page);
+    const sql = `SELECT r.seq AS r_seq, r.dlq_id AS r_dlq_id, r.created_ms AS r_created_ms,
+        r.response_status AS r_response_status, r.detail AS r_detail, r.response_body AS r_response_body, m.*
+      FROM dlq r JOIN messages m ON m.id = r.message_id
+      WHERE r.user_id = ? ${clause} ${where.map((w) => ` AND ${w}`).join("")}
+      ORDER BY r.seq ${order} LIMIT ?`;
+    const rows = this.db.prepare(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
+    const more = rows.length > page.count;
+    const kept = rows.slice(0, page.count);
+    return {
+      items: kept.map(dlqFromRow),
+      cursor: more ? String(kept[kept.length - 1].r_seq) : undefined,
+    };
+  }
+
+  async getDlq(userId: string, dlqId: string): Promise<DlqRecord | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT r.seq AS r_seq, r.dlq_id AS r_dlq_id, r.created_ms AS r_created_ms,
+          r.response_status AS r_response_status, r.detail AS r_detail, r.response_body AS r_response_body, m.*
+         FROM dlq r JOIN messages m ON m.id = r.message_id WHERE r.user_id = ? AND r.dlq_id = ?`,
+      )
+      .get(userId, dlqId) as Row | undefined;
+    return row ? dlqFromRow(row) : undefined;
+  }
+
+  async getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined> {
+    const row = this.stmts.getKeys.get(userId) as Row | undefined;
+    return row ? { current: row.current_key, next: row.next_key } : undefined;
+  }
+
+  async setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void> {
+    this.stmts.setKeys.run(userId, keys.current, keys.next);
+  }
+
+  async purge(beforeMs: number, nowMs: number, limit: number): Promise<number> {
+    return this.db.transaction(() => {
+      const ids = (
+        this.db
+          .prepare(`SELECT id FROM messages WHERE finished_ms IS NOT NULL AND finished_ms < ? LIMIT ?`)
+          .all(beforeMs, limit) as Row[]
+      ).map((r) => r.id as string);
+      const delEvents = this.db.prepare(`DELETE FROM events WHERE message_id = ?`);
+      const delDlq = this.db.prepare(`DELETE FROM dlq WHERE message_id = ?`);
+      const delMsg = this.db.prepare(`DELETE FROM messages WHERE id = ?`);
+      for (const id of ids) {
+        delEvents.run(id);
+        delDlq.run(id);
+        delMsg.run(id);
+      }
+      this.db.prepare(`DELETE FROM dedup WHERE expires_ms < ?`).run(nowMs);
+      return ids.length;
+    })();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function cursorSql(page: Page): { clause: string; cursorParams: unknown[]; order: string } {
+  const order = page.asc ? "ASC" : "DESC";
+  if (page.cursor === undefined || page.cursor === "") return { clause: "", cursorParams: [], order };
+  return { clause: page.asc ? "AND r.seq > ?" : "AND r.seq < ?", cursorParams: [Number(page.cursor)], order };
+}
+
+function dlqFromRow(r: Row): DlqRecord {
+  const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
+  return {
+    dlqId: r.r_dlq_id,
+    userId: r.user_id,
+    messageId: r.id,
+    createdMs: r.r_created_ms,
+    responseStatus: r.r_response_status ?? undefined,
+    responseHeaders: detail.responseHeaders,
+    responseBody: r.r_response_body ?? undefined,
+    error: detail.error,
+    message: fromRow(r),
+  };
+}
+
+function toRow(m: MessageRecord): Row {
+  const u = new URL(m.url);
+  const spec: SpecColumn = {
+    kind: m.kind,
+    method: m.method,
+    header: m.header,
+    maxRetries: m.maxRetries,
+    retryDelay: m.retryDelay,
+    timeoutMs: m.timeoutMs,
+    callback: m.callback,
+    callbackHeaders: m.callbackHeaders,
+    failureCallback: m.failureCallback,
+    failureCallbackHeaders: m.failureCallbackHeaders,
+    notBeforeMs: m.notBeforeMs,
+    redact: m.redact,
+    flowControl: m.flowControl,
+    sourceMessageId: m.sourceMessageId,
+  };
+  return {
+    id: m.id,
+    user_id: m.userId,
+    state: m.state,
+    due_ms: m.dueMs,
+    retried: m.retried,
+    created_ms: m.createdAtMs,
+    finished_ms: m.finishedMs ?? null,
+    url: m.url,
+    host: u.host,
+    path: u.pathname,
+    topic_name: m.topicName ?? null,
+    endpoint_name: m.endpointName ?? null,
+    queue_name: m.queueName ?? null,
+    schedule_id: m.scheduleId ?? null,
+    flow_key: m.flowControl?.key ?? null,
+    caller_ip: m.callerIp,
+    labels: JSON.stringify(m.labels),
+    spec: JSON.stringify(spec),
+    body: m.body,
+  };
+}
+
+function fromRow(r: Row): MessageRecord {
+  const spec = JSON.parse(r.spec) as SpecColumn;
+  return {
+    ...spec,
+    id: r.id,
+    userId: r.user_id,
+    url: r.url,
+    body: r.body ?? Buffer.alloc(0),
+    createdAtMs: r.created_ms,
+    callerIp: r.caller_ip ?? "",
+    labels: JSON.parse(r.labels),
+    topicName: r.topic_name ?? undefined,
+    endpointName: r.endpoint_name ?? undefined,
+    queueName: r.queue_name ?? undefined,
+    scheduleId: r.schedule_id ?? undefined,
+    state: r.state as MessageState,
+    retried: r.retried,
+    dueMs: r.due_ms,
+    finishedMs: r.finished_ms ?? undefined,
+  };
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled write op ${JSON.stringify(x)}`);
+}

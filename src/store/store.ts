@@ -1,0 +1,98 @@
+import type { DlqEntry, DlqRecord, LogEvent, LogState, MessageRecord, MessageState } from "../engine/message.js";
+
+/**
+ * The one storage contract. Implementations expose no driver or transaction types; a write is a list of
+ * operations applied atomically by `commit`, so the engine can group the writes of many requests into one
+ * transaction (group commit) on any backend.
+ */
+export interface Store {
+  /** Applies every operation in one transaction; one result per operation, in order. */
+  commit(ops: WriteOp[]): Promise<OpResult[]>;
+
+  getMessage(userId: string, id: string): Promise<MessageRecord | undefined>;
+  /** Pending messages (any user) ordered by (due, id), strictly after `after` and due before `beforeMs`. */
+  listDue(after: DueKey, beforeMs: number, limit: number): Promise<DueKey[]>;
+  /** Full records of pending messages by id (any user), for dispatch. */
+  getMessagesById(ids: string[]): Promise<MessageRecord[]>;
+  /** Messages whose attempt was in flight when the process stopped. */
+  listActive(): Promise<MessageRecord[]>;
+  /** Ids of a user's unfinished messages that match the filter. */
+  findUnfinished(userId: string, filter: MessageFilter): Promise<string[]>;
+
+  listEvents(userId: string, filter: MessageFilter, page: Page): Promise<{ items: StoredEvent[]; cursor?: string }>;
+  listDlq(userId: string, filter: MessageFilter, page: Page): Promise<{ items: DlqRecord[]; cursor?: string }>;
+  getDlq(userId: string, dlqId: string): Promise<DlqRecord | undefined>;
+
+  getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined>;
+  setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void>;
+
+  /** Deletes finished messages, their events and DLQ entries older than `beforeMs`, and expired dedup keys. */
+  purge(beforeMs: number, nowMs: number, limit: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type WriteOp =
+  | { op: "insertMessage"; message: MessageRecord; dedupKey?: string; dedupExpiresMs?: number; event?: LogEvent }
+  /**
+   * Moves a message to `state` only if it is still in `expectState` (the fence that keeps a cancel and a
+   * dispatch from both winning); `events` are written only when the move happened.
+   */
+  | {
+      op: "updateMessage";
+      id: string;
+      expectState: MessageState;
+      state: MessageState;
+      retried: number;
+      dueMs: number;
+      finishedMs?: number;
+      events?: LogEvent[];
+    }
+  | { op: "event"; event: LogEvent }
+  | { op: "insertDlq"; entry: DlqEntry }
+  | { op: "deleteDlq"; userId: string; dlqId: string };
+
+/** A position in due order: ties on due time are broken by id. */
+export interface DueKey {
+  dueMs: number;
+  id: string;
+}
+
+export interface OpResult {
+  /** False when an insert was a duplicate or an update's expected state did not match. */
+  applied: boolean;
+  /** For an insert that was a duplicate: the id of the earlier message (nothing was written). */
+  duplicateOf?: string;
+}
+
+export interface StoredEvent extends LogEvent {
+  seq: number;
+  message: MessageRecord;
+}
+
+export interface Page {
+  cursor?: string;
+  count: number;
+  /** Newest first unless `asc`. */
+  asc?: boolean;
+}
+
+/** Selection shared by logs, bulk cancel and the DLQ; arrays match any of their values. */
+export interface MessageFilter {
+  messageIds?: string[];
+  dlqIds?: string[];
+  messageId?: string;
+  url?: string[];
+  topicName?: string[];
+  endpointName?: string[];
+  scheduleId?: string[];
+  queueName?: string[];
+  label?: string[];
+  flowControlKey?: string[];
+  callerIp?: string[];
+  host?: string[];
+  path?: string[];
+  fromDate?: number;
+  toDate?: number;
+  state?: LogState[];
+  responseStatus?: number[];
+}

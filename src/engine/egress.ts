@@ -41,7 +41,10 @@ export class EgressPolicy {
     this.allowPrivate = s.allowPrivate;
   }
 
-  /** Undefined when `hostname` (a name or IP literal) may be called before any DNS lookup; otherwise the reason it may not. */
+  /**
+   * Undefined when `hostname` (a name or IP literal, without port) may be called, decided before any DNS lookup;
+   * otherwise the reason it may not. Resolved addresses still need checkAddress.
+   */
   checkHost(hostname: string): string | undefined {
     const host = canonicalHost(hostname);
     if (host === undefined) return `destination host "${hostname}" is not a valid host name`;
@@ -59,7 +62,8 @@ export class EgressPolicy {
    * so an explicitly allowed host may still reach a private address.
    */
   checkAddress(ip: string, hostname?: string): string | undefined {
-    const address = stripBrackets(ip.trim()).replace(/%.*$/, ""); // zone ids ("fe80::1%eth0") are not part of the address
+    // Zone ids ("fe80::1%eth0") name an interface, not part of the address.
+    const address = stripBrackets(ip.trim()).replace(/%.*$/, "");
     const family = isIP(address);
     if (family === 0) return `destination address "${ip}" is not an IP address`;
     const type = family === 4 ? "ipv4" : "ipv6";

@@ -30,7 +30,7 @@ function checked(ms: number, invalid: (reason: string) => Error): number {
   return ms;
 }
 
-/** Formats milliseconds as whole seconds (`90000` → `"90s"`), rounding up so a non-zero duration never echoes as `0s`. */
+/** Formats ms as whole seconds (`90000` → `"90s"`), rounding up so a non-zero duration never echoes as `0s`. */
 export function formatDurationSeconds(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`cannot format duration ${ms}`);
   return `${Math.ceil(ms / 1_000)}s`;

@@ -3,7 +3,7 @@ import { badRequest } from "../errors.js";
 /** Names of queues, URL groups, labels, schedules and flow-control keys (SPEC §0.2). */
 export const NAME_PATTERN = /^[A-Za-z0-9\-_.]+$/;
 
-/** Returns `value` unchanged if it is a non-empty, short enough name of allowed characters; otherwise throws a 400 naming `what`. */
+/** Returns `value` unchanged if it is a non-empty, short enough, well-formed name; else throws a 400 naming `what`. */
 export function validateName(value: string, what: string, maxLength = 200): string {
   if (value === "") throw badRequest(`${what} must not be empty`);
   if (value.length > maxLength) {

@@ -18,8 +18,8 @@ const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "
 
 /**
  * The retry delay a destination asked for, in ms: the first of Retry-After / X-RateLimit-Reset(-Requests/-Tokens)
- * that parses as seconds, an HTTP date or a Go duration wins. Undefined when none parses or it asks for more than a day,
- * so the caller falls back to its backoff.
+ * that parses as seconds, an HTTP date or a Go duration wins. Undefined when none parses or it asks for more than
+ * a day, so the caller falls back to its backoff.
  */
 export function retryAfterFromHeaders(
   headers: Record<string, string | string[] | undefined>,

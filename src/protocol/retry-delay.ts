@@ -51,13 +51,13 @@ export function compileRetryDelay(expr: string): RetryDelayFn {
   };
 }
 
-/** Throws a 400 unless `expr` compiles; also evaluates it for the first retries so evaluation paths are exercised at publish time. */
+/** Throws a 400 unless `expr` compiles; also evaluates it for retried = 0..3 so evaluation runs at publish time. */
 export function validateRetryDelay(expr: string): void {
   const fn = compileRetryDelay(expr);
   for (let retried = 0; retried <= 3; retried++) fn(retried);
 }
 
-/** Recursive descent over: expr := term (('+'|'-') term)*; term := unary (('*'|'/'|'%') unary)*; unary := ('+'|'-') unary | primary. */
+/** Recursive-descent parser that compiles the expression into nested closures, so nothing is ever eval'd. */
 class Parser {
   private pos = 0;
   private depth = 0;

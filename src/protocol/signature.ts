@@ -30,7 +30,10 @@ export function signDelivery(opts: {
   return `${signingInput}.${hmac(opts.signingKey, signingInput)}`;
 }
 
-/** True when `token` is an HS256 JWT signed by one of `keys`, issued by Upstash, currently valid, and matching `url`/`body` if given. Never throws. */
+/**
+ * True when `token` is an HS256 JWT signed by one of `keys`, issued by Upstash, currently valid, and matching
+ * `url`/`body` when given. Never throws.
+ */
 export function verifyDelivery(
   token: string,
   keys: string[],
@@ -39,7 +42,7 @@ export function verifyDelivery(
   const segments = token.split(".");
   if (segments.length !== 3) return false;
   const [header, payload, signature] = segments;
-  // Compare the text, not decoded bytes: base64url decoding ignores stray characters, which would let altered tokens pass.
+  // Compare text, not decoded bytes: base64url decoding skips stray characters, so altered tokens would pass.
   const given = Buffer.from(signature);
   const signedBy = keys.some((key) => {
     const expected = Buffer.from(hmac(key, `${header}.${payload}`));
@@ -76,7 +79,7 @@ function bodyHash(body: Uint8Array): string {
   return createHash("sha256").update(body).digest("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
-/** Unpadded base64url HMAC-SHA256 of `data`, keyed with the key string's own UTF-8 bytes (no base64 decoding), as the Receiver does. */
+/** Unpadded base64url HMAC-SHA256 keyed with the key string's own UTF-8 bytes (not base64-decoded), as the Receiver. */
 function hmac(key: string, data: string): string {
   return createHmac("sha256", Buffer.from(key, "utf8")).update(data).digest("base64url");
 }

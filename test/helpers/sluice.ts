@@ -1,0 +1,34 @@
+import { Client } from "@upstash/qstash";
+import { DEV_USERS, loadConfig, tokenFor, type Config } from "../../src/config.js";
+import { startServer, type RunningServer } from "../../src/server.js";
+
+export const DEV_TOKEN = tokenFor(DEV_USERS[0]);
+export const DEV_KEYS = DEV_USERS[0].signingKeys!;
+
+export interface TestSluice extends RunningServer {
+  client(userIndex?: number): Client;
+  token(userIndex?: number): string;
+  /** A raw fetch against the API with the default user's token unless `token` is given. */
+  api(method: string, path: string, init?: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<Response>;
+}
+
+/** Starts a real Sluice (dev users, in-memory store unless `dataDir` is set) on a free loopback port. */
+export async function startSluice(overrides: Partial<Config> = {}): Promise<TestSluice> {
+  const base = loadConfig("dev", { memory: true, port: "0", host: "127.0.0.1" }, {});
+  const config: Config = { ...base, logLevel: "silent", ...overrides, limits: { ...base.limits, ...overrides.limits } };
+  const server = await startServer(config);
+  const token = (i = 0): string => tokenFor(config.users[i]);
+  return Object.assign(server, {
+    token,
+    client: (i = 0) => new Client({ baseUrl: server.url, token: token(i) }),
+    api: (method: string, path: string, init: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null } = {}) =>
+      fetch(server.url + path, {
+        method,
+        body: init.body,
+        headers: {
+          ...(init.token === null ? {} : { Authorization: `Bearer ${init.token ?? token(0)}` }),
+          ...init.headers,
+        },
+      }),
+  });
+}

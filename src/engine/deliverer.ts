@@ -15,6 +15,16 @@ export interface AttemptRequest {
   timeoutMs: number;
 }
 
+const NO_BODY = Buffer.alloc(0);
+
+/**
+ * The bytes an attempt actually sends: GET and HEAD requests go without a body. The signature's `body` claim
+ * must hash exactly these bytes, or a receiver verifying what it received would reject the delivery.
+ */
+export function deliveredBody(method: string, body: Buffer): Buffer {
+  return method === "GET" || method === "HEAD" ? NO_BODY : body;
+}
+
 export interface DelivererOptions {
   connectionsPerOrigin: number;
   maxResponseBodyBytes: number;
@@ -49,6 +59,17 @@ export class Deliverer {
     });
   }
 
+  private readonly hostDecisions = new Map<string, string | undefined>();
+
+  /** The egress decision for a host name, remembered: the policy is fixed for the life of the process. */
+  private checkHost(hostname: string): string | undefined {
+    if (this.hostDecisions.has(hostname)) return this.hostDecisions.get(hostname);
+    const decision = this.opts.egress.checkHost(hostname);
+    if (this.hostDecisions.size > 10_000) this.hostDecisions.clear();
+    this.hostDecisions.set(hostname, decision);
+    return decision;
+  }
+
   /** Runs one attempt; never throws. */
   async attempt(req: AttemptRequest): Promise<AttemptResult> {
     let url: URL;
@@ -57,9 +78,11 @@ export class Deliverer {
     } catch {
       return { kind: "error", error: `invalid destination URL ${req.url}` };
     }
-    const denied = this.opts.egress.checkHost(url.hostname);
+    const denied = this.checkHost(url.hostname);
     if (denied) return { kind: "error", error: denied };
-    const signal = AbortSignal.timeout(req.timeoutMs);
+    // undici's own timers bound the wait for headers and the gap between body chunks; the explicit deadline
+    // below bounds the whole body read, so an attempt never outlives its timeout by much.
+    const deadline = Date.now() + req.timeoutMs;
     try {
       const res = await this.agent.request({
         origin: url.origin,
@@ -67,11 +90,10 @@ export class Deliverer {
         method: req.method as any,
         headers: req.headers,
         body: req.method === "GET" || req.method === "HEAD" ? undefined : req.body,
-        signal,
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,
       });
-      const body = await readLimited(res.body, this.opts.maxResponseBodyBytes);
+      const body = await readLimited(res.body, this.opts.maxResponseBodyBytes, deadline);
       return { kind: "response", status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body };
     } catch (err) {
       return { kind: "error", error: describeError(err, req.timeoutMs) };
@@ -84,11 +106,16 @@ export class Deliverer {
 }
 
 class EgressDenied extends Error {}
+class AttemptTimeout extends Error {}
 
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<Buffer> {
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number, deadline: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
+    if (Date.now() > deadline) {
+      body.destroy();
+      throw new AttemptTimeout();
+    }
     if (size + chunk.length > max) {
       chunks.push(chunk.subarray(0, max - size));
       size = max;
@@ -103,6 +130,7 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, ma
 
 function describeError(err: unknown, timeoutMs: number): string {
   if (err instanceof EgressDenied) return err.message;
+  if (err instanceof AttemptTimeout) return `attempt timed out after ${timeoutMs}ms`;
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   if (
     e.name === "TimeoutError" ||

@@ -8,8 +8,8 @@ export interface SigningKeys {
 }
 
 /**
- * Each user's signing keys, cached in memory and kept in the store. Dev users keep their well-known keys;
- * other users get generated keys on first start, which survive restarts.
+ * Each user's signing keys, cached in memory and kept in the store. Dev users start with their well-known keys,
+ * other users with generated ones; either way a rotation is stored and survives restarts.
  */
 export class KeyRing {
   private readonly keys = new Map<string, SigningKeys>();
@@ -19,7 +19,9 @@ export class KeyRing {
   static async load(store: Store, users: UserConfig[]): Promise<KeyRing> {
     const ring = new KeyRing(store);
     for (const u of users) {
-      let keys = u.signingKeys ?? (await store.getSigningKeys(u.userId));
+      // Stored keys win over configured ones: otherwise a restart would silently undo a rotation and every
+      // receiver already moved to the new pair would start rejecting deliveries.
+      let keys = (await store.getSigningKeys(u.userId)) ?? u.signingKeys;
       if (!keys) keys = { current: generateSigningKey(), next: generateSigningKey() };
       await store.setSigningKeys(u.userId, keys);
       ring.keys.set(u.userId, keys);

@@ -37,12 +37,13 @@ function retryDelayFn(expr: string): RetryDelayFn {
 }
 
 /** The delay before the next attempt: the destination's Retry-After family wins, then the user's expression, then the default backoff. */
-export function nextRetryDelayMs(msg: MessageRecord, result: AttemptResult, nowMs: number): number {
+export function nextRetryDelayMs(msg: MessageRecord, result: AttemptResult, nowMs: number, maxDelayMs = Infinity): number {
   if (result.kind === "response") {
     const fromHeaders = retryAfterFromHeaders(result.headers, nowMs);
     if (fromHeaders !== undefined) return fromHeaders;
   }
-  if (msg.retryDelay) return Math.round(retryDelayFn(msg.retryDelay)(msg.retried));
+  // An expression may grow without bound (`pow(10, retried)`); it is held to the same cap as a publish delay.
+  if (msg.retryDelay) return Math.min(maxDelayMs, Math.round(retryDelayFn(msg.retryDelay)(msg.retried)));
   return defaultBackoffMs(msg.retried + 1);
 }
 
@@ -53,7 +54,7 @@ function isNonRetryable(result: AttemptResult): boolean {
 }
 
 /** Decides the next state of an active message from its attempt's result. Pure: time is passed in. */
-export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: number): Transition {
+export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: number, maxDelayMs = Infinity): Transition {
   const base = { userId: msg.userId, messageId: msg.id, timeMs: nowMs };
   const attempts = msg.retried + 1;
   const response =
@@ -104,7 +105,7 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
       error,
     };
   }
-  const atMs = nowMs + nextRetryDelayMs(msg, result, nowMs);
+  const atMs = nowMs + nextRetryDelayMs(msg, result, nowMs, maxDelayMs);
   return {
     verdict: { kind: "retry", atMs },
     state: "pending",

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { tokenFor, type Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
@@ -31,6 +31,29 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Destinations are URLs inside the path: allow them to be long, and keep `//` as it came.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024 },
     trustProxy: false,
+    // Errors from Node's HTTP parser (e.g. a request line or headers over 16 KiB) also answer in JSON.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+      const body = JSON.stringify({
+        error: tooLarge ? "request line or headers are larger than 16 KiB" : `malformed HTTP request: ${err.code ?? err.message}`,
+      });
+      socket.end(
+        `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
+    // Router-level failures (a path with malformed %-escapes, an over-long path) get the same `{error}` shape.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const path = (req.raw.url ?? "").split("?", 1)[0];
+      if (err.code === "FST_ERR_MAX_PARAM_LENGTH") {
+        return reply.code(414).send({ error: `request path is too long (${path.length} characters)` });
+      }
+      if (err.code === "FST_ERR_BAD_URL") {
+        return reply.code(400).send({ error: `invalid request path "${path.slice(0, 200)}": malformed percent-encoding` });
+      }
+      return reply.code(err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400).send({ error: err.message });
+    },
   });
 
   // Bodies are opaque bytes for publishes; routes that take JSON parse it themselves with a clear error.

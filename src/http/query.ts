@@ -90,6 +90,28 @@ export function parseFilter(q: Query): MessageFilter {
   return f;
 }
 
+/** Every query parameter `parseFilter` reads as a filter. */
+const FILTER_PARAMS = [
+  "messageIds", "messageIds[]", "dlqIds", "dlqIds[]", "messageId", "url", "topicName", "urlGroup", "endpointName",
+  "scheduleId", "queueName", "label", "flowControlKey", "callerIp", "callerIP", "host", "path", "fromDate", "toDate",
+  "state", "responseStatus",
+];
+
+/**
+ * For bulk cancel / delete / retry: a filter present with no value (`?label=`, `?messageIds=`) would otherwise be
+ * dropped and widen the selection to everything the user has, so it is a 400 instead.
+ */
+export function rejectEmptyFilters(q: Query): void {
+  for (const name of FILTER_PARAMS) {
+    const v = q[name];
+    if (v === undefined) continue;
+    const values = Array.isArray(v) ? v : [v];
+    if (values.every((item) => item.split(",").every((part) => part.trim() === ""))) {
+      throw badRequest(`filter ${name} has no value: give one, or leave the filter out`);
+    }
+  }
+}
+
 /** Cursors are opaque strings of digits here; anything else is a client error, not an empty page. */
 export function cursorParam(q: Query): string | undefined {
   const c = one(q, "cursor");

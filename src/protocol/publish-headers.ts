@@ -53,8 +53,30 @@ const NOT_FORWARDED = new Set([
   "expect",
 ]);
 
-/** Headers we set on every delivery ourselves; a user cannot forward a replacement for them. */
-const RESERVED_DELIVERY_HEADERS = new Set(["upstash-signature", "upstash-message-id", "upstash-retried", "content-length", "host", "transfer-encoding", "connection"]);
+/**
+ * Headers never delivered even when asked for: ours (set on every delivery), and connection-level ones the HTTP
+ * client manages itself and refuses to send (it would fail every attempt of the message).
+ */
+const RESERVED_DELIVERY_HEADERS = new Set([
+  "upstash-signature",
+  "upstash-message-id",
+  "upstash-retried",
+  "content-length",
+  "host",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "expect",
+  "te",
+  "trailer",
+  "proxy-connection",
+]);
+
+/** RFC 9110 token: what a header name may be made of. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Anything but HTAB, visible ASCII and obs-text: a line break here would be header injection. */
+const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 function first(v: string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined;
@@ -83,8 +105,15 @@ export function parsePublishHeaders(h: HeaderBag, limits: PublishLimits): Publis
   const add = (name: string, value: string | string[] | undefined): void => {
     if (value === undefined) return;
     if (RESERVED_DELIVERY_HEADERS.has(name)) return;
+    // Batch items bring headers as JSON strings, which can hold what no HTTP request can carry: refuse them here
+    // rather than store a message whose every attempt would fail.
+    if (!HEADER_NAME.test(name)) throw badRequest(`invalid header name "${name}" to forward`);
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) {
+      if (BAD_HEADER_VALUE.test(v)) throw badRequest(`invalid value for header "${name}": control characters are not allowed`);
+    }
     const key = canonicalHeaderName(name);
-    (header[key] ??= []).push(...(Array.isArray(value) ? value : [value]));
+    (header[key] ??= []).push(...values);
   };
   const forwardAll = get("upstash-header-forward")?.toLowerCase() === "true";
   for (const [name, value] of Object.entries(h)) {
@@ -116,6 +145,7 @@ export function parsePublishHeaders(h: HeaderBag, limits: PublishLimits): Publis
   if (notBefore) {
     if (!/^\d{1,13}$/.test(notBefore)) throw badRequest(`invalid Upstash-Not-Before "${notBefore}": expected unix seconds`);
     cfg.notBeforeMs = Number(notBefore) * 1000;
+    if (cfg.notBeforeMs - Date.now() > limits.maxDelayMs) throw overLimit("Upstash-Not-Before", "maxDelay", limits.maxDelayMs, "ms");
   }
   const retries = get("upstash-retries");
   if (retries !== undefined && retries !== "") {
@@ -154,7 +184,23 @@ export function parsePublishHeaders(h: HeaderBag, limits: PublishLimits): Publis
   const fcKey = get("upstash-flow-control-key");
   const fcValue = get("upstash-flow-control-value");
   if (fcKey !== undefined || fcValue !== undefined) cfg.flowControl = parseFlowControl(fcKey, fcValue);
+
+  // The callback messages are built only after an attempt, when a bad header could no longer be reported:
+  // check their configuration now, exactly as it will be parsed then.
+  validateSubHeaders(cfg.callbackHeaders, "Upstash-Callback-", limits);
+  validateSubHeaders(cfg.failureCallbackHeaders, "Upstash-Failure-Callback-", limits);
   return cfg;
+}
+
+/** Parses the `Upstash-Callback-*` (or `-Failure-Callback-*`) configuration; a 4xx names the header as sent. */
+function validateSubHeaders(sub: SubPublishHeaders, prefix: string, limits: PublishLimits): void {
+  if (Object.keys(sub).length === 0) return;
+  try {
+    parsePublishHeaders({ ...sub, "content-type": "application/json" }, limits);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    throw new HttpError(err.status, err.message.replace(/\bUpstash-(?!Callback-|Failure-Callback-)/g, prefix));
+  }
 }
 
 /** Collects `<prefix>X` headers as `upstash-X`, so a callback is configured exactly like a publish. */

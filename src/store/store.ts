@@ -32,7 +32,15 @@ export interface Store {
 }
 
 export type WriteOp =
-  | { op: "insertMessage"; message: MessageRecord; dedupKey?: string; dedupExpiresMs?: number; event?: LogEvent }
+  | {
+      op: "insertMessage";
+      message: MessageRecord;
+      dedupKey?: string;
+      dedupExpiresMs?: number;
+      events?: LogEvent[];
+      /** Insert only if this DLQ entry exists, and remove it: a DLQ retry happens once even when asked twice at once. */
+      consumeDlq?: { userId: string; dlqId: string };
+    }
   /**
    * Moves a message to `state` only if it is still in `expectState` (the fence that keeps a cancel and a
    * dispatch from both winning); `events` are written only when the move happened.

@@ -10,7 +10,7 @@ export interface Received {
 
 export interface Reply {
   status?: number;
-  headers?: Record<string, string>;
+  headers?: Record<string, string | undefined>;
   body?: string;
   /** Wait this long before answering (for timeouts). */
   delayMs?: number;
@@ -37,7 +37,8 @@ export class TestReceiver {
         const reply = this.respond(rec, index);
         const send = (): void => {
           if (res.destroyed) return;
-          res.writeHead(reply.status ?? 200, reply.headers);
+          const headers = Object.fromEntries(Object.entries(reply.headers ?? {}).filter(([, v]) => v !== undefined)) as Record<string, string>;
+          res.writeHead(reply.status ?? 200, headers);
           res.end(reply.body ?? "");
         };
         if (reply.delayMs) setTimeout(send, reply.delayMs);

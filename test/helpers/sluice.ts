@@ -24,7 +24,8 @@ export async function startSluice(overrides: Partial<Config> = {}): Promise<Test
     api: (method: string, path: string, init: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null } = {}) =>
       fetch(server.url + path, {
         method,
-        body: init.body,
+        // A Buffer is sent as its bytes; the cast only bridges Node's Buffer typing and fetch's BodyInit.
+        body: init.body as string | Uint8Array<ArrayBuffer> | undefined,
         headers: {
           ...(init.token === null ? {} : { Authorization: `Bearer ${init.token ?? token(0)}` }),
           ...init.headers,

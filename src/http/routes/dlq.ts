@@ -5,15 +5,16 @@ import { notFound } from "../../errors.js";
 import { parsePublishHeaders, type HeaderBag } from "../../protocol/publish-headers.js";
 import { dlqJson } from "../../protocol/shapes.js";
 import type { AppDeps } from "../app.js";
-import { cursorParam, intParam, one, orderParam, parseFilter, type Query } from "../query.js";
+import { cursorParam, intParam, one, orderParam, parseFilter, rejectEmptyFilters, type Query } from "../query.js";
 
 /** The plain DLQ (SPEC §2.6): list, get, delete one/many/all, retry one/many with header overrides. */
 export function dlqRoutes({ engine, config }: AppDeps) {
   const store = engine.store;
 
   /** A page of entries selected by `dlqIds` (exclusive) or by filters, with the cursor to continue. */
-  async function select(req: FastifyRequest, maxCount: number): Promise<{ items: DlqRecord[]; cursor?: string }> {
+  async function select(req: FastifyRequest, maxCount: number, bulk = false): Promise<{ items: DlqRecord[]; cursor?: string }> {
     const q = req.query as Query;
+    if (bulk) rejectEmptyFilters(q);
     const filter = parseFilter(q);
     if (one(q, "source") === "workflow") return { items: [] };
     return store.listDlq(req.userId, filter, {
@@ -77,17 +78,18 @@ export function dlqRoutes({ engine, config }: AppDeps) {
     });
 
     app.delete("/v2/dlq", async (req) => {
-      const page = await select(req, 1000);
+      const page = await select(req, 1000, true);
       await engine.committer.run(page.items.map((e) => ({ op: "deleteDlq" as const, userId: req.userId, dlqId: e.dlqId })));
       return { deleted: page.items.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
     });
 
     app.post("/v2/dlq/retry", async (req, reply) => {
-      const page = await select(req, 1000);
+      const page = await select(req, 1000, true);
       // Everything is validated before anything is requeued, so a bad override header changes nothing.
       const fresh = page.items.map((e) => [e, retried(req, e)] as const);
       const ids = await Promise.all(fresh.map(([entry, msg]) => engine.requeueFromDlq(req.userId, entry.dlqId, msg)));
-      const responses = ids.map((messageId) => ({ messageId }));
+      // An entry retried by a concurrent request meanwhile is skipped, so it is never published twice.
+      const responses = ids.filter((id): id is string => id !== undefined).map((messageId) => ({ messageId }));
       reply.code(201);
       return { responses, ...(page.cursor ? { cursor: page.cursor } : {}) };
     });
@@ -96,6 +98,7 @@ export function dlqRoutes({ engine, config }: AppDeps) {
       const entry = await store.getDlq(req.userId, req.params.id);
       if (!entry) throw notFound(`DLQ entry ${req.params.id} not found`);
       const messageId = await engine.requeueFromDlq(req.userId, entry.dlqId, retried(req, entry));
+      if (!messageId) throw notFound(`DLQ entry ${req.params.id} not found`);
       reply.code(201);
       return { messageId };
     });

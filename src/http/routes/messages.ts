@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { notFound } from "../../errors.js";
 import { messageJson } from "../../protocol/shapes.js";
 import type { AppDeps } from "../app.js";
-import { parseFilter, type Query } from "../query.js";
+import { parseFilter, rejectEmptyFilters, type Query } from "../query.js";
 
 /** GET/DELETE /v2/messages/{id} and bulk DELETE /v2/messages. */
 export function messageRoutes({ engine }: AppDeps) {
@@ -22,6 +22,7 @@ export function messageRoutes({ engine }: AppDeps) {
     // Without ids, every filter given selects; with none at all this cancels all the user's unfinished messages,
     // which is what the SDK's `cancel({all: true})` sends.
     app.delete("/v2/messages", async (req) => {
+      rejectEmptyFilters(req.query as Query);
       const filter = parseFilter(req.query as Query);
       const ids = await engine.store.findUnfinished(req.userId, filter);
       const cancelled = ids.length ? await engine.cancel(req.userId, ids) : 0;

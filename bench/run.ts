@@ -1,0 +1,288 @@
+/**
+ * `npm run bench`: starts Sluice on the embedded store (a child process), a local receiver and a load
+ * generator in this process, and prints throughput and latency. It reports numbers; it passes or fails nothing.
+ *
+ * Scenarios (environment variables scale them):
+ *   batch     BENCH_BATCH_N (50000) messages published in batches of 100, delivered end to end
+ *   single    BENCH_SINGLE_N (20000) single publishes from 64 concurrent clients
+ *   latency   1000 messages/s for BENCH_LATENCY_S (10) seconds; publish → delivery latency
+ *   delayed   BENCH_DELAYED_N (5000) messages due at the same instant; lateness after the due time
+ *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Agent, request } from "undici";
+import { DEV_USERS, tokenFor } from "../src/config.js";
+
+const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
+const TOKEN = tokenFor(DEV_USERS[0]);
+const env = (name: string, dflt: number): number => Number(process.env[name] ?? dflt);
+
+interface Sluice {
+  child: ChildProcess;
+  url: string;
+  startMs: number;
+}
+
+async function startSluice(dataDir: string): Promise<Sluice> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [BIN, "dev", "--data", dataDir, "--port", "0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, SLUICE_LOG_LEVEL: "error" },
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`sluice did not start: ${out}`)), 120_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /running at (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`sluice exited ${code}: ${out}`)));
+  });
+  return { child, url, startMs: performance.now() - t0 };
+}
+
+async function stop(s: Sluice, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (s.child.exitCode !== null) return;
+  const gone = new Promise((r) => s.child.once("exit", r));
+  s.child.kill(signal);
+  await gone;
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function summary(latencies: number[]): string {
+  const s = [...latencies].sort((a, b) => a - b);
+  return `p50 ${pct(s, 50).toFixed(1)} ms, p99 ${pct(s, 99).toFixed(1)} ms, max ${s[s.length - 1]?.toFixed(1)} ms (n=${s.length})`;
+}
+
+/** The destination: records when each message id arrived (ms since the epoch, sub-ms precision). */
+function startReceiver(): Promise<{ port: number; arrivals: Map<string, number>; waitFor(n: number, timeoutMs: number): Promise<void>; close(): void }> {
+  const arrivals = new Map<string, number>();
+  let waiter: { n: number; resolve: () => void } | undefined;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      arrivals.set(req.headers["upstash-message-id"] as string, performance.timeOrigin + performance.now());
+      res.end("ok");
+      if (waiter && arrivals.size >= waiter.n) {
+        waiter.resolve();
+        waiter = undefined;
+      }
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        port: (server.address() as { port: number }).port,
+        arrivals,
+        waitFor: (n, timeoutMs) =>
+          arrivals.size >= n
+            ? Promise.resolve()
+            : new Promise<void>((res, rej) => {
+                const t = setTimeout(() => rej(new Error(`only ${arrivals.size}/${n} delivered in ${timeoutMs} ms`)), timeoutMs);
+                waiter = { n, resolve: () => (clearTimeout(t), res()) };
+              }),
+        close: () => {
+          server.closeAllConnections();
+          server.close();
+        },
+      }),
+    ),
+  );
+}
+
+const agent = new Agent({ connections: 128, keepAliveTimeout: 60_000 });
+const now = (): number => performance.timeOrigin + performance.now();
+
+async function publish(base: string, dest: string, headers: Record<string, string> = {}, body = "x"): Promise<string> {
+  const res = await request(`${base}/v2/publish/${dest}`, {
+    method: "POST",
+    dispatcher: agent,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "text/plain", ...headers },
+    body,
+  });
+  const json = (await res.body.json()) as { messageId: string; error?: string };
+  if (res.statusCode >= 300) throw new Error(`publish failed ${res.statusCode}: ${json.error}`);
+  return json.messageId;
+}
+
+async function batch(base: string, items: { destination: string; headers?: Record<string, string>; body?: string }[]): Promise<string[]> {
+  const res = await request(`${base}/v2/batch`, {
+    method: "POST",
+    dispatcher: agent,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(items),
+  });
+  const json = (await res.body.json()) as { messageId: string }[];
+  if (res.statusCode >= 300) throw new Error(`batch failed ${res.statusCode}: ${JSON.stringify(json)}`);
+  return json.map((r) => r.messageId);
+}
+
+/** Runs `fn(i)` for i in [0, n) with `concurrency` workers. */
+async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
+  const recv = await startReceiver();
+  const dest = `http://127.0.0.1:${recv.port}/hook`;
+  let sluice = await startSluice(dataDir);
+  const lines: string[] = [];
+  const report = (s: string): void => {
+    lines.push(s);
+    console.log(s);
+  };
+  report(`Sluice bench — node ${process.version}, store: SQLite file (WAL), started in ${sluice.startMs.toFixed(0)} ms`);
+  try {
+    // --- batch throughput -------------------------------------------------------------------
+    {
+      const n = env("BENCH_BATCH_N", 50_000);
+      const base = recv.arrivals.size;
+      const t0 = now();
+      const batches = Math.ceil(n / 100);
+      await pool(batches, 8, async (b) => {
+        await batch(sluice.url, Array.from({ length: 100 }, () => ({ destination: dest, body: "x" })));
+        void b;
+      });
+      const published = now();
+      await recv.waitFor(base + batches * 100, 300_000);
+      const done = now();
+      report(
+        `batch:    ${n} msgs, publish ${((n / (published - t0)) * 1000).toFixed(0)} msg/s, ` +
+          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered`,
+      );
+    }
+    // --- single-publish throughput ------------------------------------------------------------
+    {
+      const n = env("BENCH_SINGLE_N", 20_000);
+      const base = recv.arrivals.size;
+      const t0 = now();
+      await pool(n, 64, async () => {
+        await publish(sluice.url, dest);
+      });
+      const published = now();
+      await recv.waitFor(base + n, 300_000);
+      const done = now();
+      report(
+        `single:   ${n} msgs, 64 clients, publish ${((n / (published - t0)) * 1000).toFixed(0)} msg/s, ` +
+          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered`,
+      );
+    }
+    // --- latency at a fixed rate --------------------------------------------------------------
+    {
+      const seconds = env("BENCH_LATENCY_S", 10);
+      const rate = 1000;
+      const sent = new Map<string, number>();
+      const t0 = now();
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < seconds * rate; i++) {
+        const due = t0 + (i * 1000) / rate;
+        const wait = due - now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        const start = now();
+        pending.push(publish(sluice.url, dest).then((id) => void sent.set(id, start)));
+      }
+      await Promise.all(pending);
+      const expected = recv.arrivals.size;
+      await new Promise((r) => setTimeout(r, 500));
+      void expected;
+      const lat = [...sent].map(([id, t]) => (recv.arrivals.get(id) ?? NaN) - t).filter((x) => !Number.isNaN(x));
+      report(`latency:  ${rate} msg/s for ${seconds} s, publish → delivery ${summary(lat)}`);
+    }
+    // --- delayed precision --------------------------------------------------------------------
+    {
+      const n = env("BENCH_DELAYED_N", 5000);
+      const dueSec = Math.ceil(Date.now() / 1000) + 3;
+      const ids: string[] = [];
+      for (let b = 0; b < n / 100; b++) {
+        ids.push(
+          ...(await batch(
+            sluice.url,
+            Array.from({ length: 100 }, () => ({ destination: dest, headers: { "Upstash-Not-Before": String(dueSec) } })),
+          )),
+        );
+      }
+      const base = recv.arrivals.size;
+      await recv.waitFor(base + ids.length, 60_000);
+      const late = ids.map((id) => recv.arrivals.get(id)! - dueSec * 1000);
+      const early = late.filter((x) => x < 0).length;
+      report(`delayed:  ${n} msgs due at one instant, lateness after due ${summary(late)}, early ${early}`);
+      // One message at a time (no burst): the timer's own precision.
+      const single: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const due = Date.now() + 200;
+        const id = await publish(sluice.url, dest, { "Upstash-Delay": "200ms" });
+        const before = recv.arrivals.size;
+        await recv.waitFor(before + 1, 5000).catch(() => undefined);
+        single.push(recv.arrivals.get(id)! - due);
+      }
+      report(`delayed:  single messages (200 ms delay), lateness ${summary(single)} (includes publish round trip)`);
+    }
+    // --- a million pending ----------------------------------------------------------------------
+    {
+      const n = env("BENCH_PENDING_N", 1_000_000);
+      const t0 = now();
+      await pool(Math.ceil(n / 1000), 4, async () => {
+        await batch(
+          sluice.url,
+          Array.from({ length: 1000 }, () => ({ destination: dest, headers: { "Upstash-Delay": "2h" } })),
+        );
+      });
+      const took = now() - t0;
+      (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setTimeout(r, 2000));
+      const rss = rssMb(sluice.child.pid!);
+      report(`pending:  ${n} delayed msgs stored in ${(took / 1000).toFixed(1)} s (${((n / took) * 1000).toFixed(0)} msg/s), RSS ${rss.toFixed(0)} MB`);
+      await stop(sluice, "SIGKILL");
+      const t1 = now();
+      sluice = await startSluice(dataDir);
+      const res = await request(`${sluice.url}/v2/keys`, { headers: { authorization: `Bearer ${TOKEN}` }, dispatcher: agent });
+      await res.body.text();
+      report(
+        `restart:  after kill -9 with ${n} pending, serving again in ${((now() - t1) / 1000).toFixed(2)} s, ` +
+          `RSS ${rssMb(sluice.child.pid!).toFixed(0)} MB`,
+      );
+      report(`cpu:      server process used ${cpuSeconds(sluice.child.pid!).toFixed(1)} s CPU since restart`);
+    }
+  } finally {
+    await stop(sluice);
+    recv.close();
+    await agent.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../engine/message.js";
 import type { DueKey, MessageFilter, OpResult, Page, Store, StoredEvent, WriteOp } from "../store.js";
+import { Checkpointer } from "./checkpointer.js";
 import { filterSql } from "./filter-sql.js";
 import { MIGRATIONS } from "./schema.js";
 
@@ -37,6 +38,7 @@ export interface SqliteOptions {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
+  private readonly checkpointer?: Checkpointer;
 
   constructor(opts: SqliteOptions = {}) {
     let file = ":memory:";
@@ -49,13 +51,16 @@ export class SqliteStore implements Store {
     // NORMAL in WAL mode loses nothing when the process dies (kill -9); FULL also covers power loss.
     this.db.pragma(`synchronous = ${opts.synchronous ?? "NORMAL"}`);
     this.db.pragma("busy_timeout = 5000");
-    // A larger page cache and less frequent checkpoints: each checkpoint syncs the database file, and at
-    // thousands of messages a second the default (every 1,000 pages) checkpoints several times a second.
     this.db.pragma("cache_size = -65536");
-    this.db.pragma("wal_autocheckpoint = 16384");
     this.db.pragma("temp_store = MEMORY");
     this.migrate();
     this.stmts = this.prepare();
+    if (opts.dataDir) {
+      // Checkpoints run on a worker thread; the main connection checkpoints only as a fallback if the WAL
+      // grows past ~256 MB (the worker stuck or gone).
+      this.db.pragma("wal_autocheckpoint = 65536");
+      this.checkpointer = new Checkpointer(file, opts.synchronous ?? "NORMAL");
+    }
   }
 
   private migrate(): void {
@@ -294,6 +299,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }

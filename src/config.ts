@@ -42,6 +42,8 @@ export interface Config {
   maxInFlight: number;
   /** Connections kept per destination origin. */
   connectionsPerOrigin: number;
+  /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
+  maintenanceIntervalMs: number;
   logLevel: string;
 }
 
@@ -82,6 +84,7 @@ export const ENV = {
   nbfSkew: "SLUICE_JWT_NBF_SKEW_SECONDS",
   maxInFlight: "SLUICE_MAX_IN_FLIGHT",
   connectionsPerOrigin: "SLUICE_CONNECTIONS_PER_ORIGIN",
+  maintenanceInterval: "SLUICE_MAINTENANCE_INTERVAL",
   logLevel: "SLUICE_LOG_LEVEL",
 } as const;
 
@@ -157,6 +160,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
     connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
+    maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),
     logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",
   };
 }

@@ -37,7 +37,6 @@ const LOOKAHEAD_MS = 60_000;
 /** Most pending messages held in the heap at once, so a huge backlog does not live in memory. */
 const MAX_TIMERS = 200_000;
 const LOAD_CHUNK = 5_000;
-const PURGE_INTERVAL_MS = 60_000;
 
 /**
  * The message lifecycle: accept → store → (timer) → ready → active → delivered | retry | failed.
@@ -83,7 +82,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       await this.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
     }
     await this.refill();
-    this.purgeTimer = setInterval(() => this.track(this.purge()), PURGE_INTERVAL_MS);
+    this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();
   }
 

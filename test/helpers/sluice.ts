@@ -13,7 +13,7 @@ export interface TestSluice extends RunningServer {
 }
 
 /** Starts a real Sluice (dev users, in-memory store unless `dataDir` is set) on a free loopback port. */
-export async function startSluice(overrides: Partial<Config> = {}): Promise<TestSluice> {
+export async function startSluice(overrides: Partial<Omit<Config, "limits">> & { limits?: Partial<Config["limits"]> } = {}): Promise<TestSluice> {
   const base = loadConfig("dev", { memory: true, port: "0", host: "127.0.0.1" }, {});
   const config: Config = { ...base, logLevel: "silent", ...overrides, limits: { ...base.limits, ...overrides.limits } };
   const server = await startServer(config);

@@ -151,41 +151,29 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async cancel(userId: string, ids: string[]): Promise<number> {
     const now = this.clock.now();
-    const ops: WriteOp[] = [];
-    const candidates: string[] = [];
-    for (const id of ids) {
-      if (this.inFlight.has(id)) continue;
-      candidates.push(id);
-      ops.push({
-        op: "updateMessage",
-        id,
-        expectState: "pending",
-        state: "cancelled",
-        retried: 0,
-        dueMs: 0,
+    const stored = await this.store.getMessagesById(ids.filter((id) => !this.inFlight.has(id)));
+    const pending = stored.filter((m) => m.userId === userId && m.state === "pending");
+    // Fenced on `pending`: a message that started its attempt meanwhile is left to the in-flight path below.
+    const results = await this.committer.run(
+      pending.map((m) => ({
+        op: "updateMessage" as const,
+        id: m.id,
+        expectState: "pending" as const,
+        state: "cancelled" as const,
+        retried: m.retried,
+        dueMs: m.dueMs,
         finishedMs: now,
         events: [
-          { userId, messageId: id, timeMs: now, state: "CANCEL_REQUESTED" },
-          { userId, messageId: id, timeMs: now, state: "CANCELLED" },
+          { userId, messageId: m.id, timeMs: now, state: "CANCEL_REQUESTED" as const },
+          { userId, messageId: m.id, timeMs: now, state: "CANCELLED" as const },
         ],
-      });
-    }
-    // The update keeps `retried`/`due` as stored: the fence needs them only to be written back unchanged.
-    const owned = await this.store.getMessagesById(candidates);
-    const byId = new Map(owned.filter((m) => m.userId === userId).map((m) => [m.id, m]));
-    const fenced = ops.filter((op) => op.op === "updateMessage" && byId.has(op.id)) as Extract<WriteOp, { op: "updateMessage" }>[];
-    for (const op of fenced) {
-      const m = byId.get(op.id)!;
-      op.retried = m.retried;
-      op.dueMs = m.dueMs;
-    }
-    const results = await this.committer.run(fenced);
+      })),
+    );
     let count = 0;
-    fenced.forEach((op, i) => {
+    pending.forEach((m, i) => {
       if (!results[i].applied) return;
       count++;
-      this.timers.remove(op.id);
-      const m = byId.get(op.id)!;
+      this.timers.remove(m.id);
       m.state = "cancelled";
       this.emit("cancelled", m);
     });

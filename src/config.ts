@@ -40,6 +40,8 @@ export interface Config {
   nbfSkewSeconds: number;
   /** Cap on deliveries in flight across the whole process, so a backlog cannot open unbounded sockets. */
   maxInFlight: number;
+  /** Deliveries in flight per user across all their keys and queues (global parallelism); 0 = no cap. */
+  globalParallelism: number;
   /** Connections kept per destination origin. */
   connectionsPerOrigin: number;
   /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
@@ -85,6 +87,7 @@ export const ENV = {
   maxInFlight: "SLUICE_MAX_IN_FLIGHT",
   connectionsPerOrigin: "SLUICE_CONNECTIONS_PER_ORIGIN",
   maintenanceInterval: "SLUICE_MAINTENANCE_INTERVAL",
+  globalParallelism: "SLUICE_GLOBAL_PARALLELISM",
   logLevel: "SLUICE_LOG_LEVEL",
 } as const;
 
@@ -160,6 +163,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
     connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
+    globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
     maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),
     logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",
   };

@@ -139,5 +139,6 @@ export function buildCallbackMessage(
     kind,
   );
   record.sourceMessageId = source.id;
+  record.sourceQueueName = source.queueName;
   return record;
 }

@@ -4,12 +4,15 @@ import { signDelivery } from "../protocol/signature.js";
 import type { DueKey, Store, WriteOp } from "../store/store.js";
 import { buildCallbackMessage, callbackBody, type NewMessage } from "./build-message.js";
 import { Committer } from "./committer.js";
+import { Dispatcher } from "./dispatcher.js";
+import type { QueueSettings } from "./lanes.js";
 import { deliveredBody, type AttemptResult, type Deliverer } from "./deliverer.js";
 import { newDlqId } from "./ids.js";
 import type { KeyRing } from "./keyring.js";
 import type { DlqEntry, LogEvent, MessageRecord } from "./message.js";
 import { TimerQueue } from "./timer-queue.js";
 import { afterAttempt, type Transition } from "./transitions.js";
+import type { FlowSettings } from "./flow-limiter.js";
 
 export interface Clock {
   now(): number;
@@ -47,12 +50,13 @@ const LOAD_CHUNK = 5_000;
 export class Engine extends EventEmitter<EngineEvents> {
   readonly committer: Committer;
   private readonly timers: TimerQueue;
-  private ready: MessageRecord[] = [];
-  private readyHead = 0;
-  private readonly queued = new Set<string>();
+  readonly dispatcher: Dispatcher;
   private readonly inFlight = new Map<string, MessageRecord>();
-  private reserved = 0;
-  /** Every pending message with a due key at or before this is in the heap, the ready queue or in flight. */
+  /** Queue settings by `user\0name`, loaded at start and kept in step with the store. */
+  readonly queueSettings = new Map<string, QueueSettings>();
+  /** Flow-control settings (pause, pins) by `user\0key`, for keys that have any. */
+  private readonly flowSettings = new Map<string, FlowSettings>();
+  /** Every pending message with a due key at or before this is in the heap, a lane or in flight. */
   private cursor: DueKey = { dueMs: Number.MIN_SAFE_INTEGER, id: "" };
   private loadingUpTo: DueKey | undefined;
   private refillTimer: NodeJS.Timeout | undefined;
@@ -73,12 +77,61 @@ export class Engine extends EventEmitter<EngineEvents> {
       () => this.clock.now(),
       (ids) => this.track(this.onDue(ids)),
     );
+    this.dispatcher = new Dispatcher({
+      now: () => this.clock.now(),
+      maxInFlight: config.maxInFlight,
+      userParallelism: config.globalParallelism,
+      start: (batch) => this.track(this.activate(batch)),
+      queueSettings: (userId, name) => this.queueSettingsFor(userId, name),
+    });
+  }
+
+  /** A queue's settings; a queue first used by an enqueue is created with parallelism 1. */
+  queueSettingsFor(userId: string, name: string): QueueSettings {
+    const id = `${userId}\u0000${name}`;
+    let q = this.queueSettings.get(id);
+    if (!q) {
+      const now = this.clock.now();
+      q = { parallelism: 1, paused: false, createdAtMs: now, updatedAtMs: now };
+      this.queueSettings.set(id, q);
+    }
+    return q;
+  }
+
+  /** The limiter of a flow-control key, with its persisted pause and pins applied when first created. */
+  keyLane(userId: string, key: string) {
+    const existed = this.dispatcher.findKeyLane(userId, key);
+    if (existed) return existed;
+    const lane = this.dispatcher.keyLane(userId, key);
+    const saved = this.flowSettings.get(`${userId}\u0000${key}`);
+    if (saved) lane.limiter.restoreSettings(saved);
+    return lane;
+  }
+
+  /** Persists a key's pause and pins, then lets the dispatcher re-evaluate the lane. */
+  async saveFlowSettings(userId: string, key: string): Promise<void> {
+    const lane = this.keyLane(userId, key);
+    const settings = lane.limiter.settings();
+    this.flowSettings.set(`${userId}\u0000${key}`, settings);
+    await this.committer.run([{ op: "putFlowSettings", userId, key, settings }]);
+    this.dispatcher.wake(lane);
   }
 
   /** Treats attempts interrupted by the last stop as failed attempts, then loads what is due soon. */
   async start(): Promise<void> {
+    for (const q of await this.store.listQueues()) {
+      const { userId, name, ...settings } = q;
+      this.queueSettings.set(`${userId}\u0000${name}`, settings);
+    }
+    for (const f of await this.store.listFlowSettings()) this.flowSettings.set(`${f.userId}\u0000${f.key}`, f.settings);
+    // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
+    for (const h of await this.store.listQueueHolders()) {
+      this.dispatcher.holdQueueSlot(h.userId, h.queueName, h.id, h.finished, h.callbacks);
+    }
     const interrupted = await this.store.listActive();
     for (const msg of interrupted) {
+      if (msg.flowControl) this.keyLane(msg.userId, msg.flowControl.key);
+      this.dispatcher.countRecovered(msg);
       await this.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
     }
     await this.refill();
@@ -89,6 +142,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.stop();
+    this.dispatcher.stop();
     if (this.refillTimer) clearTimeout(this.refillTimer);
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     await Promise.allSettled([...this.background]);
@@ -112,14 +166,9 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   private insertOp({ record, dedupKey }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
     const events: LogEvent[] = [{ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" }];
-    if (
-      !this.stopped &&
-      record.dueMs <= this.clock.now() &&
-      this.inFlight.size + this.reserved < this.config.maxInFlight &&
-      this.readyHead >= this.ready.length
-    ) {
+    if (record.flowControl) this.keyLane(record.userId, record.flowControl.key);
+    if (!this.stopped && record.dueMs <= this.clock.now() && this.dispatcher.tryStartNow(record)) {
       record.state = "active";
-      this.reserved++;
       events.push({ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "ACTIVE" });
     }
     return {
@@ -134,8 +183,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** After an insert committed (or was a duplicate): start it if it went in as active, else schedule it. */
   private afterInsert(record: MessageRecord, applied: boolean): void {
     const wasActive = record.state === "active";
-    if (wasActive) this.reserved--;
-    if (!applied) return;
+    if (!applied) {
+      if (wasActive) this.dispatcher.unstart(record, true);
+      return;
+    }
     this.emit("accepted", record);
     if (wasActive) {
       this.inFlight.set(record.id, record);
@@ -175,6 +226,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       count++;
       this.timers.remove(m.id);
       m.state = "cancelled";
+      this.dispatcher.cancelled(m);
       this.emit("cancelled", m);
     });
     const late: WriteOp[] = [];
@@ -201,7 +253,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     return r.applied ? fresh.record.id : undefined;
   }
 
-  /** Deliveries in flight right now (for metrics and the global parallelism endpoint). */
+  /** Deliveries in flight right now (for metrics). */
   get inFlightCount(): number {
     return this.inFlight.size;
   }
@@ -222,14 +274,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private enqueueReady(msg: MessageRecord): void {
-    if (this.queued.has(msg.id) || this.inFlight.has(msg.id)) return;
-    this.queued.add(msg.id);
-    this.ready.push(msg);
-    this.pump();
+    if (this.inFlight.has(msg.id)) return;
+    if (msg.flowControl) this.keyLane(msg.userId, msg.flowControl.key);
+    this.dispatcher.enqueue(msg);
   }
 
   private async onDue(ids: string[]): Promise<void> {
-    const fresh = ids.filter((id) => !this.queued.has(id) && !this.inFlight.has(id));
+    const fresh = ids.filter((id) => !this.dispatcher.isWaiting(id) && !this.inFlight.has(id));
     const records = await this.store.getMessagesById(fresh);
     for (const m of records) if (m.state === "pending") this.enqueueReady(m);
     if (this.timers.size < MAX_TIMERS / 2 && this.cursor.dueMs < this.clock.now() + LOOKAHEAD_MS) this.track(this.refill());
@@ -244,7 +295,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       while (this.timers.size < MAX_TIMERS) {
         const rows = await this.store.listDue(this.cursor, target.dueMs, LOAD_CHUNK);
         for (const r of rows) {
-          if (!this.queued.has(r.id) && !this.inFlight.has(r.id)) this.timers.push(r.id, r.dueMs);
+          if (!this.dispatcher.isWaiting(r.id) && !this.inFlight.has(r.id)) this.timers.push(r.id, r.dueMs);
         }
         if (rows.length < LOAD_CHUNK) {
           this.cursor = target;
@@ -264,50 +315,30 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   // ---- dispatch ---------------------------------------------------------------------------------
 
-  /** Starts as many ready messages as the in-flight cap allows; each start is fenced in the store first. */
-  private pump(): void {
-    const room = this.config.maxInFlight - this.inFlight.size - this.reserved;
-    if (room <= 0 || this.readyHead >= this.ready.length || this.stopped) return;
-    const batch: MessageRecord[] = [];
-    while (batch.length < room && this.readyHead < this.ready.length) {
-      const m = this.ready[this.readyHead++];
-      this.queued.delete(m.id);
-      if (m.state === "pending") batch.push(m);
-    }
-    if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
-      this.ready = this.ready.slice(this.readyHead);
-      this.readyHead = 0;
-    }
-    if (batch.length === 0) return;
-    this.reserved += batch.length;
-    this.track(this.activate(batch));
-  }
-
+  /** Starts messages the dispatcher released; each start is fenced in the store first. */
   private async activate(batch: MessageRecord[]): Promise<void> {
     const now = this.clock.now();
-    let results;
-    try {
-      results = await this.committer.run(
-        batch.map((m) => ({
-          op: "updateMessage",
-          id: m.id,
-          expectState: "pending",
-          state: "active",
-          retried: m.retried,
-          dueMs: m.dueMs,
-          events: [{ userId: m.userId, messageId: m.id, timeMs: now, state: "ACTIVE" }],
-        })),
-      );
-    } finally {
-      this.reserved -= batch.length;
-    }
+    const results = await this.committer.run(
+      batch.map((m) => ({
+        op: "updateMessage" as const,
+        id: m.id,
+        expectState: "pending" as const,
+        state: "active" as const,
+        retried: m.retried,
+        dueMs: m.dueMs,
+        events: [{ userId: m.userId, messageId: m.id, timeMs: now, state: "ACTIVE" as const }],
+      })),
+    );
     batch.forEach((m, i) => {
-      if (!results[i].applied) return;
+      if (!results[i].applied) {
+        // Cancelled (or taken elsewhere) since it became due: give back what it was counted against.
+        this.dispatcher.unstart(m, true);
+        return;
+      }
       m.state = "active";
       this.inFlight.set(m.id, m);
       this.track(this.attempt(m));
     });
-    this.pump();
   }
 
   private async attempt(msg: MessageRecord): Promise<void> {
@@ -398,8 +429,13 @@ export class Engine extends EventEmitter<EngineEvents> {
       default:
         assertNever(t.verdict);
     }
+    const final = t.verdict.kind !== "retry";
+    const callbacks = followUps.filter((_, i) => results[i].applied).length;
+    this.dispatcher.attemptEnded(msg, final, callbacks);
+    if (final && msg.kind !== "publish" && msg.sourceMessageId && msg.sourceQueueName) {
+      this.dispatcher.callbackEnded(msg.sourceMessageId, msg.userId, msg.sourceQueueName);
+    }
     followUps.forEach((cb, i) => this.afterInsert(cb, results[i].applied));
-    this.pump();
   }
 
   private callbacksFor(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, now: number): MessageRecord[] {

@@ -77,6 +77,8 @@ export interface MessageSpec {
   flowControl?: FlowControlSpec;
   /** For callbacks: the message whose attempt produced them. */
   sourceMessageId?: string;
+  /** For callbacks of a queue message: its queue, whose slot the source holds until the callback finishes. */
+  sourceQueueName?: string;
 }
 
 /** A message with its mutable delivery state. */

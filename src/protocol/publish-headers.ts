@@ -35,7 +35,8 @@ export interface PublishLimits {
   maxTimeoutMs: number;
 }
 
-const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]);
+/** SPEC §1 and the SDK's `HTTPMethods`: exactly these five, as the error message below says. */
+const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
 /** Incoming headers never forwarded by `Upstash-Header-Forward: true` (hop-by-hop, ours, or the caller's credentials). */
 const NOT_FORWARDED = new Set([

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { DlqRecord, MessageRecord, RedactSpec } from "../engine/message.js";
 import type { StoredEvent } from "../store/store.js";
@@ -20,8 +21,8 @@ function shownHeaders(header: Record<string, string[]>, redact: RedactSpec | und
 function bodyFields(body: Buffer, redact: RedactSpec | undefined): { body?: string; bodyBase64?: string } {
   if (body.length === 0) return {};
   if (redact?.body) return { body: redacted(body) };
-  const text = body.toString("utf8");
-  if (Buffer.byteLength(text) === body.length && !text.includes("\uFFFD")) return { body: text };
+  // isUtf8, not "no U+FFFD after decoding": a valid body may contain U+FFFD itself.
+  if (isUtf8(body)) return { body: body.toString("utf8") };
   return { bodyBase64: body.toString("base64") };
 }
 

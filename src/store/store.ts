@@ -1,3 +1,4 @@
+import type { FlowSettings } from "../engine/flow-limiter.js";
 import type { DlqEntry, DlqRecord, LogEvent, LogState, MessageRecord, MessageState } from "../engine/message.js";
 
 /**
@@ -22,6 +23,13 @@ export interface Store {
   listEvents(userId: string, filter: MessageFilter, page: Page): Promise<{ items: StoredEvent[]; cursor?: string }>;
   listDlq(userId: string, filter: MessageFilter, page: Page): Promise<{ items: DlqRecord[]; cursor?: string }>;
   getDlq(userId: string, dlqId: string): Promise<DlqRecord | undefined>;
+
+  listQueues(): Promise<StoredQueue[]>;
+  /** Unfinished messages of each queue, for its `lag`. */
+  countQueueLag(userId: string, queueName: string): Promise<number>;
+  listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;
+  /** Queue messages that hold their queue's slot: past their first attempt and unfinished, or finished with callbacks unfinished. */
+  listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]>;
 
   getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined>;
   setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void>;
@@ -57,7 +65,19 @@ export type WriteOp =
     }
   | { op: "event"; event: LogEvent }
   | { op: "insertDlq"; entry: DlqEntry }
-  | { op: "deleteDlq"; userId: string; dlqId: string };
+  | { op: "deleteDlq"; userId: string; dlqId: string }
+  | { op: "putQueue"; queue: StoredQueue }
+  | { op: "deleteQueue"; userId: string; name: string }
+  | { op: "putFlowSettings"; userId: string; key: string; settings: FlowSettings };
+
+export interface StoredQueue {
+  userId: string;
+  name: string;
+  parallelism: number;
+  paused: boolean;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
 
 /** A position in due order: ties on due time are broken by id. */
 export interface DueKey {

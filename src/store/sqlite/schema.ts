@@ -77,4 +77,26 @@ export const MIGRATIONS: string[] = [
     next_key    TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  ALTER TABLE messages ADD COLUMN source_id TEXT;
+  CREATE INDEX messages_queue_unfinished ON messages (user_id, queue_name) WHERE queue_name IS NOT NULL AND state IN ('pending', 'active');
+  CREATE INDEX messages_flow_key ON messages (user_id, flow_key) WHERE flow_key IS NOT NULL;
+
+  CREATE TABLE queues (
+    user_id     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    parallelism INTEGER NOT NULL,
+    paused      INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, name)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE flow_keys (
+    user_id     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    settings    TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];

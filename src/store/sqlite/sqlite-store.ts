@@ -2,7 +2,8 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../engine/message.js";
-import type { DueKey, MessageFilter, OpResult, Page, Store, StoredEvent, WriteOp } from "../store.js";
+import type { FlowSettings } from "../../engine/flow-limiter.js";
+import type { DueKey, MessageFilter, OpResult, Page, Store, StoredEvent, StoredQueue, WriteOp } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { filterSql } from "./filter-sql.js";
 import { MIGRATIONS } from "./schema.js";
@@ -26,6 +27,7 @@ type SpecColumn = Pick<
   | "redact"
   | "flowControl"
   | "sourceMessageId"
+  | "sourceQueueName"
 >;
 
 export interface SqliteOptions {
@@ -78,9 +80,9 @@ export class SqliteStore implements Store {
     return {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, user_id, state, due_ms, retried, created_ms, finished_ms, url, host, path,
-          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body)
+          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, source_id)
          VALUES (@id, @user_id, @state, @due_ms, @retried, @created_ms, @finished_ms, @url, @host, @path,
-          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body)`,
+          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body, @source_id)`,
       ),
       updateMessage: db.prepare(
         `UPDATE messages SET state = ?, retried = ?, due_ms = ?, finished_ms = ? WHERE id = ? AND state = ?`,
@@ -105,6 +107,19 @@ export class SqliteStore implements Store {
          ORDER BY due_ms, id LIMIT ?`,
       ),
       listActive: db.prepare(`SELECT * FROM messages WHERE state = 'active'`),
+      putQueue: db.prepare(
+        `INSERT INTO queues (user_id, name, parallelism, paused, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, name) DO UPDATE SET parallelism = excluded.parallelism, paused = excluded.paused,
+           updated_ms = excluded.updated_ms`,
+      ),
+      deleteQueue: db.prepare(`DELETE FROM queues WHERE user_id = ? AND name = ?`),
+      putFlow: db.prepare(
+        `INSERT INTO flow_keys (user_id, key, settings) VALUES (?, ?, ?)
+         ON CONFLICT (user_id, key) DO UPDATE SET settings = excluded.settings`,
+      ),
+      queueLag: db.prepare(
+        `SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND queue_name = ? AND state IN ('pending', 'active')`,
+      ),
       getKeys: db.prepare(`SELECT current_key, next_key FROM signing_keys WHERE user_id = ?`),
       setKeys: db.prepare(
         `INSERT INTO signing_keys (user_id, current_key, next_key) VALUES (?, ?, ?)
@@ -142,7 +157,18 @@ export class SqliteStore implements Store {
             break;
           }
           case "deleteDlq":
-            this.stmts.deleteDlq.run(op.userId, op.dlqId);
+            result = { applied: this.stmts.deleteDlq.run(op.userId, op.dlqId).changes === 1 };
+            break;
+          case "putQueue": {
+            const q = op.queue;
+            this.stmts.putQueue.run(q.userId, q.name, q.parallelism, q.paused ? 1 : 0, q.createdAtMs, q.updatedAtMs);
+            break;
+          }
+          case "deleteQueue":
+            result = { applied: this.stmts.deleteQueue.run(op.userId, op.name).changes === 1 };
+            break;
+          case "putFlowSettings":
+            this.stmts.putFlow.run(op.userId, op.key, JSON.stringify(op.settings));
             break;
           default:
             assertNever(op);
@@ -269,6 +295,52 @@ export class SqliteStore implements Store {
     return row ? dlqFromRow(row) : undefined;
   }
 
+  async listQueues(): Promise<StoredQueue[]> {
+    return (this.db.prepare(`SELECT * FROM queues`).all() as Row[]).map((r) => ({
+      userId: r.user_id,
+      name: r.name,
+      parallelism: r.parallelism,
+      paused: r.paused === 1,
+      createdAtMs: r.created_ms,
+      updatedAtMs: r.updated_ms,
+    }));
+  }
+
+  async countQueueLag(userId: string, queueName: string): Promise<number> {
+    return (this.stmts.queueLag.get(userId, queueName) as Row).n;
+  }
+
+  async listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]> {
+    return (this.db.prepare(`SELECT * FROM flow_keys`).all() as Row[]).map((r) => ({
+      userId: r.user_id,
+      key: r.key,
+      settings: JSON.parse(r.settings),
+    }));
+  }
+
+  async listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]> {
+    const started = this.db
+      .prepare(
+        `SELECT id, user_id, queue_name, state FROM messages
+         WHERE queue_name IS NOT NULL AND state IN ('pending', 'active') AND (retried > 0 OR state = 'active')`,
+      )
+      .all() as Row[];
+    const waitingOnCallbacks = this.db
+      .prepare(
+        `SELECT s.id, s.user_id, s.queue_name, s.state, COUNT(*) AS n FROM messages c JOIN messages s ON s.id = c.source_id
+         WHERE c.state IN ('pending', 'active') AND s.queue_name IS NOT NULL GROUP BY s.id`,
+      )
+      .all() as Row[];
+    const out = new Map<string, { userId: string; queueName: string; id: string; finished: boolean; callbacks: number }>();
+    for (const r of started) out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: false, callbacks: 0 });
+    for (const r of waitingOnCallbacks) {
+      const h = out.get(r.id);
+      if (h) h.callbacks += r.n;
+      else out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: true, callbacks: r.n });
+    }
+    return [...out.values()];
+  }
+
   async getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined> {
     const row = this.stmts.getKeys.get(userId) as Row | undefined;
     return row ? { current: row.current_key, next: row.next_key } : undefined;
@@ -342,6 +414,7 @@ function toRow(m: MessageRecord): Row {
     redact: m.redact,
     flowControl: m.flowControl,
     sourceMessageId: m.sourceMessageId,
+    sourceQueueName: m.sourceQueueName,
   };
   return {
     id: m.id,
@@ -363,6 +436,7 @@ function toRow(m: MessageRecord): Row {
     labels: JSON.stringify(m.labels),
     spec: JSON.stringify(spec),
     body: m.body,
+    source_id: m.sourceMessageId ?? null,
   };
 }
 

@@ -35,7 +35,7 @@ export function buildMessage(
 ): NewMessage {
   const due = cfg.notBeforeMs ?? origin.nowMs + (cfg.delayMs ?? 0);
   const record: MessageRecord = {
-    id: newId("msg_"),
+    id: newId("msg_", origin.nowMs),
     userId: origin.userId,
     kind,
     url: target.url,

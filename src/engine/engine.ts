@@ -55,7 +55,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Queue settings by `user\0name`, loaded at start and kept in step with the store. */
   readonly queueSettings = new Map<string, QueueSettings>();
   /** Flow-control settings (pause, pins) by `user\0key`, for keys that have any. */
-  private readonly flowSettings = new Map<string, FlowSettings>();
+  readonly flowSettings = new Map<string, FlowSettings>();
   /** Every pending message with a due key at or before this is in the heap, a lane or in flight. */
   private cursor: DueKey = { dueMs: Number.MIN_SAFE_INTEGER, id: "" };
   private loadingUpTo: DueKey | undefined;

@@ -127,6 +127,12 @@ export class FlowLimiter {
     }
   }
 
+  /** Forgets the values kept after an unpin, so the messages' own values apply at once. */
+  clearHeld(): void {
+    this.heldParallelism = undefined;
+    this.heldRate = undefined;
+  }
+
   resetRate(nowMs: number): void {
     this.windowStartMs = nowMs;
     this.windowCount = 0;

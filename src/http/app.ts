@@ -3,6 +3,8 @@ import { tokenFor, type Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
 import { dlqRoutes } from "./routes/dlq.js";
+import { flowControlRoutes } from "./routes/flow-control.js";
+import { queueRoutes } from "./routes/queues.js";
 import { keyRoutes } from "./routes/keys.js";
 import { logRoutes } from "./routes/logs.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -93,6 +95,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(logRoutes(deps));
   app.register(dlqRoutes(deps));
   app.register(keyRoutes(deps));
+  app.register(queueRoutes(deps));
+  app.register(flowControlRoutes(deps));
   return app;
 }
 

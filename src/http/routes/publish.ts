@@ -1,4 +1,6 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { hasQueue, upsertQueue } from "../../engine/controls.js";
+import { validateName } from "../../protocol/names.js";
 import { buildMessage, type NewMessage } from "../../engine/build-message.js";
 import { badRequest, HttpError, notFound } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
@@ -25,30 +27,46 @@ export function publishRoutes({ engine, config }: AppDeps) {
   const limits = config.limits;
 
   /** Validates one publish and builds its messages; throws a 4xx for anything wrong, before anything is stored. */
-  function prepare(req: FastifyRequest, dest: Destination, headers: HeaderBag, body: Buffer): NewMessage[] {
+  function prepare(req: FastifyRequest, dest: Destination, headers: HeaderBag, body: Buffer, queueName?: string): NewMessage[] {
     if (body.length > limits.maxBodyBytes) {
       throw new HttpError(413, `message body is larger than the configured limit maxBodyBytes (${limits.maxBodyBytes} bytes)`);
     }
+    if (queueName !== undefined) validateName(queueName, "queue name");
     const cfg = parsePublishHeaders(headers, limits);
     if (dest.kind === "group") throw notFound(`url group "${dest.name}" not found`);
-    return [buildMessage(cfg, { url: dest.url }, body, { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() }, config.defaultRetries)];
+    const origin = { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() };
+    return [buildMessage(cfg, { url: dest.url, queueName }, body, origin, config.defaultRetries)];
+  }
+
+  /** Enqueueing to a queue that does not exist yet creates it (parallelism 1), as a first publish would expect. */
+  async function ensureQueues(userId: string, items: NewMessage[]): Promise<void> {
+    const names = new Set(items.map((m) => m.record.queueName).filter((n): n is string => n !== undefined));
+    for (const name of names) if (!hasQueue(engine, userId, name)) await upsertQueue(engine, userId, name, {});
+  }
+
+  async function publishOne(req: FastifyRequest, reply: FastifyReply, prefix: string, queueName?: string) {
+    if (queueName !== undefined) validateName(queueName, "queue name");
+    const { remainder, query } = rawRemainder(req, prefix);
+    const { destination, config: queryConfig } = parseDestination(remainder, query);
+    const items = prepare(req, destination, withQueryConfig(req.headers, queryConfig), rawBody(req), queueName);
+    await ensureQueues(req.userId, items);
+    const results = await engine.accept(items);
+    const replies = results.map((r, i) => ({
+      messageId: r.messageId,
+      url: items[i].record.url,
+      ...(r.deduplicated ? { deduplicated: true } : {}),
+    }));
+    if (destination.kind === "group") return replies;
+    if (replies[0].deduplicated) reply.code(202);
+    return replies[0];
   }
 
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.post("/v2/publish/*", async (req, reply) => {
-      const { remainder, query } = rawRemainder(req, "/v2/publish/");
-      const { destination, config: queryConfig } = parseDestination(remainder, query);
-      const items = prepare(req, destination, withQueryConfig(req.headers, queryConfig), rawBody(req));
-      const results = await engine.accept(items);
-      const replies = results.map((r, i) => ({
-        messageId: r.messageId,
-        url: items[i].record.url,
-        ...(r.deduplicated ? { deduplicated: true } : {}),
-      }));
-      if (destination.kind === "group") return replies;
-      if (replies[0].deduplicated) reply.code(202);
-      return replies[0];
-    });
+    app.post("/v2/publish/*", async (req, reply) => publishOne(req, reply, "/v2/publish/"));
+
+    app.post<{ Params: { queue: string } }>("/v2/enqueue/:queue/*", async (req, reply) =>
+      publishOne(req, reply, `/v2/enqueue/${req.params.queue}/`, req.params.queue),
+    );
 
     app.post("/v2/batch", { bodyLimit: limits.maxBodyBytes * 4 + 1024 * 1024 }, async (req) => {
       const parsed = jsonBody(req);
@@ -67,6 +85,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
         }
       });
       const all = prepared.flatMap((p) => (Array.isArray(p) ? p : []));
+      await ensureQueues(req.userId, all);
       const results = await engine.accept(all);
       let k = 0;
       return prepared.map((p) => {
@@ -91,7 +110,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
       if (item.body !== undefined && item.body !== null && typeof item.body !== "string") {
         throw badRequest(`batch item ${i}: body must be a string`);
       }
-      if (item.queue !== undefined) throw notFound(`batch item ${i}: queue "${item.queue}" not found`);
+      if (item.queue !== undefined && typeof item.queue !== "string") throw badRequest(`batch item ${i}: queue must be a string`);
       const headers: HeaderBag = {};
       for (const [k, v] of Object.entries(item.headers ?? {})) {
         if (typeof v !== "string") throw badRequest(`batch item ${i}: header ${k} must be a string`);
@@ -100,7 +119,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
       const q = item.destination.indexOf("?");
       const { destination, config: queryConfig } =
         q === -1 ? parseDestination(item.destination, "") : parseDestination(item.destination.slice(0, q), item.destination.slice(q + 1));
-      return prepare(req, destination, withQueryConfig(headers, queryConfig), Buffer.from(item.body ?? "", "utf8"));
+      return prepare(req, destination, withQueryConfig(headers, queryConfig), Buffer.from(item.body ?? "", "utf8"), item.queue);
     }
   };
 }

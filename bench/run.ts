@@ -7,6 +7,7 @@
  *   single    BENCH_SINGLE_N (20000) single publishes from 64 concurrent clients
  *   latency   1000 messages/s for BENCH_LATENCY_S (10) seconds after a 2 s warm-up; publish → delivery latency
  *   delayed   BENCH_DELAYED_N (10000) messages due over 10 s, and BENCH_BURST_N (5000) due at one instant
+ *   keys      BENCH_KEYS_N (50000) messages with 1 flow-control key, then spread over 10,000 keys
  *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -184,6 +185,25 @@ async function main(): Promise<void> {
         `batch:    ${n} msgs, publish ${((n / (published - t0)) * 1000).toFixed(0)} msg/s, ` +
           `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered`,
       );
+    }
+    // --- flow control: one key vs. 10,000 keys ---------------------------------------------------
+    if (runs("keys")) {
+      const n = env("BENCH_KEYS_N", 50_000);
+      for (const keyCount of [1, 10_000]) {
+        const base = recv.arrivals.size;
+        const t0 = now();
+        await pool(Math.ceil(n / 100), 8, async (b) => {
+          await batch(
+            sluice.url,
+            Array.from({ length: 100 }, (_, i) => ({
+              destination: dest,
+              headers: { "Upstash-Flow-Control-Key": `k${(b * 100 + i) % keyCount}`, "Upstash-Flow-Control-Value": "parallelism=10" },
+            })),
+          );
+        });
+        await recv.waitFor(base + n, 300_000);
+        report(`keys:     ${n} msgs over ${keyCount} flow-control key(s), parallelism 10 each, end-to-end ${((n / (now() - t0)) * 1000).toFixed(0)} msg/s`);
+      }
     }
     // --- single-publish throughput ------------------------------------------------------------
     if (runs("single")) {

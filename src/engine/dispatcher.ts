@@ -213,7 +213,7 @@ export class Dispatcher {
     if (m.flowControl) {
       const lane = this.findKeyLane(m.userId, m.flowControl.key);
       if (lane && lane.members.delete(m.id)) lane.limiter.remove(m.flowControl);
-      if (lane && lane.size === 0 && lane.limiter.isIdle()) this.keys.delete(`${m.userId}\u0000${m.flowControl.key}`);
+      if (lane && lane.size === 0 && lane.limiter.isIdle(this.o.now())) this.keys.delete(`${m.userId}\u0000${m.flowControl.key}`);
     }
     if (m.queueName) {
       const lane = this.findQueueLane(m.userId, m.queueName);
@@ -341,6 +341,14 @@ export class Dispatcher {
         lane.inReady = false;
         this.wake(lane);
       }
+    }
+  }
+
+  /** Forgets key lanes with nothing to remember (run from the maintenance loop). */
+  sweepIdleKeys(): void {
+    const now = this.o.now();
+    for (const [id, lane] of this.keys) {
+      if (lane.size === 0 && !lane.inReady && lane.members.size === 0 && lane.limiter.isIdle(now)) this.keys.delete(id);
     }
   }
 

@@ -459,6 +459,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async purge(): Promise<void> {
     const now = this.clock.now();
+    this.dispatcher.sweepIdleKeys();
     await this.committer.idle();
     await this.store.purge(now - this.config.limits.retentionMs, now, 10_000);
   }

@@ -106,11 +106,12 @@ export class FlowLimiter {
     }
     if (opts.rate !== undefined || opts.periodSec !== undefined) {
       const current = this.rateLimit();
-      this.pinnedRate = {
-        rate: opts.rate ?? (current.rate === Infinity ? Infinity : current.rate),
-        periodSec: opts.periodSec ?? current.periodSec,
-      };
-      this.heldRate = undefined;
+      const rate = opts.rate ?? current.rate;
+      // A period without any rate limits nothing; only a finite rate is pinned (and stored).
+      if (Number.isFinite(rate)) {
+        this.pinnedRate = { rate, periodSec: opts.periodSec ?? current.periodSec };
+        this.heldRate = undefined;
+      }
     }
     this.resetRate(nowMs);
   }
@@ -144,9 +145,14 @@ export class FlowLimiter {
     this.windowCount = count;
   }
 
-  /** Nothing waits, nothing is in flight and nothing was set by hand: the limiter can be forgotten. */
-  isIdle(): boolean {
+  /**
+   * Nothing waits, nothing is in flight, nothing was set by hand and the rate window has closed: the limiter
+   * can be forgotten without letting a new message start early.
+   */
+  isIdle(nowMs: number): boolean {
+    this.roll(nowMs);
     return (
+      this.windowCount === 0 &&
       this.inFlight === 0 &&
       this.parallelismValues.size === 0 &&
       !this.paused &&
@@ -167,6 +173,15 @@ export class FlowLimiter {
   }
 
   restoreSettings(s: FlowSettings): void {
+    const finite = (r: { rate: number; periodSec: number } | undefined) => (r && Number.isFinite(r.rate) ? r : undefined);
+    const count = (n: number | undefined) => (typeof n === "number" && Number.isFinite(n) ? n : undefined);
+    s = {
+      paused: s.paused === true,
+      pinnedParallelism: count(s.pinnedParallelism),
+      pinnedRate: finite(s.pinnedRate),
+      heldParallelism: count(s.heldParallelism),
+      heldRate: finite(s.heldRate),
+    };
     this.paused = s.paused;
     this.pinnedParallelism = s.pinnedParallelism;
     this.pinnedRate = s.pinnedRate;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { parsePublishHeaders, type PublishConfig, type PublishLimits } from "../protocol/publish-headers.js";
+import type { Destination } from "../protocol/destination.js";
 import { newId } from "./ids.js";
 import type { MessageKind, MessageRecord } from "./message.js";
 import type { Transition } from "./transitions.js";
@@ -11,6 +12,20 @@ export interface Target {
   endpointName?: string;
   queueName?: string;
   scheduleId?: string;
+}
+
+/** Where a publish to `dest` goes: the URL itself, or one target per endpoint of the URL group (404 if none). */
+export function targetsOf(
+  engine: { urlGroups: { require(userId: string, name: string): { endpoints: { url: string; name?: string }[] } } },
+  userId: string,
+  dest: Destination,
+  queueName?: string,
+  scheduleId?: string,
+): Target[] {
+  if (dest.kind === "url") return [{ url: dest.url, queueName, scheduleId }];
+  return engine.urlGroups
+    .require(userId, dest.name)
+    .endpoints.map((e) => ({ url: e.url, topicName: dest.name, endpointName: e.name, queueName, scheduleId }));
 }
 
 export interface Origin {

@@ -21,7 +21,8 @@ export interface DispatcherOptions {
  * change that (an attempt ending, a rate window opening, resume, pin, …).
  */
 export class Dispatcher {
-  private readonly free = new FreeLane("", "");
+  /** One free lane per user, so a user held back by their cap does not hold back another user's messages. */
+  private readonly frees = new Map<string, FreeLane>();
   private readonly keys = new Map<string, KeyLane>();
   private readonly queues = new Map<string, QueueLane>();
   private ring: Lane[] = [];
@@ -99,7 +100,13 @@ export class Dispatcher {
       }
       return lane;
     }
-    return this.free;
+    return this.freeLane(m.userId);
+  }
+
+  private freeLane(userId: string): FreeLane {
+    let lane = this.frees.get(userId);
+    if (!lane) this.frees.set(userId, (lane = new FreeLane(userId, "")));
+    return lane;
   }
 
   /** A message became due: it waits in its lane until its limits allow it to start. */
@@ -138,7 +145,7 @@ export class Dispatcher {
         key.limiter.remove(m.flowControl);
         return false;
       }
-    } else if (!queue && this.free.size > 0) {
+    } else if (!queue && this.freeLane(m.userId).size > 0) {
       return false;
     }
     if (queue) queue.holders.set(m.id, { finished: false, callbacks: 0 });
@@ -169,14 +176,16 @@ export class Dispatcher {
   /** An attempt ended; `final` when the message will not be attempted again (delivered, failed, cancelled). */
   attemptEnded(m: MessageRecord, final: boolean, callbacks: number): void {
     this.countEnd(m.userId);
-    if (m.flowControl) {
-      const lane = this.findKeyLane(m.userId, m.flowControl.key);
-      if (lane) {
-        lane.limiter.onFinish();
-        this.wake(lane);
-      }
-    }
+    const key = m.flowControl && this.findKeyLane(m.userId, m.flowControl.key);
+    if (key) key.limiter.onFinish();
+    // The message's own limits stop counting before its key releases anything else (DECISIONS #14).
     if (final) this.messageEnded(m, callbacks);
+    else if (callbacks > 0 && m.queueName) {
+      // Callbacks come after every attempt: those of a failed attempt also keep the slot until they finish.
+      const h = this.findQueueLane(m.userId, m.queueName)?.holders.get(m.id);
+      if (h) h.callbacks += callbacks;
+    }
+    if (key) this.wake(key);
     this.pump();
   }
 
@@ -185,6 +194,8 @@ export class Dispatcher {
     this.waitingIn.get(m.id)?.remove(m.id);
     this.waitingIn.delete(m.id);
     this.messageEnded(m);
+    // A cancelled callback of a queue message no longer holds its source's slot.
+    if (m.kind !== "publish" && m.sourceMessageId && m.sourceQueueName) this.callbackEnded(m.sourceMessageId, m.userId, m.sourceQueueName);
     this.pump();
   }
 
@@ -336,11 +347,10 @@ export class Dispatcher {
     else this.userInFlight.delete(userId);
     const parked = this.parkedByUser.get(userId);
     if (parked && !this.userCapped(userId)) {
+      // Back in the ring in the order they were parked, served by the caller's pump: waking (and pumping) them
+      // one by one would let the first lane take the slot and park again ahead of the others, every time.
       this.parkedByUser.delete(userId);
-      for (const lane of parked) {
-        lane.inReady = false;
-        this.wake(lane);
-      }
+      for (const lane of parked) this.ring.push(lane);
     }
   }
 

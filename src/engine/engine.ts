@@ -11,6 +11,8 @@ import { newDlqId } from "./ids.js";
 import type { KeyRing } from "./keyring.js";
 import type { DlqEntry, LogEvent, MessageRecord } from "./message.js";
 import { TimerQueue } from "./timer-queue.js";
+import { UrlGroups } from "./url-groups.js";
+import { Scheduler } from "./scheduler.js";
 import { afterAttempt, type Transition } from "./transitions.js";
 import type { FlowSettings } from "./flow-limiter.js";
 
@@ -51,6 +53,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly committer: Committer;
   private readonly timers: TimerQueue;
   readonly dispatcher: Dispatcher;
+  readonly urlGroups: UrlGroups;
+  readonly scheduler: Scheduler;
   private readonly inFlight = new Map<string, MessageRecord>();
   /** Queue settings by `user\0name`, loaded at start and kept in step with the store. */
   readonly queueSettings = new Map<string, QueueSettings>();
@@ -73,6 +77,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   ) {
     super();
     this.committer = new Committer(store);
+    this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
+    this.scheduler = new Scheduler(this);
     this.timers = new TimerQueue(
       () => this.clock.now(),
       (ids) => this.track(this.onDue(ids)),
@@ -119,6 +125,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Treats attempts interrupted by the last stop as failed attempts, then loads what is due soon. */
   async start(): Promise<void> {
+    await this.urlGroups.load(this.store);
     for (const q of await this.store.listQueues()) {
       const { userId, name, ...settings } = q;
       this.queueSettings.set(`${userId}\u0000${name}`, settings);
@@ -135,6 +142,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       await this.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
     }
     await this.refill();
+    await this.scheduler.start();
     this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();
   }
@@ -142,6 +150,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.stop();
+    this.scheduler.stop();
     this.dispatcher.stop();
     if (this.refillTimer) clearTimeout(this.refillTimer);
     if (this.purgeTimer) clearInterval(this.purgeTimer);
@@ -251,6 +260,17 @@ export class Engine extends EventEmitter<EngineEvents> {
     const [r] = await this.committer.run([op]);
     this.afterInsert(fresh.record, r.applied);
     return r.applied ? fresh.record.id : undefined;
+  }
+
+  /**
+   * One schedule tick: inserts its messages and moves the schedule on, only if it still expects this tick.
+   * Resolves whether the tick fired.
+   */
+  async fireSchedule(userId: string, id: string, expectNextMs: number, nextMs: number | null, firedMs: number, items: NewMessage[]): Promise<boolean> {
+    const inserts = items.map((item) => this.insertOp(item));
+    const [r] = await this.committer.run([{ op: "fireSchedule", userId, id, expectNextMs, nextMs, firedMs, inserts }]);
+    for (const { record } of items) this.afterInsert(record, r.applied);
+    return r.applied;
   }
 
   /** Deliveries in flight right now (for metrics). */
@@ -464,7 +484,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.store.purge(now - this.config.limits.retentionMs, now, 10_000);
   }
 
-  private track(p: Promise<unknown>): void {
+  /** Keeps a background task in view: its failure is reported, and stop() waits for it. */
+  track(p: Promise<unknown>): void {
     this.background.add(p);
     p.catch((err) => this.emit("error", err)).finally(() => this.background.delete(p));
   }

@@ -6,27 +6,49 @@ const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyz";
 let pool = Buffer.alloc(0);
 let offset = 0;
 
+/** Time and random digits (as alphabet indexes) of the last id, so ids made in the same millisecond still sort. */
+let lastMs = -1;
+const lastRand: number[] = [];
+
 /**
  * A new id with the given prefix, e.g. `msg_0Rk3x2Qm…`: 8 characters of creation time (ms) then 14 random ones
  * (≈ 80 bits). Ids sort by creation time, so the store's indexes on them grow at the end instead of splitting
- * pages at random, which is most of the cost of inserting thousands of messages a second.
+ * pages at random, which is most of the cost of inserting thousands of messages a second. Within one process
+ * they are strictly increasing (like monotonic ULIDs): an id made in the same millisecond as the previous one
+ * (or after the clock stepped back) is the previous one plus one, so FIFO queues ordered by id keep the order
+ * of acceptance, e.g. for the items of one batch.
  */
 export function newId(prefix: string, nowMs = Date.now()): string {
-  if (offset + 14 > pool.length) {
-    pool = randomBytes(4096);
-    offset = 0;
+  let t = Math.floor(nowMs);
+  if (t <= lastMs && !increment(lastRand)) t = lastMs + 1; // 54^14 ids in one ms: only on overflow
+  if (t > lastMs) {
+    if (offset + 14 > pool.length) {
+      pool = randomBytes(4096);
+      offset = 0;
+    }
+    // 256 % 54 leaves a small bias toward the first letters; ids need to be unique, not uniform.
+    for (let i = 0; i < 14; i++) lastRand[i] = pool[offset + i] % ALPHABET.length;
+    offset += 14;
+    lastMs = t;
   }
   let time = "";
-  let t = Math.floor(nowMs);
+  t = lastMs;
   for (let i = 0; i < 8; i++) {
     time = ALPHABET[t % ALPHABET.length] + time;
     t = Math.floor(t / ALPHABET.length);
   }
   let out = prefix + time;
-  // 256 % 54 leaves a small bias toward the first letters; ids need to be unique, not uniform.
-  for (let i = 0; i < 14; i++) out += ALPHABET[pool[offset + i] % ALPHABET.length];
-  offset += 14;
+  for (let i = 0; i < 14; i++) out += ALPHABET[lastRand[i]];
   return out;
+}
+
+/** Adds one to base-54 digits in place; false when they overflowed. */
+function increment(digits: number[]): boolean {
+  for (let i = digits.length - 1; i >= 0; i--) {
+    if (++digits[i] < ALPHABET.length) return true;
+    digits[i] = 0;
+  }
+  return false;
 }
 
 let dlqSeq = 0;

@@ -5,6 +5,8 @@ import { HttpError } from "../errors.js";
 import { dlqRoutes } from "./routes/dlq.js";
 import { flowControlRoutes } from "./routes/flow-control.js";
 import { queueRoutes } from "./routes/queues.js";
+import { urlGroupRoutes } from "./routes/url-groups.js";
+import { scheduleRoutes } from "./routes/schedules.js";
 import { keyRoutes } from "./routes/keys.js";
 import { logRoutes } from "./routes/logs.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -97,6 +99,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(keyRoutes(deps));
   app.register(queueRoutes(deps));
   app.register(flowControlRoutes(deps));
+  app.register(urlGroupRoutes(deps));
+  app.register(scheduleRoutes(deps));
   return app;
 }
 

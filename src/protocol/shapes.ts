@@ -7,7 +7,7 @@ import type { StoredEvent } from "../store/store.js";
 
 const redacted = (value: string | Buffer): string => `REDACTED:${createHash("sha256").update(value).digest("hex")}`;
 
-function shownHeaders(header: Record<string, string[]>, redact: RedactSpec | undefined): Record<string, string[]> {
+export function shownHeaders(header: Record<string, string[]>, redact: RedactSpec | undefined): Record<string, string[]> {
   if (!redact || (!redact.allHeaders && redact.headers.length === 0)) return header;
   const out: Record<string, string[]> = {};
   for (const [name, values] of Object.entries(header)) {
@@ -18,7 +18,7 @@ function shownHeaders(header: Record<string, string[]>, redact: RedactSpec | und
 }
 
 /** `body` when the bytes are valid UTF-8, else `bodyBase64` (SPEC §0.2); redacted bodies show their hash. */
-function bodyFields(body: Buffer, redact: RedactSpec | undefined): { body?: string; bodyBase64?: string } {
+export function bodyFields(body: Buffer, redact: RedactSpec | undefined): { body?: string; bodyBase64?: string } {
   if (body.length === 0) return {};
   if (redact?.body) return { body: redacted(body) };
   // isUtf8, not "no U+FFFD after decoding": a valid body may contain U+FFFD itself.
@@ -26,11 +26,11 @@ function bodyFields(body: Buffer, redact: RedactSpec | undefined): { body?: stri
   return { bodyBase64: body.toString("base64") };
 }
 
-function labelFields(labels: string[]): { label?: string; labels?: string[] } {
+export function labelFields(labels: string[]): { label?: string; labels?: string[] } {
   return labels.length ? { label: labels[0], labels } : {};
 }
 
-function flowFields(m: MessageRecord): Record<string, unknown> {
+export function flowFields(m: { flowControl?: MessageRecord["flowControl"] }): Record<string, unknown> {
   const fc = m.flowControl;
   if (!fc) return {};
   return {

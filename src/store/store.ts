@@ -27,6 +27,10 @@ export interface Store {
   listQueues(): Promise<StoredQueue[]>;
   /** Unfinished messages of each queue, for its `lag`. */
   countQueueLag(userId: string, queueName: string): Promise<number>;
+  listUrlGroups(): Promise<StoredUrlGroup[]>;
+  listSchedules(): Promise<StoredSchedule[]>;
+  /** The states of the given messages (any user), for a schedule's `lastScheduleStates`. */
+  messageStates(ids: string[]): Promise<Map<string, MessageState>>;
   listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;
   /** Queue messages that hold their queue's slot: past their first attempt and unfinished, or finished with callbacks unfinished. */
   listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]>;
@@ -68,7 +72,50 @@ export type WriteOp =
   | { op: "deleteDlq"; userId: string; dlqId: string }
   | { op: "putQueue"; queue: StoredQueue }
   | { op: "deleteQueue"; userId: string; name: string }
-  | { op: "putFlowSettings"; userId: string; key: string; settings: FlowSettings };
+  | { op: "putFlowSettings"; userId: string; key: string; settings: FlowSettings }
+  | { op: "putUrlGroup"; group: StoredUrlGroup }
+  | { op: "deleteUrlGroup"; userId: string; name: string }
+  | { op: "putSchedule"; schedule: StoredSchedule }
+  | { op: "deleteSchedule"; userId: string; id: string }
+  /**
+   * One tick of a schedule: moves it from `expectNextMs` to `nextMs` and inserts the tick's messages, all
+   * only if the schedule still expects that tick (not fired already, not paused, replaced or deleted since).
+   */
+  | {
+      op: "fireSchedule";
+      userId: string;
+      id: string;
+      expectNextMs: number;
+      nextMs: number | null;
+      firedMs: number;
+      inserts: Extract<WriteOp, { op: "insertMessage" }>[];
+    };
+
+export interface StoredUrlGroup {
+  userId: string;
+  name: string;
+  createdAtMs: number;
+  updatedAtMs: number;
+  endpoints: { url: string; name?: string }[];
+}
+
+export interface StoredSchedule {
+  id: string;
+  userId: string;
+  /** As given, including a `CRON_TZ=` prefix. */
+  cron: string;
+  /** A URL or a URL group name. */
+  destination: string;
+  /** The publish headers given at creation (lower-case names), parsed again for every tick. */
+  headers: Record<string, string>;
+  body: Buffer;
+  callerIp: string;
+  paused: boolean;
+  createdAtMs: number;
+  nextMs: number | null;
+  lastMs: number | null;
+  lastMessageIds: string[];
+}
 
 export interface StoredQueue {
   userId: string;

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { validateName } from "../../protocol/names.js";
-import { buildMessage, type NewMessage } from "../../engine/build-message.js";
-import { badRequest, HttpError, notFound } from "../../errors.js";
+import { buildMessage, targetsOf, type NewMessage } from "../../engine/build-message.js";
+import { badRequest, HttpError } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
@@ -33,15 +33,19 @@ export function publishRoutes({ engine, config }: AppDeps) {
     }
     if (queueName !== undefined) validateName(queueName, "queue name");
     const cfg = parsePublishHeaders(headers, limits);
-    if (dest.kind === "group") throw notFound(`url group "${dest.name}" not found`);
     const origin = { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() };
-    return [buildMessage(cfg, { url: dest.url, queueName }, body, origin, config.defaultRetries)];
+    return targetsOf(engine, req.userId, dest, queueName).map((t) => buildMessage(cfg, t, body, origin, config.defaultRetries));
   }
 
-  /** Enqueueing to a queue that does not exist yet creates it (parallelism 1), as a first publish would expect. */
-  async function ensureQueues(userId: string, items: NewMessage[]): Promise<void> {
+  /**
+   * Enqueueing to a queue that does not exist yet creates it (parallelism 1), as a first publish would expect.
+   * The queues exist in memory when this returns (their writes are queued ahead of the messages'), so callers
+   * accept the messages in the same turn: nothing runs between building the ids and queueing them, and a
+   * concurrent enqueue with a later id cannot start first.
+   */
+  function ensureQueues(userId: string, items: NewMessage[]): Promise<unknown> {
     const names = new Set(items.map((m) => m.record.queueName).filter((n): n is string => n !== undefined));
-    for (const name of names) if (!hasQueue(engine, userId, name)) await upsertQueue(engine, userId, name, {});
+    return Promise.all([...names].filter((name) => !hasQueue(engine, userId, name)).map((name) => upsertQueue(engine, userId, name, {})));
   }
 
   async function publishOne(req: FastifyRequest, reply: FastifyReply, prefix: string, queueName?: string) {
@@ -49,8 +53,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
     const { remainder, query } = rawRemainder(req, prefix);
     const { destination, config: queryConfig } = parseDestination(remainder, query);
     const items = prepare(req, destination, withQueryConfig(req.headers, queryConfig), rawBody(req), queueName);
-    await ensureQueues(req.userId, items);
-    const results = await engine.accept(items);
+    const [, results] = await Promise.all([ensureQueues(req.userId, items), engine.accept(items)]);
     const replies = results.map((r, i) => ({
       messageId: r.messageId,
       url: items[i].record.url,
@@ -64,9 +67,12 @@ export function publishRoutes({ engine, config }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.post("/v2/publish/*", async (req, reply) => publishOne(req, reply, "/v2/publish/"));
 
-    app.post<{ Params: { queue: string } }>("/v2/enqueue/:queue/*", async (req, reply) =>
-      publishOne(req, reply, `/v2/enqueue/${req.params.queue}/`, req.params.queue),
-    );
+    app.post<{ Params: { queue: string } }>("/v2/enqueue/:queue/*", async (req, reply) => {
+      // The prefix is the queue segment as sent (it may be percent-encoded), not the decoded parameter.
+      const path = (req.raw.url ?? "").split("?")[0];
+      const rest = path.slice(path.indexOf("/v2/enqueue/") + "/v2/enqueue/".length);
+      return publishOne(req, reply, `/v2/enqueue/${rest.slice(0, rest.indexOf("/"))}/`, req.params.queue);
+    });
 
     app.post("/v2/batch", { bodyLimit: limits.maxBodyBytes * 4 + 1024 * 1024 }, async (req) => {
       const parsed = jsonBody(req);
@@ -85,8 +91,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
         }
       });
       const all = prepared.flatMap((p) => (Array.isArray(p) ? p : []));
-      await ensureQueues(req.userId, all);
-      const results = await engine.accept(all);
+      const [, results] = await Promise.all([ensureQueues(req.userId, all), engine.accept(all)]);
       let k = 0;
       return prepared.map((p) => {
         if (!Array.isArray(p)) return p;

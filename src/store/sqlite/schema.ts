@@ -99,4 +99,30 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (user_id, key)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE url_groups (
+    user_id     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    endpoints   TEXT NOT NULL,
+    PRIMARY KEY (user_id, name)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE schedules (
+    id          TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    cron        TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    headers     TEXT NOT NULL,
+    body        BLOB,
+    caller_ip   TEXT,
+    paused      INTEGER NOT NULL DEFAULT 0,
+    created_ms  INTEGER NOT NULL,
+    next_ms     INTEGER,
+    last_ms     INTEGER,
+    last_ids    TEXT,
+    PRIMARY KEY (user_id, id)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];

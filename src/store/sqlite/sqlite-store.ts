@@ -3,7 +3,18 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../engine/message.js";
 import type { FlowSettings } from "../../engine/flow-limiter.js";
-import type { DueKey, MessageFilter, OpResult, Page, Store, StoredEvent, StoredQueue, WriteOp } from "../store.js";
+import type {
+  DueKey,
+  MessageFilter,
+  OpResult,
+  Page,
+  Store,
+  StoredEvent,
+  StoredQueue,
+  StoredSchedule,
+  StoredUrlGroup,
+  WriteOp,
+} from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { filterSql } from "./filter-sql.js";
 import { MIGRATIONS } from "./schema.js";
@@ -102,6 +113,7 @@ export class SqliteStore implements Store {
       ),
       getMessage: db.prepare(`SELECT * FROM messages WHERE user_id = ? AND id = ?`),
       getMessageAny: db.prepare(`SELECT * FROM messages WHERE id = ?`),
+      messageState: db.prepare(`SELECT state FROM messages WHERE id = ?`),
       listDue: db.prepare(
         `SELECT id, due_ms FROM messages WHERE state = 'pending' AND (due_ms > ? OR (due_ms = ? AND id > ?)) AND due_ms < ?
          ORDER BY due_ms, id LIMIT ?`,
@@ -116,6 +128,19 @@ export class SqliteStore implements Store {
       putFlow: db.prepare(
         `INSERT INTO flow_keys (user_id, key, settings) VALUES (?, ?, ?)
          ON CONFLICT (user_id, key) DO UPDATE SET settings = excluded.settings`,
+      ),
+      putGroup: db.prepare(
+        `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, name) DO UPDATE SET updated_ms = excluded.updated_ms, endpoints = excluded.endpoints`,
+      ),
+      deleteGroup: db.prepare(`DELETE FROM url_groups WHERE user_id = ? AND name = ?`),
+      putSchedule: db.prepare(
+        `INSERT OR REPLACE INTO schedules (id, user_id, cron, destination, headers, body, caller_ip, paused, created_ms,
+           next_ms, last_ms, last_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      deleteSchedule: db.prepare(`DELETE FROM schedules WHERE user_id = ? AND id = ?`),
+      fireSchedule: db.prepare(
+        `UPDATE schedules SET next_ms = ?, last_ms = ?, last_ids = ? WHERE user_id = ? AND id = ? AND next_ms = ? AND paused = 0`,
       ),
       queueLag: db.prepare(
         `SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND queue_name = ? AND state IN ('pending', 'active')`,
@@ -170,6 +195,32 @@ export class SqliteStore implements Store {
           case "putFlowSettings":
             this.stmts.putFlow.run(op.userId, op.key, JSON.stringify(op.settings));
             break;
+          case "putUrlGroup": {
+            const g = op.group;
+            this.stmts.putGroup.run(g.userId, g.name, g.createdAtMs, g.updatedAtMs, JSON.stringify(g.endpoints));
+            break;
+          }
+          case "deleteUrlGroup":
+            result = { applied: this.stmts.deleteGroup.run(op.userId, op.name).changes === 1 };
+            break;
+          case "putSchedule": {
+            const c = op.schedule;
+            this.stmts.putSchedule.run(
+              c.id, c.userId, c.cron, c.destination, JSON.stringify(c.headers), c.body, c.callerIp, c.paused ? 1 : 0,
+              c.createdAtMs, c.nextMs, c.lastMs, JSON.stringify(c.lastMessageIds),
+            );
+            break;
+          }
+          case "deleteSchedule":
+            result = { applied: this.stmts.deleteSchedule.run(op.userId, op.id).changes === 1 };
+            break;
+          case "fireSchedule": {
+            const ids = JSON.stringify(op.inserts.map((i) => i.message.id));
+            const fenced = this.stmts.fireSchedule.run(op.nextMs, op.firedMs, ids, op.userId, op.id, op.expectNextMs).changes === 1;
+            result = { applied: fenced };
+            if (fenced) for (const insert of op.inserts) this.applyInsert(insert);
+            break;
+          }
           default:
             assertNever(op);
         }
@@ -308,6 +359,42 @@ export class SqliteStore implements Store {
 
   async countQueueLag(userId: string, queueName: string): Promise<number> {
     return (this.stmts.queueLag.get(userId, queueName) as Row).n;
+  }
+
+  async listUrlGroups(): Promise<StoredUrlGroup[]> {
+    return (this.db.prepare(`SELECT * FROM url_groups`).all() as Row[]).map((r) => ({
+      userId: r.user_id,
+      name: r.name,
+      createdAtMs: r.created_ms,
+      updatedAtMs: r.updated_ms,
+      endpoints: JSON.parse(r.endpoints),
+    }));
+  }
+
+  async listSchedules(): Promise<StoredSchedule[]> {
+    return (this.db.prepare(`SELECT * FROM schedules`).all() as Row[]).map((r) => ({
+      id: r.id,
+      userId: r.user_id,
+      cron: r.cron,
+      destination: r.destination,
+      headers: JSON.parse(r.headers),
+      body: r.body ?? Buffer.alloc(0),
+      callerIp: r.caller_ip ?? "",
+      paused: r.paused === 1,
+      createdAtMs: r.created_ms,
+      nextMs: r.next_ms,
+      lastMs: r.last_ms,
+      lastMessageIds: r.last_ids ? JSON.parse(r.last_ids) : [],
+    }));
+  }
+
+  async messageStates(ids: string[]): Promise<Map<string, MessageState>> {
+    const out = new Map<string, MessageState>();
+    for (const id of ids) {
+      const row = this.stmts.messageState.get(id) as Row | undefined;
+      if (row) out.set(id, row.state);
+    }
+    return out;
   }
 
   async listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]> {

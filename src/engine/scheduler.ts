@@ -1,0 +1,173 @@
+import { badRequest, notFound } from "../errors.js";
+import { parseCron, latestTick, type CronSpec } from "../protocol/cron.js";
+import type { Destination } from "../protocol/destination.js";
+import { parsePublishHeaders } from "../protocol/publish-headers.js";
+import type { StoredSchedule } from "../store/store.js";
+import { buildMessage, targetsOf, type NewMessage } from "./build-message.js";
+import type { Engine } from "./engine.js";
+import { newId } from "./ids.js";
+import { TimerQueue } from "./timer-queue.js";
+
+export interface Schedule extends StoredSchedule {
+  spec: CronSpec;
+}
+
+/** Headers a schedule does not pass on to the messages it produces. */
+const SCHEDULE_ONLY = new Set([
+  "upstash-cron",
+  "upstash-schedule-id",
+  "upstash-not-before",
+  "upstash-deduplication-id",
+  "upstash-content-based-deduplication",
+  "authorization",
+  "host",
+  "content-length",
+  "connection",
+  "transfer-encoding",
+]);
+
+/**
+ * Cron schedules (SPEC §2.4). Each schedule's next tick is in the store; a timer heap fires them. A tick is
+ * one transaction that moves the schedule to its next tick *and* inserts the tick's messages, fenced on the
+ * tick it expected, so a tick fires exactly once: never twice after a restart, never twice when the schedule is
+ * replaced at the same moment. A tick that comes late because the process is busy still fires (every tick, in
+ * order); ticks missed while the server was down are collapsed into one, for the most recent of them.
+ */
+export class Scheduler {
+  private readonly schedules = new Map<string, Schedule>();
+  private readonly timers: TimerQueue;
+
+  constructor(private readonly engine: Engine) {
+    this.timers = new TimerQueue(
+      () => engine.clock.now(),
+      (keys) => {
+        for (const key of keys) engine.track(this.fire(key));
+      },
+    );
+  }
+
+  /** Loads schedules; those that missed ticks while the server was down fire once now. */
+  async start(): Promise<void> {
+    const now = this.engine.clock.now();
+    for (const stored of await this.engine.store.listSchedules()) {
+      const s = { ...stored, spec: parseCron(stored.cron) };
+      this.schedules.set(key(s.userId, s.id), s);
+      if (s.paused || s.nextMs === null) continue;
+      if (s.nextMs <= now) await this.fire(key(s.userId, s.id), latestTick(s.spec, now) ?? s.nextMs);
+      else this.timers.push(key(s.userId, s.id), s.nextMs);
+    }
+  }
+
+  stop(): void {
+    this.timers.stop();
+  }
+
+  get(userId: string, id: string): Schedule {
+    const s = this.schedules.get(key(userId, id));
+    if (!s) throw notFound(`schedule ${id} not found`);
+    return s;
+  }
+
+  list(userId: string): Schedule[] {
+    return [...this.schedules.values()].filter((s) => s.userId === userId).sort((a, b) => a.createdAtMs - b.createdAtMs);
+  }
+
+  /** Creates a schedule, or replaces the one with the same id in place (keeping its creation time). */
+  async upsert(input: {
+    userId: string;
+    id?: string;
+    cron: string;
+    destination: Destination;
+    headers: Record<string, string>;
+    body: Buffer;
+    callerIp: string;
+  }): Promise<Schedule> {
+    const spec = parseCron(input.cron);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(input.headers)) if (!SCHEDULE_ONLY.has(k) && !k.startsWith("upstash-telemetry-")) headers[k] = v;
+    // Everything a tick will need is checked now, so a schedule that was accepted can always fire.
+    parsePublishHeaders(headers, this.engine.config.limits);
+    targetsOf(this.engine, input.userId, input.destination);
+    const now = this.engine.clock.now();
+    const id = input.id ?? newId("scd_", now);
+    const old = this.schedules.get(key(input.userId, id));
+    const s: Schedule = {
+      id,
+      userId: input.userId,
+      cron: spec.source,
+      spec,
+      destination: input.destination.kind === "url" ? input.destination.url : input.destination.name,
+      headers,
+      body: input.body,
+      callerIp: input.callerIp,
+      paused: old?.paused ?? false,
+      createdAtMs: old?.createdAtMs ?? now,
+      nextMs: spec.next(now),
+      lastMs: old?.lastMs ?? null,
+      lastMessageIds: old?.lastMessageIds ?? [],
+    };
+    await this.save(s);
+    return s;
+  }
+
+  async delete(userId: string, id: string): Promise<void> {
+    this.get(userId, id);
+    this.schedules.delete(key(userId, id));
+    this.timers.remove(key(userId, id));
+    await this.engine.committer.run([{ op: "deleteSchedule", userId, id }]);
+  }
+
+  async setPaused(userId: string, id: string, paused: boolean): Promise<void> {
+    const s = this.get(userId, id);
+    if (s.paused === paused) return;
+    // Resuming starts from now: ticks that passed while paused are not made up.
+    await this.save({ ...s, paused, nextMs: paused ? s.nextMs : s.spec.next(this.engine.clock.now()) });
+  }
+
+  private async save(s: Schedule): Promise<void> {
+    const { spec: _spec, ...stored } = s;
+    this.schedules.set(key(s.userId, s.id), s);
+    this.timers.remove(key(s.userId, s.id));
+    await this.engine.committer.run([{ op: "putSchedule", schedule: stored }]);
+    if (!s.paused && s.nextMs !== null && this.schedules.get(key(s.userId, s.id)) === s) this.timers.push(key(s.userId, s.id), s.nextMs);
+  }
+
+  /** Fires the schedule's expected tick (or, after downtime, `firedMs`, the latest missed one) and arms the next. */
+  private async fire(k: string, firedMs?: number): Promise<void> {
+    const s = this.schedules.get(k);
+    if (!s || s.paused || s.nextMs === null) return;
+    const expect = s.nextMs;
+    const tick = firedMs ?? expect;
+    const now = this.engine.clock.now();
+    // While running, every tick fires in turn; after downtime only the latest missed tick does, then the cron resumes from now.
+    const next = firedMs === undefined ? s.spec.next(tick) : s.spec.next(Math.max(now, tick));
+    const items = this.messagesFor(s, now);
+    const applied = await this.engine.fireSchedule(s.userId, s.id, expect, next, tick, items);
+    if (!applied || this.schedules.get(k) !== s) return;
+    const fired: Schedule = { ...s, nextMs: next, lastMs: tick, lastMessageIds: items.map((i) => i.record.id) };
+    this.schedules.set(k, fired);
+    if (next !== null) this.timers.push(k, next);
+  }
+
+  /** The tick's messages; none when its URL group has been deleted since (the tick still counts as fired). */
+  private messagesFor(s: Schedule, nowMs: number): NewMessage[] {
+    try {
+      const cfg = parsePublishHeaders(s.headers, this.engine.config.limits);
+      const destination: Destination = /^https?:\/\//i.test(s.destination) ? { kind: "url", url: s.destination } : { kind: "group", name: s.destination };
+      const queueName = s.headers["upstash-queue-name"];
+      const origin = { userId: s.userId, callerIp: s.callerIp, nowMs };
+      return targetsOf(this.engine, s.userId, destination, queueName, s.id).map((t) => buildMessage(cfg, t, s.body, origin, this.engine.config.defaultRetries));
+    } catch (err) {
+      this.engine.emit("error", err);
+      return [];
+    }
+  }
+}
+
+const key = (userId: string, id: string): string => `${userId}\u0000${id}`;
+
+/** Validates a user-chosen schedule id. */
+export function validateScheduleId(id: string): string {
+  if (!/^[A-Za-z0-9\-_.]{1,200}$/.test(id)) throw badRequest(`invalid Upstash-Schedule-Id "${id}": use letters, digits, '-', '_' and '.'`);
+  return id;
+}

@@ -1,0 +1,70 @@
+import { Client } from "@upstash/qstash";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { killHard, spawnSluice, type SluiceProcess } from "../helpers/process.js";
+import { eventually, TestReceiver } from "../helpers/receiver.js";
+import { DEV_TOKEN } from "../helpers/sluice.js";
+import { publishMany, sleep, Tracker, uniqueKey } from "./flow-support.js";
+
+/** The limiter's settings (pause, pins) survive kill -9, and the limits hold for what is redelivered. Needs `npm run build`. */
+
+const dataDir = mkdtempSync(join(tmpdir(), "sluice-flow-"));
+const procs: SluiceProcess[] = [];
+let dest: TestReceiver | undefined;
+afterAll(async () => {
+  for (const p of procs) await killHard(p);
+  await dest?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("flow control across kill -9", () => {
+  it("pause and pin are still in effect after a restart; after resume every message arrives, never more than 2 at once", async () => {
+    dest = await TestReceiver.start();
+    const before = new Tracker([dest]);
+    before.reply = () => ({ status: 200, delayMs: 30_000 }); // in flight when the process dies
+    const first = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
+    procs.push(first);
+    const c1 = new Client({ baseUrl: first.url, token: DEV_TOKEN });
+    const key = uniqueKey("crash");
+    const fc = { key, parallelism: 5 };
+    const retry = { retries: 3, retryDelay: "200" };
+
+    const ids = await publishMany(c1, 1, (i) => dest!.url(`/first/${i}`), fc, retry);
+    await before.waitFor(1);
+    await c1.flowControl.pin(key, { parallelism: 2 });
+    await c1.flowControl.pause(key);
+    ids.push(...(await publishMany(c1, 11, (i) => dest!.url(`/rest/${i}`), fc, retry)));
+    expect(await c1.flowControl.get(key)).toMatchObject({
+      isPaused: true,
+      isPinnedParallelism: true,
+      parallelismMax: 2,
+      parallelismCount: 1,
+      waitListSize: 11,
+    });
+    await killHard(first);
+
+    const after = new Tracker([dest]);
+    after.reply = () => ({ status: 200, delayMs: 150 });
+    const second = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
+    procs.push(second);
+    const c2 = new Client({ baseUrl: second.url, token: DEV_TOKEN });
+    // The interrupted attempt counts as a failed attempt; its retry joins the paused key's waitlist.
+    const restored = await eventually(async () => {
+      const info = await c2.flowControl.get(key);
+      return info.waitListSize === 12 && info;
+    }, 5000);
+    expect(restored).toMatchObject({ isPaused: true, isPinnedParallelism: true, isPinnedRate: false, parallelismMax: 2, parallelismCount: 0 });
+    await sleep(300);
+    expect(after.arrivals).toHaveLength(0);
+
+    await c2.flowControl.resume(key);
+    await eventually(() => ids.every((id) => after.counts().has(id)), 8000, 10);
+    await sleep(200);
+    for (const id of ids) expect(after.counts().get(id)).toBeGreaterThanOrEqual(1);
+    expect(after.max()).toBe(2);
+    // Resumed, and still pinned.
+    expect(await c2.flowControl.get(key)).toMatchObject({ isPaused: false, isPinnedParallelism: true, parallelismMax: 2 });
+  }, 30_000);
+});

@@ -96,7 +96,7 @@ export class Dispatcher {
       const lane = this.keyLane(m.userId, m.flowControl.key);
       if (!lane.members.has(m.id)) {
         lane.members.add(m.id);
-        lane.limiter.add(m.flowControl);
+        lane.limiter.add(m.flowControl, m.createdAtMs);
       }
       return lane;
     }
@@ -139,7 +139,7 @@ export class Dispatcher {
       key = this.keyLane(m.userId, m.flowControl.key);
       if (key.size > 0) return false;
       key.members.add(m.id);
-      key.limiter.add(m.flowControl);
+      key.limiter.add(m.flowControl, m.createdAtMs);
       if (key.waitMs(now) !== 0) {
         key.members.delete(m.id);
         key.limiter.remove(m.flowControl);
@@ -160,7 +160,7 @@ export class Dispatcher {
     if (m.flowControl) {
       const lane = this.keyLane(m.userId, m.flowControl.key);
       lane.members.add(m.id);
-      lane.limiter.add(m.flowControl);
+      lane.limiter.add(m.flowControl, m.createdAtMs);
       lane.limiter.inFlight++;
     }
   }

@@ -20,6 +20,8 @@ export class FlowLimiter {
   /** Values kept after an unpin until a message with a different value arrives. */
   private heldParallelism?: number;
   private heldRate?: { rate: number; periodSec: number };
+  /** When the held values were unpinned: only a message published since then ends them (not one re-counted after a restart). */
+  private heldSinceMs?: number;
   paused = false;
   inFlight = 0;
   private windowStartMs: number;
@@ -32,13 +34,14 @@ export class FlowLimiter {
     this.windowStartMs = nowMs;
   }
 
-  /** Counts a message's configuration while it waits or is in flight. */
-  add(spec: FlowControlSpec): void {
+  /** Counts a message's configuration (published at `createdAtMs`) while it waits or is in flight. */
+  add(spec: FlowControlSpec, createdAtMs = Infinity): void {
     const p = spec.parallelism ?? Infinity;
     const r = rateKey(spec);
     bump(this.parallelismValues, p, 1);
     bump(this.rateValues, r, 1);
     this.newest = { parallelism: p, ...parseRateKey(r) };
+    if (this.heldSinceMs !== undefined && createdAtMs < this.heldSinceMs) return;
     if (this.heldParallelism !== undefined && p !== this.heldParallelism) this.heldParallelism = undefined;
     if (this.heldRate !== undefined && r !== rateKey(this.heldRate)) this.heldRate = undefined;
   }
@@ -117,14 +120,16 @@ export class FlowLimiter {
   }
 
   /** Unpins the chosen dimensions; each keeps its pinned value until a message with a different one arrives. */
-  unpin(opts: { parallelism: boolean; rate: boolean }): void {
+  unpin(opts: { parallelism: boolean; rate: boolean }, nowMs?: number): void {
     if (opts.parallelism && this.pinnedParallelism !== undefined) {
       this.heldParallelism = this.pinnedParallelism;
       this.pinnedParallelism = undefined;
+      this.heldSinceMs = nowMs;
     }
     if (opts.rate && this.pinnedRate) {
       this.heldRate = this.pinnedRate;
       this.pinnedRate = undefined;
+      this.heldSinceMs = nowMs;
     }
   }
 
@@ -169,6 +174,7 @@ export class FlowLimiter {
       pinnedRate: this.pinnedRate,
       heldParallelism: this.heldParallelism,
       heldRate: this.heldRate,
+      heldSinceMs: this.heldSinceMs,
     };
   }
 
@@ -181,12 +187,14 @@ export class FlowLimiter {
       pinnedRate: finite(s.pinnedRate),
       heldParallelism: count(s.heldParallelism),
       heldRate: finite(s.heldRate),
+      heldSinceMs: count(s.heldSinceMs),
     };
     this.paused = s.paused;
     this.pinnedParallelism = s.pinnedParallelism;
     this.pinnedRate = s.pinnedRate;
     this.heldParallelism = s.heldParallelism;
     this.heldRate = s.heldRate;
+    this.heldSinceMs = s.heldSinceMs;
   }
 
   /** The public view (SPEC §2.9); a dimension without a limit shows 0. */
@@ -216,6 +224,7 @@ export interface FlowSettings {
   pinnedRate?: { rate: number; periodSec: number };
   heldParallelism?: number;
   heldRate?: { rate: number; periodSec: number };
+  heldSinceMs?: number;
 }
 
 export interface FlowInfo {

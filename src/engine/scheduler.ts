@@ -1,7 +1,7 @@
 import { badRequest, notFound } from "../errors.js";
 import { parseCron, latestTick, type CronSpec } from "../protocol/cron.js";
 import type { Destination } from "../protocol/destination.js";
-import { parsePublishHeaders } from "../protocol/publish-headers.js";
+import { parsePublishHeaders, type PublishConfig } from "../protocol/publish-headers.js";
 import type { StoredSchedule } from "../store/store.js";
 import { buildMessage, targetsOf, type NewMessage } from "./build-message.js";
 import type { Engine } from "./engine.js";
@@ -10,6 +10,8 @@ import { TimerQueue } from "./timer-queue.js";
 
 export interface Schedule extends StoredSchedule {
   spec: CronSpec;
+  /** The parsed publish headers, parsed once: every tick uses them. */
+  config: PublishConfig;
 }
 
 /** Headers a schedule does not pass on to the messages it produces. */
@@ -50,7 +52,7 @@ export class Scheduler {
   async start(): Promise<void> {
     const now = this.engine.clock.now();
     for (const stored of await this.engine.store.listSchedules()) {
-      const s = { ...stored, spec: parseCron(stored.cron) };
+      const s = { ...stored, spec: parseCron(stored.cron), config: parsePublishHeaders(stored.headers, this.engine.config.limits) };
       this.schedules.set(key(s.userId, s.id), s);
       if (s.paused || s.nextMs === null) continue;
       if (s.nextMs <= now) await this.fire(key(s.userId, s.id), latestTick(s.spec, now) ?? s.nextMs);
@@ -86,7 +88,7 @@ export class Scheduler {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(input.headers)) if (!SCHEDULE_ONLY.has(k) && !k.startsWith("upstash-telemetry-")) headers[k] = v;
     // Everything a tick will need is checked now, so a schedule that was accepted can always fire.
-    parsePublishHeaders(headers, this.engine.config.limits);
+    const config = parsePublishHeaders(headers, this.engine.config.limits);
     targetsOf(this.engine, input.userId, input.destination);
     const now = this.engine.clock.now();
     const id = input.id ?? newId("scd_", now);
@@ -96,6 +98,7 @@ export class Scheduler {
       userId: input.userId,
       cron: spec.source,
       spec,
+      config,
       destination: input.destination.kind === "url" ? input.destination.url : input.destination.name,
       headers,
       body: input.body,
@@ -125,7 +128,7 @@ export class Scheduler {
   }
 
   private async save(s: Schedule): Promise<void> {
-    const { spec: _spec, ...stored } = s;
+    const { spec: _spec, config: _config, ...stored } = s;
     this.schedules.set(key(s.userId, s.id), s);
     this.timers.remove(key(s.userId, s.id));
     await this.engine.committer.run([{ op: "putSchedule", schedule: stored }]);
@@ -152,7 +155,7 @@ export class Scheduler {
   /** The tick's messages; none when its URL group has been deleted since (the tick still counts as fired). */
   private messagesFor(s: Schedule, nowMs: number): NewMessage[] {
     try {
-      const cfg = parsePublishHeaders(s.headers, this.engine.config.limits);
+      const cfg = s.config;
       const destination: Destination = /^https?:\/\//i.test(s.destination) ? { kind: "url", url: s.destination } : { kind: "group", name: s.destination };
       const queueName = s.headers["upstash-queue-name"];
       const origin = { userId: s.userId, callerIp: s.callerIp, nowMs };

@@ -22,7 +22,7 @@ afterAll(async () => {
 describe("flow control across kill -9", () => {
   it("pause and pin are still in effect after a restart; after resume every message arrives, never more than 2 at once", async () => {
     dest = await TestReceiver.start();
-    const before = new Tracker([dest]);
+    const before = new Tracker([dest], (req) => req.path.split("/")[1]);
     before.reply = () => ({ status: 200, delayMs: 30_000 }); // in flight when the process dies
     const first = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
     procs.push(first);
@@ -35,7 +35,7 @@ describe("flow control across kill -9", () => {
     await before.waitFor(1);
     await c1.flowControl.pin(key, { parallelism: 2 });
     await c1.flowControl.pause(key);
-    ids.push(...(await publishMany(c1, 11, (i) => dest!.url(`/rest/${i}`), fc, retry)));
+    ids.push(...(await publishMany(c1, 11, (i) => dest!.url(`/first/rest-${i}`), fc, retry)));
     expect(await c1.flowControl.get(key)).toMatchObject({
       isPaused: true,
       isPinnedParallelism: true,
@@ -43,9 +43,19 @@ describe("flow control across kill -9", () => {
       parallelismCount: 1,
       waitListSize: 11,
     });
+
+    // A second key whose pin was lifted: the unpinned value (1) stays in force for its backlog (values 5).
+    const heldKey = uniqueKey("crash-held");
+    const heldFc = { key: heldKey, parallelism: 5 };
+    const heldIds = await publishMany(c1, 1, (i) => dest!.url(`/held/${i}`), heldFc, retry);
+    await before.waitFor(2);
+    await c1.flowControl.pin(heldKey, { parallelism: 1 });
+    heldIds.push(...(await publishMany(c1, 5, (i) => dest!.url(`/held/rest-${i}`), heldFc, retry)));
+    await c1.flowControl.unpin(heldKey, { parallelism: true });
+    expect(await c1.flowControl.get(heldKey)).toMatchObject({ isPinnedParallelism: false, parallelismMax: 1, waitListSize: 5 });
     await killHard(first);
 
-    const after = new Tracker([dest]);
+    const after = new Tracker([dest], (req) => req.path.split("/")[1]);
     after.reply = () => ({ status: 200, delayMs: 150 });
     const second = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
     procs.push(second);
@@ -57,14 +67,18 @@ describe("flow control across kill -9", () => {
     }, 5000);
     expect(restored).toMatchObject({ isPaused: true, isPinnedParallelism: true, isPinnedRate: false, parallelismMax: 2, parallelismCount: 0 });
     await sleep(300);
-    expect(after.arrivals).toHaveLength(0);
+    expect(after.of("first")).toHaveLength(0);
 
     await c2.flowControl.resume(key);
     await eventually(() => ids.every((id) => after.counts().has(id)), 8000, 10);
     await sleep(200);
     for (const id of ids) expect(after.counts().get(id)).toBeGreaterThanOrEqual(1);
-    expect(after.max()).toBe(2);
+    expect(after.max("first")).toBe(2);
     // Resumed, and still pinned.
     expect(await c2.flowControl.get(key)).toMatchObject({ isPaused: false, isPinnedParallelism: true, parallelismMax: 2 });
+
+    // The second key kept its unpinned value across the restart: one at a time, not 5.
+    await eventually(() => heldIds.every((id) => after.counts().has(id)), 5000, 10);
+    expect(after.max("held")).toBe(1);
   }, 30_000);
 });

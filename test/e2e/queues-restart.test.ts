@@ -15,10 +15,11 @@ import { DEV_TOKEN } from "../helpers/sluice.js";
 const dataDir = mkdtempSync(join(tmpdir(), "sluice-queues-restart-"));
 const procs: SluiceProcess[] = [];
 const receivers: TestReceiver[] = [];
+const dirs = [dataDir];
 afterAll(async () => {
   for (const p of procs) await killHard(p);
   for (const r of receivers) await r.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 const HOLD_MS = 100;
@@ -94,4 +95,40 @@ describe("FIFO queue across kill -9 and restart", () => {
     // Two at a time: the first two start together, the third once one of them was answered.
     expect(dest.at("/p/").map(indexOf)[2]).toBe(2);
   }, 40_000);
+
+  it("a callback interrupted by the kill still holds the queue slot after the restart", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-queues-restart-cb-"));
+    dirs.push(dir);
+    const dest = await TestReceiver.start();
+    receivers.push(dest);
+    // The first callback hangs until the kill; its retry after the restart is answered after 200 ms.
+    dest.respond = (req) => (req.path.startsWith("/cb") ? { status: 200, delayMs: dest.at("/cb").length === 1 ? 10_000 : 200 } : { status: 200 });
+    const first = await spawnSluice(["dev", "--data", dir, "--port", "0"]);
+    procs.push(first);
+    const client = new Client({ baseUrl: first.url, token: DEV_TOKEN });
+    const queue = (): ReturnType<Client["queue"]> => client.queue({ queueName: "restart-cb" });
+    await queue().upsert({ parallelism: 1 });
+    await queue().enqueueJSON({
+      url: dest.url("/m/0"),
+      body: 0,
+      callback: dest.url("/cb/0"),
+      retries: 2,
+      headers: { "Upstash-Callback-Retry-Delay": "50" },
+    });
+    await queue().enqueueJSON({ url: dest.url("/m/1"), body: 1 });
+    await eventually(() => dest.at("/cb").length === 1, 5000);
+    await sleep(100);
+    expect(dest.at("/m/1")).toHaveLength(0);
+    await killHard(first);
+
+    const second = await spawnSluice(["dev", "--data", dir, "--port", "0"]);
+    procs.push(second);
+    await eventually(() => dest.at("/m/1").length === 1, 10_000, 20);
+    const cbs = dest.at("/cb");
+    expect(cbs).toHaveLength(2);
+    expect(cbs[1].headers["upstash-retried"]).toBe("1");
+    expect(dest.at("/m/0")).toHaveLength(1);
+    // The next message started only once the callback's retry was answered.
+    expect(dest.at("/m/1")[0].at).toBeGreaterThanOrEqual(cbs[1].at + 200 - 2);
+  }, 30_000);
 });

@@ -155,7 +155,25 @@ describe("FIFO order with parallelism 1", () => {
   });
 });
 
-describe("callbacks that end without an attempt", () => {
+describe("slots given back without an attempt", () => {
+  it("cancelling a message waiting for its retry gives the queue slot back", async () => {
+    await withReceiver(async (dest) => {
+      const client = sluice.client();
+      const queue = client.queue({ queueName: "fifo-cancelled-retry" });
+      await queue.upsert({ parallelism: 1 });
+      dest.respond = (req) => (req.path.startsWith("/m/0") ? { status: 500 } : { status: 200 });
+      const { messageId } = await queue.enqueueJSON({ url: dest.url("/m/0"), body: 0, retries: 3, retryDelay: "60000" });
+      await queue.enqueueJSON({ url: dest.url("/m/1"), body: 1, retries: 0 });
+      await dest.waitFor(1, 2000);
+      await sleep(150);
+      expect(dest.requests.map((r) => r.path)).toEqual(["/m/0"]);
+      expect((await queue.get()).lag).toBe(2);
+      await client.messages.cancel(messageId);
+      await eventually(() => dest.at("/m/1").length === 1, 2000);
+      await logsUntil(client, messageId, "CANCELLED");
+    });
+  });
+
   it("cancelling a callback waiting for its retry gives the queue slot back", async () => {
     await withReceiver(async (dest) => {
       const client = sluice.client();

@@ -50,7 +50,7 @@ export function flowControlRoutes({ engine, config }: AppDeps) {
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/unpin", async (req) => {
       const q = req.query as Query;
       const opts = { parallelism: flag(q, "parallelism"), rate: flag(q, "rate") };
-      await steerFlow(engine, req.userId, req.params.key, (lane) => lane.limiter.unpin(opts));
+      await steerFlow(engine, req.userId, req.params.key, (lane, now) => lane.limiter.unpin(opts, now));
       return flowInfo(engine, req.userId, req.params.key);
     });
 

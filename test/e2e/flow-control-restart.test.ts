@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 describe("flow control across kill -9", () => {
-  it("pause and pin are still in effect after a restart; after resume every message arrives, never more than 2 at once", async () => {
+  it("pause, pin and an unpinned value survive a restart; after resume every message arrives, never over its limit", async () => {
     dest = await TestReceiver.start();
     const before = new Tracker([dest], (req) => req.path.split("/")[1]);
     before.reply = () => ({ status: 200, delayMs: 30_000 }); // in flight when the process dies
@@ -66,6 +66,7 @@ describe("flow control across kill -9", () => {
       return info.waitListSize === 12 && info;
     }, 5000);
     expect(restored).toMatchObject({ isPaused: true, isPinnedParallelism: true, isPinnedRate: false, parallelismMax: 2, parallelismCount: 0 });
+    expect(await c2.flowControl.get(heldKey)).toMatchObject({ isPinnedParallelism: false, parallelismMax: 1 });
     await sleep(300);
     expect(after.of("first")).toHaveLength(0);
 

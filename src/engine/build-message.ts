@@ -86,10 +86,12 @@ export function buildMessage(
  * messages; a second publish to the same destination inside the window is the duplicate.
  */
 function dedupKeyFor(cfg: PublishConfig, target: Target, body: Buffer): string | undefined {
-  if (cfg.dedupId !== undefined) return `id:${cfg.dedupId}|${target.url}`;
+  // A group endpoint is its own destination even when two endpoints share a URL.
+  const dest = target.topicName === undefined ? target.url : `${target.url}\u0000${target.topicName}\u0000${target.endpointName ?? ""}`;
+  if (cfg.dedupId !== undefined) return `id:${cfg.dedupId}|${dest}`;
   if (!cfg.contentBasedDedup) return undefined;
   const h = createHash("sha256");
-  h.update(target.url).update("\0").update(body).update("\0");
+  h.update(dest).update("\0").update(body).update("\0");
   for (const name of Object.keys(cfg.header).sort()) h.update(name.toLowerCase()).update(":").update(cfg.header[name].join(",")).update("\0");
   return `content:${h.digest("base64url")}`;
 }

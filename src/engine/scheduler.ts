@@ -14,6 +14,17 @@ export interface Schedule extends StoredSchedule {
   config: PublishConfig;
 }
 
+/** A create-or-replace request, as the route received it. */
+export interface ScheduleInput {
+  userId: string;
+  id?: string;
+  cron: string;
+  destination: Destination;
+  headers: Record<string, string>;
+  body: Buffer;
+  callerIp: string;
+}
+
 /** Headers a schedule does not pass on to the messages it produces. */
 const SCHEDULE_ONLY = new Set([
   "upstash-cron",
@@ -74,22 +85,22 @@ export class Scheduler {
     return [...this.schedules.values()].filter((s) => s.userId === userId).sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
-  /** Creates a schedule, or replaces the one with the same id in place (keeping its creation time). */
-  async upsert(input: {
-    userId: string;
-    id?: string;
-    cron: string;
-    destination: Destination;
-    headers: Record<string, string>;
-    body: Buffer;
-    callerIp: string;
-  }): Promise<Schedule> {
+  /**
+   * Checks everything a tick will need (400/404 otherwise), so a schedule that was accepted can always fire.
+   * The route calls it before it creates the schedule's queue, so a rejected schedule leaves nothing behind.
+   */
+  validate(input: ScheduleInput): { spec: CronSpec; headers: Record<string, string>; config: PublishConfig } {
     const spec = parseCron(input.cron);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(input.headers)) if (!SCHEDULE_ONLY.has(k) && !k.startsWith("upstash-telemetry-")) headers[k] = v;
-    // Everything a tick will need is checked now, so a schedule that was accepted can always fire.
     const config = parsePublishHeaders(headers, this.engine.config.limits);
     targetsOf(this.engine, input.userId, input.destination);
+    return { spec, headers, config };
+  }
+
+  /** Creates a schedule, or replaces the one with the same id in place (keeping its creation time). */
+  async upsert(input: ScheduleInput): Promise<Schedule> {
+    const { spec, headers, config } = this.validate(input);
     const now = this.engine.clock.now();
     const id = input.id ?? newId("scd_", now);
     const old = this.schedules.get(key(input.userId, id));

@@ -63,8 +63,12 @@ export class UrlGroups {
     await this.committer.run([{ op: "deleteUrlGroup", userId, name }]);
   }
 
+  /**
+   * Memory is updated before the write is awaited (the committer keeps writes in order), so a concurrent change
+   * to the same group reads this one's result instead of the state before it and cannot undo it.
+   */
   private async save(group: StoredUrlGroup): Promise<void> {
-    await this.committer.run([{ op: "putUrlGroup", group }]);
     this.groups.set(`${group.userId}\u0000${group.name}`, group);
+    await this.committer.run([{ op: "putUrlGroup", group }]);
   }
 }

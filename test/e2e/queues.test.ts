@@ -224,7 +224,7 @@ describe("parallelism", () => {
       expect(dest.requests).toHaveLength(1);
       await queue.upsert({ parallelism: 3 });
       // Two more start while the first is still held, without waiting for it.
-      await dest.waitFor(3, 300);
+      await dest.waitFor(3, 2000);
       expect(dest.requests[2].at - dest.requests[0].at).toBeLessThan(500);
       expect((await queue.get()).parallelism).toBe(3);
       await dest.waitFor(6, 3000);
@@ -272,11 +272,11 @@ describe("pause and resume", () => {
     await withReceiver(async (dest) => {
       const queue = sluice.client().queue({ queueName: "pause-midway" });
       await queue.upsert({ parallelism: 1 });
-      dest.respond = () => ({ status: 200, delayMs: 150 });
+      dest.respond = () => ({ status: 200, delayMs: 300 });
       for (let i = 0; i < 4; i++) await queue.enqueue({ url: dest.url(`/h/${i}`), body: String(i), retries: 0 });
       await dest.waitFor(1, 2000);
       await queue.pause();
-      await sleep(400);
+      await sleep(500);
       expect(dest.requests.map(indexOf)).toEqual([0]);
       await queue.resume();
       await dest.waitFor(4, 3000);

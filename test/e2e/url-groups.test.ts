@@ -129,7 +129,11 @@ describe("url group management", () => {
 
   it("delete removes the group", async () => {
     await client.urlGroups.addEndpoints({ name: "mgmt-delete", endpoints: [{ url: dest.url("/del/a") }, { url: dest.url("/del/b") }] });
+    const pending = await client.publish({ urlGroup: "mgmt-delete", body: "later", delay: 3600 });
     await client.urlGroups.delete("mgmt-delete");
+    // Messages already published to the group are not removed with it.
+    for (const p of pending) expect((await client.messages.get(p.messageId)).urlGroup).toBe("mgmt-delete");
+    await client.messages.cancel(pending.map((p) => p.messageId));
     expect(await sdkStatus(client.urlGroups.get("mgmt-delete"))).toBe(404);
     expect((await client.urlGroups.list()).map((g) => g.name)).not.toContain("mgmt-delete");
     // Deleting twice is a 404; re-creating afterwards starts fresh.
@@ -150,7 +154,7 @@ describe("url group management", () => {
       ]);
     }
     const urls = (await client.urlGroups.get("mgmt-race")).endpoints.map((e) => e.url);
-    expect(urls).toEqual([...[1, 2, 3, 4, 5].map((i) => dest.url(`/race/named/${i}`)), dest.url("/race/5")].sort((a, b) => urls.indexOf(a) - urls.indexOf(b)));
+    expect([...urls].sort()).toEqual([...[1, 2, 3, 4, 5].map((i) => dest.url(`/race/named/${i}`)), dest.url("/race/5")].sort());
   });
 
   it("an endpoint name already used for another URL in the group is a 400; the group is unchanged", async () => {
@@ -325,6 +329,19 @@ describe("fan-out", () => {
     expect(dest.at("/fdedup/2")).toHaveLength(1);
   });
 
+  it("two endpoints sharing a URL are separate destinations for deduplication, and neither collides with a direct publish", async () => {
+    const url = dest.url("/fdedup-shared");
+    await client.urlGroups.addEndpoints({ name: "fan-shared", endpoints: [{ url, name: "one" }, { url, name: "two" }, { url }] });
+    const direct = await client.publish({ url, body: "d", deduplicationId: "shared-1" });
+    const replies = await client.publish({ urlGroup: "fan-shared", body: "d", deduplicationId: "shared-1" });
+    expect(replies).toHaveLength(3);
+    expect(replies.every((r) => !r.deduplicated)).toBe(true);
+    expect(new Set([direct.messageId, ...replies.map((r) => r.messageId)]).size).toBe(4);
+    await eventually(() => dest.at("/fdedup-shared").length >= 4);
+    await settle(150);
+    expect(dest.at("/fdedup-shared")).toHaveLength(4);
+  });
+
   it("batchJSON: a urlGroup item's slot is an array, a url item's slot an object", async () => {
     await client.urlGroups.addEndpoints({ name: "fan-batch", endpoints: [{ name: "b1", url: dest.url("/fbatch/1") }, { url: dest.url("/fbatch/2") }] });
     const res = await client.batchJSON([
@@ -487,13 +504,15 @@ describe("persistence", () => {
     await c.urlGroups.addEndpoints({ name: "gone", endpoints: [{ url: dest.url("/durable/gone") }] });
     await c.urlGroups.delete("gone");
     // Concurrent changes: what is stored must be what was served before the kill.
-    await c.urlGroups.addEndpoints({ name: "raced", endpoints: [{ url: dest.url("/raced/1") }, { url: dest.url("/raced/2") }] });
-    await Promise.all([
-      c.urlGroups.removeEndpoints({ name: "raced", endpoints: [{ url: dest.url("/raced/1") }] }),
-      c.urlGroups.addEndpoints({ name: "raced", endpoints: [{ url: dest.url("/raced/3") }] }),
-    ]);
+    await c.urlGroups.addEndpoints({ name: "raced", endpoints: [{ url: dest.url("/raced/0") }] });
+    for (let i = 1; i <= 3; i++) {
+      await Promise.all([
+        c.urlGroups.addEndpoints({ name: "raced", endpoints: [{ url: dest.url(`/raced/${i}`) }] }),
+        c.urlGroups.removeEndpoints({ name: "raced", endpoints: [{ url: dest.url(`/raced/${i - 1}`) }] }),
+      ]);
+    }
     const raced = await c.urlGroups.get("raced");
-    expect(raced.endpoints).toEqual([{ url: dest.url("/raced/2") }, { url: dest.url("/raced/3") }]);
+    expect(raced.endpoints).toEqual([{ url: dest.url("/raced/3") }]);
     const before = await c.urlGroups.get("durable");
     await killHard(first);
 

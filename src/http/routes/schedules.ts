@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Schedule } from "../../engine/scheduler.js";
+import type { Schedule, ScheduleInput } from "../../engine/scheduler.js";
 import { validateScheduleId } from "../../engine/scheduler.js";
 import type { MessageState } from "../../engine/message.js";
 import { parseDestination } from "../../protocol/destination.js";
@@ -7,7 +7,6 @@ import { parsePublishHeaders, withQueryConfig } from "../../protocol/publish-hea
 import { bodyFields, flowFields, labelFields, shownHeaders } from "../../protocol/shapes.js";
 import { HttpError } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
-import { parseCron } from "../../protocol/cron.js";
 import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { rawBody, type AppDeps } from "../app.js";
 import { rawRemainder } from "./publish.js";
@@ -70,10 +69,7 @@ export function scheduleRoutes({ engine, config }: AppDeps) {
       const id = headers["upstash-schedule-id"];
       const queueName = headers["upstash-queue-name"];
       if (queueName !== undefined) validateName(queueName, "Upstash-Queue-Name");
-      // Validated before the queue is created, so a bad schedule leaves nothing behind.
-      parseCron(headers["upstash-cron"] ?? "");
-      if (queueName !== undefined && !hasQueue(engine, req.userId, queueName)) await upsertQueue(engine, req.userId, queueName, {});
-      const s = await scheduler.upsert({
+      const input: ScheduleInput = {
         userId: req.userId,
         id: id === undefined ? undefined : validateScheduleId(id),
         cron: headers["upstash-cron"] ?? "",
@@ -81,7 +77,11 @@ export function scheduleRoutes({ engine, config }: AppDeps) {
         headers,
         body,
         callerIp: req.ip,
-      });
+      };
+      // All of it is validated before the queue is created, so a bad schedule leaves nothing behind.
+      scheduler.validate(input);
+      if (queueName !== undefined && !hasQueue(engine, req.userId, queueName)) await upsertQueue(engine, req.userId, queueName, {});
+      const s = await scheduler.upsert(input);
       return { scheduleId: s.id };
     });
 

@@ -142,6 +142,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       await this.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
     }
     await this.refill();
+    // What is already due goes into its lanes before the first request is served, so a new enqueue cannot
+    // start ahead of an older backlog of its queue.
+    await this.onDue(this.timers.takeDue());
     await this.scheduler.start();
     this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();

@@ -60,6 +60,12 @@ export class TimerQueue {
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Infinity;
+    const due = this.takeDue();
+    if (due.length) this.onDue(due);
+  }
+
+  /** Removes and returns every entry due by now, earliest first, and re-arms for the rest. */
+  takeDue(): string[] {
     const now = this.now();
     const due: string[] = [];
     for (;;) {
@@ -71,7 +77,7 @@ export class TimerQueue {
       due.push(top.id);
     }
     this.arm();
-    if (due.length) this.onDue(due);
+    return due;
   }
 
   private dropDead(): void {

@@ -172,6 +172,25 @@ describe("pause and resume", () => {
   });
 });
 
+describe("cancel", () => {
+  it("cancelling a waiting message takes it off the waitlist and out of the key's limits", async () => {
+    const { dest, t, key } = await busyKey("cancel", 1, { parallelism: 1 }, 300);
+    const client = sluice.client();
+    await t.waitFor(1);
+    await client.flowControl.pause(key);
+    await publishMany(client, 2, (i) => dest.url(`/cancel/low-${i}`), { key, parallelism: 1 });
+    const [high] = await publishMany(client, 1, () => dest.url("/cancel/high"), { key, parallelism: 4 });
+    expect(await client.flowControl.get(key)).toMatchObject({ waitListSize: 3, parallelismMax: 4 });
+    expect(await client.messages.cancel(high)).toEqual({ cancelled: 1 });
+    expect(await client.flowControl.get(key)).toMatchObject({ waitListSize: 2, parallelismMax: 1 });
+    await client.flowControl.resume(key);
+    await t.waitFor(3, 3000);
+    await sleep(100);
+    expect(t.arrivals.map((a) => a.path)).not.toContain("/cancel/high");
+    expect(t.max()).toBe(1);
+  });
+});
+
 describe("pin and unpin", () => {
   it("pin sets the limits (SDK test: 3, 20, 120), flags them pinned and resets the rate count", async () => {
     const { t, key } = await busyKey("pin", 4, { parallelism: 5, rate: 10, period: 1 }, 400);

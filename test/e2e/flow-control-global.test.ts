@@ -1,23 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { eventually, TestReceiver } from "../helpers/receiver.js";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
 import { publishMany, sleep, Tracker, uniqueKey } from "./flow-support.js";
 
 /** Global parallelism (a per-user cap across keys, queues and free messages) and fairness under it (SPEC §2.9, §4). */
 
+// A fresh server per test: a backlog left by one test must not take the next one's slots under the cap.
 let sluice: TestSluice;
-const receivers: TestReceiver[] = [];
+let receivers: TestReceiver[] = [];
 const receiver = async (): Promise<TestReceiver> => {
   const r = await TestReceiver.start();
   receivers.push(r);
   return r;
 };
 
-beforeAll(async () => {
+beforeEach(async () => {
   sluice = await startSluice({ globalParallelism: 4 });
 });
-afterAll(async () => {
+afterEach(async () => {
   for (const r of receivers) await r.close();
+  receivers = [];
   await sluice.close();
 });
 
@@ -59,7 +61,8 @@ describe("global parallelism 4", () => {
     const before = Date.now();
     await sluice.client(1).batchJSON(Array.from({ length: 4 }, (_, i) => ({ url: dest.url(`/u1/${i}`), body: { i } })));
     await eventually(() => t.of("u1").length === 4, 3000, 5);
-    for (const a of t.of("u1")) expect(a.at - before).toBeLessThan(100);
+    // Behind user 0's backlog they would wait ~1 s.
+    for (const a of t.of("u1")) expect(a.at - before).toBeLessThan(250);
     // Both users ran at their own cap at the same time.
     expect(t.max("u1")).toBe(4);
     await t.waitFor(28, 5000);
@@ -80,9 +83,9 @@ describe("global parallelism 4", () => {
     await client.publish({ url: dest.url("/other/0"), body: "x", flowControl: { key: uniqueKey("rr-other"), parallelism: 1 } });
     await client.publish({ url: dest.url("/free/0"), body: "x" });
     await eventually(() => t.of("other").length + t.of("free").length === 2, 3000, 5);
-    // Each waits for one slot to free (≤ 100 ms hold), not for 60 messages.
-    expect(t.of("other")[0].at - before).toBeLessThan(250);
-    expect(t.of("free")[0].at - before).toBeLessThan(250);
+    // Each waits for a slot or two to free (a slot frees every ~25 ms), not for 60 messages (~1.5 s).
+    expect(t.of("other")[0].at - before).toBeLessThan(400);
+    expect(t.of("free")[0].at - before).toBeLessThan(400);
     await t.waitFor(62, 5000);
     expect(t.max()).toBe(4);
   });

@@ -93,6 +93,21 @@ export function maxInWindow(times: number[], windowMs: number): number {
   return best;
 }
 
+/**
+ * Splits timestamps into bursts: a new burst starts after a quiet gap of `gapMs`. A rate-limited backlog starts
+ * a burst at each fixed window, so burst sizes are per-window counts however late a loaded machine delivers them.
+ */
+export function bursts(times: number[], gapMs: number): number[][] {
+  const t = [...times].sort((a, b) => a - b);
+  const out: number[][] = [];
+  for (const x of t) {
+    const last = out[out.length - 1];
+    if (last && x - last[last.length - 1] < gapMs) last.push(x);
+    else out.push([x]);
+  }
+  return out;
+}
+
 /** Publishes `n` messages with the same flow control in one batch; returns their ids in order. */
 export async function publishMany(
   client: Client,

@@ -132,7 +132,7 @@ describe("schedules across restarts", () => {
       expect(catchUp - lastBefore, detail).toBeGreaterThanOrEqual(2); // ticks were missed...
       expect(catchUp).toBeGreaterThanOrEqual(second(run.startedAt)); // ...and only one message covers them,
       expect(catchUp).toBeLessThanOrEqual(second(run.readyAt)); // fired during start-up
-      expect(next.length, detail).toBeGreaterThanOrEqual(3);
+      expect(next.length, detail).toBeGreaterThanOrEqual(2); // the catch-up, then ordinary ticks
     }
     expect(phase3[0] - phase2[phase2.length - 1]).toBeGreaterThanOrEqual(2);
 

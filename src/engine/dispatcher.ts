@@ -52,6 +52,8 @@ export class Dispatcher {
     if (!lane) {
       lane = new KeyLane(userId, key, this.o.now());
       this.keys.set(id, lane);
+    } else {
+      lane.lastUsedMs = this.o.now();
     }
     return lane;
   }
@@ -224,7 +226,6 @@ export class Dispatcher {
     if (m.flowControl) {
       const lane = this.findKeyLane(m.userId, m.flowControl.key);
       if (lane && lane.members.delete(m.id)) lane.limiter.remove(m.flowControl);
-      if (lane && lane.size === 0 && lane.limiter.isIdle(this.o.now())) this.keys.delete(`${m.userId}\u0000${m.flowControl.key}`);
     }
     if (m.queueName) {
       const lane = this.findQueueLane(m.userId, m.queueName);
@@ -354,10 +355,14 @@ export class Dispatcher {
     }
   }
 
-  /** Forgets key lanes with nothing to remember (run from the maintenance loop). */
-  sweepIdleKeys(): void {
+  /**
+   * Forgets key lanes with nothing to remember that have been unused for `idleMs` (run from the maintenance
+   * loop): until then a drained key still answers `GET /v2/flowControl/{key}` and shows in the list.
+   */
+  sweepIdleKeys(idleMs: number): void {
     const now = this.o.now();
     for (const [id, lane] of this.keys) {
+      if (now - lane.lastUsedMs < idleMs) continue;
       if (lane.size === 0 && !lane.inReady && lane.members.size === 0 && lane.limiter.isIdle(now)) this.keys.delete(id);
     }
   }

@@ -42,6 +42,8 @@ const LOOKAHEAD_MS = 60_000;
 /** Most pending messages held in the heap at once, so a huge backlog does not live in memory. */
 const MAX_TIMERS = 200_000;
 const LOAD_CHUNK = 5_000;
+/** How long a drained flow-control key stays listed and readable before it is forgotten. */
+const IDLE_KEY_MS = 60 * 60_000;
 
 /**
  * The message lifecycle: accept → store → (timer) → ready → active → delivered | retry | failed.
@@ -482,7 +484,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async purge(): Promise<void> {
     const now = this.clock.now();
-    this.dispatcher.sweepIdleKeys();
+    this.dispatcher.sweepIdleKeys(IDLE_KEY_MS);
     await this.committer.idle();
     await this.store.purge(now - this.config.limits.retentionMs, now, 10_000);
   }

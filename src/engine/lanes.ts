@@ -111,10 +111,13 @@ export class KeyLane extends Lane {
   readonly limiter: FlowLimiter;
   /** Messages counted in the limiter's configuration (waiting, in flight or between retries). */
   readonly members = new Set<string>();
+  /** When a message of this key was last seen; an idle key is kept (and listed) for a while after. */
+  lastUsedMs: number;
 
   constructor(userId: string, key: string, nowMs: number) {
     super(userId, key);
     this.limiter = new FlowLimiter(key, nowMs);
+    this.lastUsedMs = nowMs;
   }
 
   waitMs(nowMs: number): number {

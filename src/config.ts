@@ -44,6 +44,8 @@ export interface Config {
   globalParallelism: number;
   /** Connections kept per destination origin. */
   connectionsPerOrigin: number;
+  /** Due messages held in memory (with their bodies) waiting for a delivery slot; more wait in the store. */
+  maxWaiting: number;
   /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
   maintenanceIntervalMs: number;
   logLevel: string;
@@ -88,6 +90,7 @@ export const ENV = {
   connectionsPerOrigin: "SLUICE_CONNECTIONS_PER_ORIGIN",
   maintenanceInterval: "SLUICE_MAINTENANCE_INTERVAL",
   globalParallelism: "SLUICE_GLOBAL_PARALLELISM",
+  maxWaiting: "SLUICE_MAX_WAITING",
   logLevel: "SLUICE_LOG_LEVEL",
 } as const;
 
@@ -163,6 +166,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
     connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
+    maxWaiting: int("maxWaiting", pick(ENV.maxWaiting, "maxWaiting"), 50_000, 1),
     globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
     maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),
     logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",

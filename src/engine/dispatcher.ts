@@ -120,6 +120,11 @@ export class Dispatcher {
     this.wake(lane);
   }
 
+  /** Messages held in lanes (each with its record in memory). */
+  get waitingCount(): number {
+    return this.waitingIn.size;
+  }
+
   isWaiting(id: string): boolean {
     return this.waitingIn.has(id);
   }

@@ -65,6 +65,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Every pending message with a due key at or before this is in the heap, a lane or in flight. */
   private cursor: DueKey = { dueMs: Number.MIN_SAFE_INTEGER, id: "" };
   private loadingUpTo: DueKey | undefined;
+  /** A due time the loader must go back to, because the heap was full when a message at it was scheduled. */
+  private rewindTo: number | undefined;
   private refillTimer: NodeJS.Timeout | undefined;
   private purgeTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -84,6 +86,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.timers = new TimerQueue(
       () => this.clock.now(),
       (ids) => this.track(this.onDue(ids)),
+      () => this.config.maxWaiting - this.dispatcher.waitingCount,
     );
     this.dispatcher = new Dispatcher({
       now: () => this.clock.now(),
@@ -146,7 +149,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.refill();
     // What is already due goes into its lanes before the first request is served, so a new enqueue cannot
     // start ahead of an older backlog of its queue.
-    await this.onDue(this.timers.takeDue());
+    await this.onDue(this.timers.takeDue(this.config.maxWaiting - this.dispatcher.waitingCount));
     await this.scheduler.start();
     this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();
@@ -288,14 +291,30 @@ export class Engine extends EventEmitter<EngineEvents> {
   private schedule(msg: MessageRecord, withRecord: boolean): void {
     if (this.stopped) return;
     const now = this.clock.now();
-    if (msg.dueMs <= now && withRecord) {
+    if (msg.dueMs <= now && withRecord && this.dispatcher.waitingCount < this.config.maxWaiting) {
       this.enqueueReady(msg);
       return;
     }
     const limit = this.loadingUpTo ?? this.cursor;
-    if (msg.dueMs < limit.dueMs || (msg.dueMs === limit.dueMs && msg.id <= limit.id)) {
+    if (msg.dueMs > limit.dueMs || (msg.dueMs === limit.dueMs && msg.id > limit.id)) return; // the loader will find it
+    if (this.timers.size < MAX_TIMERS) {
       this.timers.push(msg.id, msg.dueMs);
+    } else {
+      // The heap is full: leave the message to the store and move the loader back so it is read again later.
+      this.rewind(msg.dueMs);
     }
+  }
+
+  /** Makes the loader read again from `dueMs` (after a load in progress, if any, has finished). */
+  private rewind(dueMs: number): void {
+    this.rewindTo = Math.min(this.rewindTo ?? Infinity, dueMs);
+    if (!this.loadingUpTo) this.applyRewind();
+  }
+
+  private applyRewind(): void {
+    if (this.rewindTo === undefined) return;
+    if (this.rewindTo <= this.cursor.dueMs) this.cursor = { dueMs: this.rewindTo - 1, id: "\uffff" };
+    this.rewindTo = undefined;
   }
 
   private enqueueReady(msg: MessageRecord): void {
@@ -330,6 +349,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
     } finally {
       this.loadingUpTo = undefined;
+      this.applyRewind();
     }
     if (this.refillTimer) clearTimeout(this.refillTimer);
     if (this.stopped) return;
@@ -343,6 +363,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Starts messages the dispatcher released; each start is fenced in the store first. */
   private async activate(batch: MessageRecord[]): Promise<void> {
     const now = this.clock.now();
+    if (this.dispatcher.waitingCount < this.config.maxWaiting / 2) this.timers.kick();
     const results = await this.committer.run(
       batch.map((m) => ({
         op: "updateMessage" as const,

@@ -6,10 +6,15 @@ export class TimerQueue {
   private armedFor = Infinity;
   private stopped = false;
 
+  /** True when entries are due but the budget was zero: `kick()` resumes. */
+  private stalled = false;
+
   constructor(
     private readonly now: () => number,
-    /** Called with every id whose time has come, earliest first. */
+    /** Called with ids whose time has come, earliest first. */
     private readonly onDue: (ids: string[]) => void,
+    /** How many due entries may be handed out now; due entries beyond it wait in the heap. */
+    private readonly budget: () => number = () => Infinity,
   ) {}
 
   get size(): number {
@@ -51,6 +56,12 @@ export class TimerQueue {
       this.armedFor = Infinity;
       return;
     }
+    if (top.dueMs <= this.now() && this.budget() <= 0) {
+      // Due work is waiting for room downstream; `kick()` re-arms once there is some.
+      this.stalled = true;
+      this.armedFor = Infinity;
+      return;
+    }
     this.armedFor = top.dueMs;
     // setTimeout fires no earlier than asked; clamp so very far entries do not overflow its 32-bit delay.
     const wait = Math.min(Math.max(0, top.dueMs - this.now()), 2 ** 31 - 1);
@@ -60,15 +71,22 @@ export class TimerQueue {
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Infinity;
-    const due = this.takeDue();
+    const due = this.takeDue(this.budget());
     if (due.length) this.onDue(due);
   }
 
-  /** Removes and returns every entry due by now, earliest first, and re-arms for the rest. */
-  takeDue(): string[] {
+  /** Re-arms a queue that stalled for lack of budget. */
+  kick(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    this.arm();
+  }
+
+  /** Removes and returns up to `limit` entries due by now, earliest first, and re-arms for the rest. */
+  takeDue(limit = Infinity): string[] {
     const now = this.now();
     const due: string[] = [];
-    for (;;) {
+    while (due.length < limit) {
       this.dropDead();
       const top = this.heap[0];
       if (!top || top.dueMs > now) break;

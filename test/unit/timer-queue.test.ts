@@ -209,3 +209,23 @@ describe("TimerQueue: stop", () => {
     expect(q.has("far")).toBe(true);
   });
 });
+
+describe("TimerQueue budget", () => {
+  it("hands out at most the budget, stalls while it is zero, and resumes on kick()", async () => {
+    let budget = 2;
+    const got: string[][] = [];
+    const q = new TimerQueue(() => Date.now(), (ids) => got.push(ids), () => budget);
+    const now = Date.now();
+    for (let i = 0; i < 5; i++) q.push(`m${i}`, now - 10 + i);
+    const first = q.takeDue(budget);
+    expect(first).toEqual(["m0", "m1"]);
+    budget = 0;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(got).toEqual([]);
+    budget = 10;
+    q.kick();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(got.flat()).toEqual(["m2", "m3", "m4"]);
+    q.stop();
+  });
+});

@@ -125,4 +125,8 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (user_id, id)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  CREATE INDEX messages_unfinished_callbacks ON messages (source_id)
+    WHERE source_id IS NOT NULL AND state IN ('pending', 'active');
+  `,
 ];

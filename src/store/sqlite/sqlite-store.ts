@@ -415,7 +415,7 @@ export class SqliteStore implements Store {
     const waitingOnCallbacks = this.db
       .prepare(
         `SELECT s.id, s.user_id, s.queue_name, s.state, COUNT(*) AS n FROM messages c JOIN messages s ON s.id = c.source_id
-         WHERE c.state IN ('pending', 'active') AND s.queue_name IS NOT NULL GROUP BY s.id`,
+         WHERE c.source_id IS NOT NULL AND c.state IN ('pending', 'active') AND s.queue_name IS NOT NULL GROUP BY s.id`,
       )
       .all() as Row[];
     const out = new Map<string, { userId: string; queueName: string; id: string; finished: boolean; callbacks: number }>();

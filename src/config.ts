@@ -46,6 +46,8 @@ export interface Config {
   connectionsPerOrigin: number;
   /** Due messages held in memory (with their bodies) waiting for a delivery slot; more wait in the store. */
   maxWaiting: number;
+  /** On SIGTERM/SIGINT, how long attempts in flight may finish before the process exits anyway. */
+  shutdownGraceMs: number;
   /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
   maintenanceIntervalMs: number;
   logLevel: string;
@@ -91,6 +93,7 @@ export const ENV = {
   maintenanceInterval: "SLUICE_MAINTENANCE_INTERVAL",
   globalParallelism: "SLUICE_GLOBAL_PARALLELISM",
   maxWaiting: "SLUICE_MAX_WAITING",
+  shutdownGrace: "SLUICE_SHUTDOWN_GRACE",
   logLevel: "SLUICE_LOG_LEVEL",
 } as const;
 
@@ -166,6 +169,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
     connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
+    shutdownGraceMs: dur("shutdownGrace", pick(ENV.shutdownGrace, "shutdownGrace"), 10_000),
     maxWaiting: int("maxWaiting", pick(ENV.maxWaiting, "maxWaiting"), 50_000, 1),
     globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
     maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),

@@ -44,7 +44,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
       if (closed) return;
       closed = true;
       await app.close();
-      await engine.stop();
+      await engine.stop(config.shutdownGraceMs);
       await deliverer.close();
       await store.close();
     },

@@ -100,8 +100,13 @@ export class Deliverer {
     }
   }
 
-  async close(): Promise<void> {
-    await this.agent.close().catch(() => this.agent.destroy());
+  /** Closes the pools; requests still running after `graceMs` are aborted. */
+  async close(graceMs = 1000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), graceMs)));
+    const outcome = await Promise.race([this.agent.close().catch(() => "late" as const), late]);
+    clearTimeout(timer);
+    if (outcome === "late") await this.agent.destroy().catch(() => undefined);
   }
 }
 

@@ -155,14 +155,21 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.purgeTimer.unref();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops starting work and waits up to `graceMs` for attempts in flight. Attempts still running after that are
+   * left as they are in the store (active) and are retried as interrupted attempts on the next start.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     this.timers.stop();
     this.scheduler.stop();
     this.dispatcher.stop();
     if (this.refillTimer) clearTimeout(this.refillTimer);
     if (this.purgeTimer) clearInterval(this.purgeTimer);
-    await Promise.allSettled([...this.background]);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.allSettled([...this.background]), grace]);
+    clearTimeout(timer);
     await this.committer.idle();
   }
 

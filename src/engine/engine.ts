@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Config } from "../config.js";
 import { signDelivery } from "../protocol/signature.js";
-import type { DueKey, Store, WriteOp } from "../store/store.js";
+import type { Store, WriteOp } from "../store/store.js";
 import { buildCallbackMessage, callbackBody, type NewMessage } from "./build-message.js";
 import { Committer } from "./committer.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -10,7 +10,7 @@ import { deliveredBody, type AttemptResult, type Deliverer } from "./deliverer.j
 import { newDlqId } from "./ids.js";
 import type { KeyRing } from "./keyring.js";
 import type { DlqEntry, LogEvent, MessageRecord } from "./message.js";
-import { TimerQueue } from "./timer-queue.js";
+import { DueLoader } from "./due-loader.js";
 import { UrlGroups } from "./url-groups.js";
 import { Scheduler } from "./scheduler.js";
 import { afterAttempt, type Transition } from "./transitions.js";
@@ -37,23 +37,18 @@ export interface AcceptResult {
   deduplicated: boolean;
 }
 
-/** How far ahead (ms) the timer heap holds pending messages; later ones stay only in the store. */
-const LOOKAHEAD_MS = 60_000;
-/** Most pending messages held in the heap at once, so a huge backlog does not live in memory. */
-const MAX_TIMERS = 200_000;
-const LOAD_CHUNK = 5_000;
 /** How long a drained flow-control key stays listed and readable before it is forgotten. */
 const IDLE_KEY_MS = 60 * 60_000;
 
 /**
- * The message lifecycle: accept → store → (timer) → ready → active → delivered | retry | failed.
- * The store is the truth; in memory are only the heap of soon-due ids, the ready queue and the attempts in
- * flight, all rebuilt from the store on start. Every state change goes through a fenced update, so a
- * message cancelled while due is never also dispatched.
+ * The message lifecycle: accept → store → (due loader) → lane → active → delivered | retry | failed.
+ * The store is the truth; in memory are only the soon-due ids (DueLoader), the lanes of the dispatcher and
+ * the attempts in flight, all rebuilt from the store on start. Every state change goes through a fenced
+ * update, so a message cancelled while due is never also dispatched.
  */
 export class Engine extends EventEmitter<EngineEvents> {
   readonly committer: Committer;
-  private readonly timers: TimerQueue;
+  private readonly loader: DueLoader;
   readonly dispatcher: Dispatcher;
   readonly urlGroups: UrlGroups;
   readonly scheduler: Scheduler;
@@ -62,12 +57,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly queueSettings = new Map<string, QueueSettings>();
   /** Flow-control settings (pause, pins) by `user\0key`, for keys that have any. */
   readonly flowSettings = new Map<string, FlowSettings>();
-  /** Every pending message with a due key at or before this is in the heap, a lane or in flight. */
-  private cursor: DueKey = { dueMs: Number.MIN_SAFE_INTEGER, id: "" };
-  private loadingUpTo: DueKey | undefined;
-  /** A due time the loader must go back to, because the heap was full when a message at it was scheduled. */
-  private rewindTo: number | undefined;
-  private refillTimer: NodeJS.Timeout | undefined;
   private purgeTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly background = new Set<Promise<unknown>>();
@@ -83,11 +72,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.committer = new Committer(store);
     this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
     this.scheduler = new Scheduler(this);
-    this.timers = new TimerQueue(
-      () => this.clock.now(),
-      (ids) => this.track(this.onDue(ids)),
-      () => this.config.maxWaiting - this.dispatcher.waitingCount,
-    );
+    this.loader = new DueLoader({
+      store,
+      now: () => this.clock.now(),
+      budget: () => this.config.maxWaiting - this.dispatcher.waitingCount,
+      isHeld: (id) => this.dispatcher.isWaiting(id) || this.inFlight.has(id),
+      deliver: (m) => this.enqueueReady(m),
+      track: (p) => this.track(p),
+    });
     this.dispatcher = new Dispatcher({
       now: () => this.clock.now(),
       maxInFlight: config.maxInFlight,
@@ -146,10 +138,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.dispatcher.countRecovered(msg);
       await this.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
     }
-    await this.refill();
     // What is already due goes into its lanes before the first request is served, so a new enqueue cannot
     // start ahead of an older backlog of its queue.
-    await this.onDue(this.timers.takeDue(this.config.maxWaiting - this.dispatcher.waitingCount));
+    await this.loader.start();
     await this.scheduler.start();
     this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();
@@ -161,10 +152,9 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
-    this.timers.stop();
+    this.loader.stop();
     this.scheduler.stop();
     this.dispatcher.stop();
-    if (this.refillTimer) clearTimeout(this.refillTimer);
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
@@ -248,7 +238,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     pending.forEach((m, i) => {
       if (!results[i].applied) return;
       count++;
-      this.timers.remove(m.id);
+      this.loader.remove(m.id);
       m.state = "cancelled";
       this.dispatcher.cancelled(m);
       this.emit("cancelled", m);
@@ -302,26 +292,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.enqueueReady(msg);
       return;
     }
-    const limit = this.loadingUpTo ?? this.cursor;
-    if (msg.dueMs > limit.dueMs || (msg.dueMs === limit.dueMs && msg.id > limit.id)) return; // the loader will find it
-    if (this.timers.size < MAX_TIMERS) {
-      this.timers.push(msg.id, msg.dueMs);
-    } else {
-      // The heap is full: leave the message to the store and move the loader back so it is read again later.
-      this.rewind(msg.dueMs);
-    }
-  }
-
-  /** Makes the loader read again from `dueMs` (after a load in progress, if any, has finished). */
-  private rewind(dueMs: number): void {
-    this.rewindTo = Math.min(this.rewindTo ?? Infinity, dueMs);
-    if (!this.loadingUpTo) this.applyRewind();
-  }
-
-  private applyRewind(): void {
-    if (this.rewindTo === undefined) return;
-    if (this.rewindTo <= this.cursor.dueMs) this.cursor = { dueMs: this.rewindTo - 1, id: "\uffff" };
-    this.rewindTo = undefined;
+    this.loader.schedule(msg.id, msg.dueMs);
   }
 
   private enqueueReady(msg: MessageRecord): void {
@@ -330,47 +301,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.dispatcher.enqueue(msg);
   }
 
-  private async onDue(ids: string[]): Promise<void> {
-    const fresh = ids.filter((id) => !this.dispatcher.isWaiting(id) && !this.inFlight.has(id));
-    const records = await this.store.getMessagesById(fresh);
-    for (const m of records) if (m.state === "pending") this.enqueueReady(m);
-    if (this.timers.size < MAX_TIMERS / 2 && this.cursor.dueMs < this.clock.now() + LOOKAHEAD_MS) this.track(this.refill());
-  }
-
-  /** Loads pending messages due within the lookahead into the heap, in (due, id) order, in chunks. */
-  private async refill(): Promise<void> {
-    if (this.loadingUpTo || this.stopped) return;
-    const target = { dueMs: this.clock.now() + LOOKAHEAD_MS, id: "" };
-    this.loadingUpTo = target;
-    try {
-      while (this.timers.size < MAX_TIMERS) {
-        const rows = await this.store.listDue(this.cursor, target.dueMs, LOAD_CHUNK);
-        for (const r of rows) {
-          if (!this.dispatcher.isWaiting(r.id) && !this.inFlight.has(r.id)) this.timers.push(r.id, r.dueMs);
-        }
-        if (rows.length < LOAD_CHUNK) {
-          this.cursor = target;
-          break;
-        }
-        this.cursor = rows[rows.length - 1];
-      }
-    } finally {
-      this.loadingUpTo = undefined;
-      this.applyRewind();
-    }
-    if (this.refillTimer) clearTimeout(this.refillTimer);
-    if (this.stopped) return;
-    const wait = Math.max(1000, this.cursor.dueMs - LOOKAHEAD_MS / 2 - this.clock.now());
-    this.refillTimer = setTimeout(() => this.track(this.refill()), wait);
-    this.refillTimer.unref();
-  }
-
   // ---- dispatch ---------------------------------------------------------------------------------
 
   /** Starts messages the dispatcher released; each start is fenced in the store first. */
   private async activate(batch: MessageRecord[]): Promise<void> {
     const now = this.clock.now();
-    if (this.dispatcher.waitingCount < this.config.maxWaiting / 2) this.timers.kick();
+    if (this.dispatcher.waitingCount < this.config.maxWaiting / 2) this.loader.kick();
     const results = await this.committer.run(
       batch.map((m) => ({
         op: "updateMessage" as const,

@@ -12,7 +12,7 @@ function existingKeyLane(engine: Engine, userId: string, key: string): KeyLane {
   if (!engine.dispatcher.findKeyLane(userId, key) && !engine.flowSettings.has(id(userId, key))) {
     throw notFound(`flow-control key "${key}" not found`);
   }
-  return engine.keyLane(userId, key);
+  return engine.dispatcher.keyLane(userId, key, false);
 }
 
 export function flowInfo(engine: Engine, userId: string, key: string): FlowInfo {

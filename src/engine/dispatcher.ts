@@ -1,4 +1,5 @@
 import { FreeLane, KeyLane, QueueLane, type Lane, type QueueSettings } from "./lanes.js";
+import type { FlowSettings } from "./flow-limiter.js";
 import type { MessageRecord } from "./message.js";
 
 export interface DispatcherOptions {
@@ -11,6 +12,8 @@ export interface DispatcherOptions {
   start: (batch: MessageRecord[]) => void;
   /** Settings of a queue, created with defaults when first used. */
   queueSettings: (userId: string, name: string) => QueueSettings;
+  /** Persisted pause and pins of a key, applied when its lane is (re)created. */
+  keySettings: (userId: string, key: string) => FlowSettings | undefined;
 }
 
 /**
@@ -46,13 +49,16 @@ export class Dispatcher {
     return this.userInFlight.get(userId) ?? 0;
   }
 
-  keyLane(userId: string, key: string): KeyLane {
+  /** A key's lane, created if needed; `touch` (a message of the key seen) keeps an idle key from being swept. */
+  keyLane(userId: string, key: string, touch = true): KeyLane {
     const id = `${userId}\u0000${key}`;
     let lane = this.keys.get(id);
     if (!lane) {
       lane = new KeyLane(userId, key, this.o.now());
+      const saved = this.o.keySettings(userId, key);
+      if (saved) lane.limiter.restoreSettings(saved);
       this.keys.set(id, lane);
-    } else {
+    } else if (touch) {
       lane.lastUsedMs = this.o.now();
     }
     return lane;

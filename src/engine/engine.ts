@@ -86,6 +86,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       userParallelism: config.globalParallelism,
       start: (batch) => this.track(this.activate(batch)),
       queueSettings: (userId, name) => this.queueSettingsFor(userId, name),
+      keySettings: (userId, key) => this.flowSettings.get(`${userId}\u0000${key}`),
     });
   }
 
@@ -101,19 +102,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     return q;
   }
 
-  /** The limiter of a flow-control key, with its persisted pause and pins applied when first created. */
-  keyLane(userId: string, key: string) {
-    const existed = this.dispatcher.findKeyLane(userId, key);
-    if (existed) return existed;
-    const lane = this.dispatcher.keyLane(userId, key);
-    const saved = this.flowSettings.get(`${userId}\u0000${key}`);
-    if (saved) lane.limiter.restoreSettings(saved);
-    return lane;
-  }
-
   /** Persists a key's pause and pins, then lets the dispatcher re-evaluate the lane. */
   async saveFlowSettings(userId: string, key: string): Promise<void> {
-    const lane = this.keyLane(userId, key);
+    const lane = this.dispatcher.keyLane(userId, key, false);
     const settings = lane.limiter.settings();
     this.flowSettings.set(`${userId}\u0000${key}`, settings);
     await this.committer.run([{ op: "putFlowSettings", userId, key, settings }]);
@@ -134,7 +125,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const interrupted = await this.store.listActive();
     for (const msg of interrupted) {
-      if (msg.flowControl) this.keyLane(msg.userId, msg.flowControl.key);
       this.dispatcher.countRecovered(msg);
       await this.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
     }
@@ -180,7 +170,6 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   private insertOp({ record, dedupKey }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
     const events: LogEvent[] = [{ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" }];
-    if (record.flowControl) this.keyLane(record.userId, record.flowControl.key);
     if (!this.stopped && record.dueMs <= this.clock.now() && this.dispatcher.tryStartNow(record)) {
       record.state = "active";
       events.push({ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "ACTIVE" });
@@ -297,7 +286,6 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private enqueueReady(msg: MessageRecord): void {
     if (this.inFlight.has(msg.id)) return;
-    if (msg.flowControl) this.keyLane(msg.userId, msg.flowControl.key);
     this.dispatcher.enqueue(msg);
   }
 

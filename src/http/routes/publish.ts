@@ -15,6 +15,13 @@ export function rawRemainder(req: FastifyRequest, prefix: string): { remainder: 
   return { remainder: path.slice(path.indexOf(prefix) + prefix.length), query: q === -1 ? "" : url.slice(q + 1) };
 }
 
+/** A message body over the configured limit is a 413 naming the setting. */
+export function assertBodySize(body: Buffer, maxBodyBytes: number): void {
+  if (body.length > maxBodyBytes) {
+    throw new HttpError(413, `message body is larger than the configured limit maxBodyBytes (${maxBodyBytes} bytes)`);
+  }
+}
+
 interface BatchItem {
   destination: string;
   headers?: Record<string, string>;
@@ -28,9 +35,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
 
   /** Validates one publish and builds its messages; throws a 4xx for anything wrong, before anything is stored. */
   function prepare(req: FastifyRequest, dest: Destination, headers: HeaderBag, body: Buffer, queueName?: string): NewMessage[] {
-    if (body.length > limits.maxBodyBytes) {
-      throw new HttpError(413, `message body is larger than the configured limit maxBodyBytes (${limits.maxBodyBytes} bytes)`);
-    }
+    assertBodySize(body, limits.maxBodyBytes);
     if (queueName !== undefined) validateName(queueName, "queue name");
     const cfg = parsePublishHeaders(headers, limits);
     const origin = { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() };

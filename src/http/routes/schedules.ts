@@ -5,11 +5,10 @@ import type { MessageState } from "../../engine/message.js";
 import { parseDestination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig } from "../../protocol/publish-headers.js";
 import { bodyFields, flowFields, labelFields, shownHeaders } from "../../protocol/shapes.js";
-import { HttpError } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
 import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { rawBody, type AppDeps } from "../app.js";
-import { rawRemainder } from "./publish.js";
+import { assertBodySize, rawRemainder } from "./publish.js";
 
 const TICK_STATE: Record<MessageState, "IN_PROGRESS" | "SUCCESS" | "FAIL"> = {
   pending: "IN_PROGRESS",
@@ -59,9 +58,7 @@ export function scheduleRoutes({ engine, config }: AppDeps) {
       const { remainder, query } = rawRemainder(req, "/v2/schedules/");
       const { destination, config: queryConfig } = parseDestination(remainder, query);
       const body = rawBody(req);
-      if (body.length > config.limits.maxBodyBytes) {
-        throw new HttpError(413, `message body is larger than the configured limit maxBodyBytes (${config.limits.maxBodyBytes} bytes)`);
-      }
+      assertBodySize(body, config.limits.maxBodyBytes);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(withQueryConfig(req.headers, queryConfig))) {
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;

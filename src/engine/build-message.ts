@@ -4,6 +4,7 @@ import type { Destination } from "../protocol/destination.js";
 import { newId } from "./ids.js";
 import type { MessageKind, MessageRecord } from "./message.js";
 import type { Transition } from "./transitions.js";
+import type { RunPlan } from "../workflow/workflows.js";
 
 /** Where one message goes; a URL group fans out into one target per endpoint. */
 export interface Target {
@@ -37,6 +38,8 @@ export interface Origin {
 export interface NewMessage {
   record: MessageRecord;
   dedupKey?: string;
+  /** For a message of a workflow run: how it joins its run when stored. */
+  run?: RunPlan;
 }
 
 /** Builds a pending message from validated publish headers; the due time is Not-Before, else now + Delay. */

@@ -15,6 +15,9 @@ import { UrlGroups } from "./url-groups.js";
 import { Scheduler } from "./scheduler.js";
 import { afterAttempt, type Transition } from "./transitions.js";
 import type { FlowSettings } from "./flow-limiter.js";
+import type { OpResult } from "../store/store.js";
+import { Workflows } from "../workflow/workflows.js";
+import type { RunState } from "../workflow/types.js";
 
 export interface Clock {
   now(): number;
@@ -35,6 +38,8 @@ export interface EngineEvents {
 export interface AcceptResult {
   messageId: string;
   deduplicated: boolean;
+  /** A workflow step refused because its run has ended (or never existed): nothing was stored. */
+  rejected?: RunState | "unknown";
 }
 
 /** How long a drained flow-control key stays listed and readable before it is forgotten. */
@@ -52,6 +57,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly dispatcher: Dispatcher;
   readonly urlGroups: UrlGroups;
   readonly scheduler: Scheduler;
+  readonly workflows: Workflows;
   private readonly inFlight = new Map<string, MessageRecord>();
   /** Queue settings by `user\0name`, loaded at start and kept in step with the store. */
   readonly queueSettings = new Map<string, QueueSettings>();
@@ -72,6 +78,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.committer = new Committer(store);
     this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
     this.scheduler = new Scheduler(this);
+    this.workflows = new Workflows(this);
     this.loader = new DueLoader({
       store,
       now: () => this.clock.now(),
@@ -155,12 +162,47 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Stores new messages (one transaction per event-loop turn) and schedules them; resolves once durable. */
   async accept(items: NewMessage[]): Promise<AcceptResult[]> {
-    const results = await this.committer.run(items.map((item) => this.insertOp(item)));
+    const ops = items.map((item) => {
+      const insert = this.insertOp(item);
+      return item.run ? this.workflows.runStepOp(item.record.userId, item.run, insert) : insert;
+    });
+    const results = await this.commitAndStart(ops);
     return items.map(({ record }, i) => {
       const r = results[i];
-      this.afterInsert(record, r.applied);
       if (r.duplicateOf) return { messageId: r.duplicateOf, deduplicated: true };
+      if (r.rejected) return { messageId: record.id, deduplicated: false, rejected: r.rejected };
       return { messageId: record.id, deduplicated: false };
+    });
+  }
+
+  /** Commits operations, then starts or schedules every message they inserted (nested ones included). */
+  async commitAndStart(ops: WriteOp[]): Promise<OpResult[]> {
+    const results = await this.committer.run(ops);
+    this.settleInserts(ops, results);
+    return results;
+  }
+
+  private settleInserts(ops: WriteOp[], results: (OpResult | undefined)[]): void {
+    ops.forEach((op, i) => {
+      const applied = results[i]?.applied ?? false;
+      switch (op.op) {
+        case "insertMessage":
+          this.afterInsert(op.message, applied);
+          break;
+        case "runStep":
+          this.afterInsert(op.insert.message, applied);
+          break;
+        case "fireSchedule":
+          for (const insert of op.inserts) this.afterInsert(insert.message, applied);
+          break;
+        case "runUpdate":
+        case "takeWaiter":
+        case "takeRunEvent":
+          this.settleInserts(op.then ?? [], applied ? (results[i]?.nested ?? []) : []);
+          break;
+        default:
+          break;
+      }
     });
   }
 
@@ -168,7 +210,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * The insert of a new message. One that is due now while there is room in flight is stored directly as
    * active (CREATED and ACTIVE in one transaction), which saves the hot path a second write and a turn.
    */
-  private insertOp({ record, dedupKey }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
+  insertOp({ record, dedupKey }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
     const events: LogEvent[] = [{ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" }];
     if (!this.stopped && record.dueMs <= this.clock.now() && this.dispatcher.tryStartNow(record)) {
       record.state = "active";
@@ -320,6 +362,17 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async attempt(msg: MessageRecord): Promise<void> {
     this.emit("attempt", msg);
+    let body = msg.body;
+    if (msg.workflow?.callType === "step") {
+      const list = await this.workflows.deliveryBody(msg);
+      if (!list) {
+        // Its run ended while it waited: it is cancelled instead of delivered.
+        msg.cancelRequested = true;
+        await this.finishAttempt(msg, { kind: "error", error: "workflow run has ended" });
+        return;
+      }
+      body = list;
+    }
     const keys = this.keys.get(msg.userId);
     const now = this.clock.now();
     const headers: Record<string, string | string[]> = {};
@@ -333,7 +386,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     headers["Upstash-Signature"] = signDelivery({
       signingKey: keys.current,
       url: msg.url,
-      body: deliveredBody(msg.method, msg.body),
+      body: deliveredBody(msg.method, body),
       nowMs: now,
       nbfSkewSeconds: this.config.nbfSkewSeconds,
     });
@@ -341,7 +394,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       url: msg.url,
       method: msg.method,
       headers,
-      body: msg.body,
+      body,
       timeoutMs: msg.timeoutMs ?? this.config.limits.maxTimeoutMs,
     });
     await this.finishAttempt(msg, result);
@@ -378,10 +431,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       ops.push({ op: "insertDlq", entry: dlq });
     }
     const followUps = this.callbacksFor(msg, t, dlq, now);
-    const inserts = followUps.map((cb) => this.insertOp({ record: cb }));
+    const inserts: WriteOp[] = followUps.map((cb) => this.insertOp({ record: cb }));
+    let wfOps: WriteOp[] = [];
     let results;
     try {
-      results = await this.committer.run([...inserts, ...ops]);
+      if (msg.workflow) wfOps = await this.workflows.afterAttempt(msg, t, dlq, now);
+      results = await this.committer.run([...inserts, ...ops, ...wfOps]);
     } finally {
       this.inFlight.delete(msg.id);
     }
@@ -412,11 +467,19 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (final && msg.kind !== "publish" && msg.sourceMessageId && msg.sourceQueueName) {
       this.dispatcher.callbackEnded(msg.sourceMessageId, msg.userId, msg.sourceQueueName);
     }
-    followUps.forEach((cb, i) => this.afterInsert(cb, results[i].applied));
+    this.settleInserts(inserts, results);
+    const wfResults = results.slice(inserts.length + ops.length);
+    this.settleInserts(wfOps, wfResults);
+    wfOps.forEach((op, i) => {
+      if (op.op === "runUpdate" && op.patch.state && op.patch.state !== "RUN_STARTED" && wfResults[i].applied) {
+        this.track(this.workflows.afterRunEnded(op.userId, op.runId));
+      }
+    });
   }
 
   private callbacksFor(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, now: number): MessageRecord[] {
-    if (msg.kind !== "publish" || t.verdict.kind === "cancelled") return [];
+    // Workflow messages carry no callbacks of their own; a run's follow-ups come from `Workflows.afterAttempt`.
+    if (msg.kind !== "publish" || t.verdict.kind === "cancelled" || msg.workflow) return [];
     const out: MessageRecord[] = [];
     const limits = { ...this.config.limits };
     try {

@@ -3,6 +3,8 @@
  * in `protocol/shapes.ts`; nothing here knows about HTTP.
  */
 
+import type { WorkflowTag } from "../workflow/types.js";
+
 /** Where a message is in its life. Changed only by the transitions in `engine/transitions.ts`. */
 export const MessageStates = {
   /** Stored, waiting for its due time (first attempt or a retry). */
@@ -79,6 +81,8 @@ export interface MessageSpec {
   sourceMessageId?: string;
   /** For callbacks of a queue message: its queue, whose slot the source holds until the callback finishes. */
   sourceQueueName?: string;
+  /** For messages of a workflow run: the run and what the message carries. */
+  workflow?: WorkflowTag;
 }
 
 /** A message with its mutable delivery state. */

@@ -53,6 +53,9 @@ function isNonRetryable(result: AttemptResult): boolean {
   return (Array.isArray(h) ? h[0] : h)?.toLowerCase() === "true";
 }
 
+export const NON_WORKFLOW_DESTINATION =
+  "detected a non-workflow destination for trigger/invoke. make sure you are sending the request to the correct endpoint";
+
 /** Decides the next state of an active message from its attempt's result. Pure: time is passed in. */
 export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: number, maxDelayMs = Infinity): Transition {
   const base = { userId: msg.userId, messageId: msg.id, timeMs: nowMs };
@@ -65,6 +68,22 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
   const responseFields = response
     ? { responseStatus: response.status, responseHeaders: response.headers, responseBody: response.body }
     : {};
+
+  // WF_DetectTrigger (SPEC §5.3): a trigger answered without the SDK's header did not reach a workflow.
+  if (response && response.status >= 200 && response.status < 300 && msg.workflow?.detectTrigger && !response.headers["Upstash-Workflow-Sdk-Version"]) {
+    const err = NON_WORKFLOW_DESTINATION;
+    const fields = { responseStatus: response.status, responseHeaders: response.headers, responseBody: response.body };
+    return {
+      verdict: { kind: "failed", nonRetryable: true },
+      state: "failed",
+      retried: attempts,
+      dueMs: msg.dueMs,
+      finishedMs: nowMs,
+      events: [{ ...base, state: "ERROR", error: err, ...fields }, { ...base, state: "FAILED", error: err, ...fields }],
+      response,
+      error: err,
+    };
+  }
 
   if (response && response.status >= 200 && response.status < 300) {
     return {

@@ -11,6 +11,7 @@ import { keyRoutes } from "./routes/keys.js";
 import { logRoutes } from "./routes/logs.js";
 import { messageRoutes } from "./routes/messages.js";
 import { publishRoutes } from "./routes/publish.js";
+import { workflowRunRoutes } from "./routes/workflow-runs.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -101,6 +102,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(flowControlRoutes(deps));
   app.register(urlGroupRoutes(deps));
   app.register(scheduleRoutes(deps));
+  app.register(workflowRunRoutes(deps));
   return app;
 }
 

@@ -1,5 +1,6 @@
 import type { FlowSettings } from "../engine/flow-limiter.js";
 import type { DlqEntry, DlqRecord, LogEvent, LogState, MessageRecord, MessageState } from "../engine/message.js";
+import type { CallType, RunEntry, RunFilter, RunRecord, RunState, StoredRunEvent, StoredWaiter } from "../workflow/types.js";
 
 /**
  * The one storage contract. Implementations expose no driver or transaction types; a write is a list of
@@ -34,6 +35,20 @@ export interface Store {
   listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;
   /** Queue messages that hold their queue's slot: past their first attempt and unfinished, or finished with callbacks unfinished. */
   listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]>;
+
+  getRun(userId: string, runId: string): Promise<RunRecord | undefined>;
+  /** A run's entries in append order. */
+  getRunEntries(userId: string, runId: string): Promise<RunEntry[]>;
+  /** Runs newest first (by creation), after the cursor. */
+  listRuns(userId: string, filter: RunFilter, page: Page): Promise<{ items: RunRecord[]; cursor?: string }>;
+  /** Messages of a run (any state), oldest first, with their events. */
+  listRunMessages(userId: string, runId: string): Promise<{ message: MessageRecord; events: LogEvent[] }[]>;
+  /** Live waiters of an event (and, when given, of one run). */
+  listWaiters(userId: string, eventId: string, runId?: string): Promise<StoredWaiter[]>;
+  /** Every live waiter (any user), for the deadline timer. */
+  listAllWaiters(): Promise<StoredWaiter[]>;
+  /** The oldest event notified to a run for `eventId` that no wait has taken yet. */
+  findRunEvent(userId: string, runId: string, eventId: string): Promise<StoredRunEvent | undefined>;
 
   getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined>;
   setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void>;
@@ -89,7 +104,40 @@ export type WriteOp =
       nextMs: number | null;
       firedMs: number;
       inserts: Extract<WriteOp, { op: "insertMessage" }>[];
-    };
+    }
+  | WorkflowOp;
+
+type InsertOp = Extract<WriteOp, { op: "insertMessage" }>;
+
+/** The parts of a run an update may change. */
+export type RunPatch = Partial<Pick<RunRecord, "state" | "completedAtMs" | "response" | "failureFunction" | "dlqId">>;
+
+/** Workflow writes (SPEC §5): run records, their entries, waiters and stored events. */
+export type WorkflowOp =
+  /**
+   * A message that carries an entry of a run. With `create`, the run is created (not applied when the id exists,
+   * `duplicateOf` = its trigger message; with `continueExisting` an active run takes the new trigger instead).
+   * Without, the run must exist and be started (else not applied, `rejected` says why). Then the entry is
+   * appended and the message inserted.
+   */
+  | {
+      op: "runStep";
+      userId: string;
+      runId: string;
+      create?: RunRecord;
+      continueExisting?: boolean;
+      entry?: { callType: CallType; body: Buffer };
+      insert: InsertOp;
+    }
+  /** Changes a run only if it is in one of `expectState`; `then` is applied only when it was. */
+  | { op: "runUpdate"; userId: string; runId: string; expectState: RunState[]; patch: RunPatch; then?: WriteOp[] }
+  /** Appends entries to a run regardless of its state (copied steps of a resumed run). */
+  | { op: "runCopyEntries"; userId: string; runId: string; entries: Omit<RunEntry, "seq">[] }
+  | { op: "putWaiter"; waiter: StoredWaiter }
+  /** Removes a waiter; applied (and `then` applied) only if it was still there, so an event is delivered once. */
+  | { op: "takeWaiter"; userId: string; id: number; then?: WriteOp[] }
+  | { op: "putRunEvent"; event: StoredRunEvent }
+  | { op: "takeRunEvent"; userId: string; id: number; then?: WriteOp[] };
 
 export interface StoredUrlGroup {
   userId: string;
@@ -137,6 +185,10 @@ export interface OpResult {
   applied: boolean;
   /** For an insert that was a duplicate: the id of the earlier message (nothing was written). */
   duplicateOf?: string;
+  /** For a run step that was refused: the run's state, or "unknown". */
+  rejected?: RunState | "unknown";
+  /** Results of an operation's `then` list, when it was applied. */
+  nested?: OpResult[];
 }
 
 export interface StoredEvent extends LogEvent {
@@ -170,4 +222,7 @@ export interface MessageFilter {
   toDate?: number;
   state?: LogState[];
   responseStatus?: number[];
+  runId?: string[];
+  /** true: only messages of workflow runs; false: only plain messages. */
+  workflow?: boolean;
 }

@@ -6,6 +6,10 @@ import { badRequest, HttpError } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
+import { workflowHeadersOf } from "../../workflow/headers.js";
+import { runClosedError } from "../../workflow/workflows.js";
+import type { RunRecord } from "../../workflow/types.js";
+import type { AcceptResult } from "../../engine/engine.js";
 
 /** The raw path remainder after `prefix` and the raw query, exactly as the client sent them (SPEC §0.3). */
 export function rawRemainder(req: FastifyRequest, prefix: string): { remainder: string; query: string } {
@@ -34,12 +38,33 @@ export function publishRoutes({ engine, config }: AppDeps) {
   const limits = config.limits;
 
   /** Validates one publish and builds its messages; throws a 4xx for anything wrong, before anything is stored. */
-  function prepare(req: FastifyRequest, dest: Destination, headers: HeaderBag, body: Buffer, queueName?: string): NewMessage[] {
+  function prepare(
+    req: FastifyRequest,
+    dest: Destination,
+    headers: HeaderBag,
+    body: Buffer,
+    queueName: string | undefined,
+    runs: Map<string, RunRecord>,
+  ): NewMessage[] {
     assertBodySize(body, limits.maxBodyBytes);
     if (queueName !== undefined) validateName(queueName, "queue name");
-    const cfg = parsePublishHeaders(headers, limits);
     const origin = { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() };
+    const wf = workflowHeadersOf(headers);
+    if (wf) {
+      // A message of a workflow run (SPEC §5): it joins its run when stored.
+      if (dest.kind !== "url") throw badRequest("a workflow message must be sent to a URL, not to a URL group");
+      return [engine.workflows.prepare(wf, headers, body, { url: dest.url, queueName }, origin, runs)];
+    }
+    const cfg = parsePublishHeaders(headers, limits);
     return targetsOf(engine, req.userId, dest, queueName).map((t) => buildMessage(cfg, t, body, origin, config.defaultRetries));
+  }
+
+  /** Accepts messages; a workflow step refused because its run has ended is the SDK's 400 (SPEC §5.4). */
+  async function acceptAll(userId: string, items: NewMessage[]): Promise<AcceptResult[]> {
+    const [, results] = await Promise.all([ensureQueues(userId, items), engine.accept(items)]);
+    const refused = results.findIndex((r) => r.rejected);
+    if (refused !== -1) throw runClosedError(items[refused].record.workflow!.runId, results[refused].rejected!);
+    return results;
   }
 
   /**
@@ -57,8 +82,10 @@ export function publishRoutes({ engine, config }: AppDeps) {
     if (queueName !== undefined) validateName(queueName, "queue name");
     const { remainder, query } = rawRemainder(req, prefix);
     const { destination, config: queryConfig } = parseDestination(remainder, query);
-    const items = prepare(req, destination, withQueryConfig(req.headers, queryConfig), rawBody(req), queueName);
-    const [, results] = await Promise.all([ensureQueues(req.userId, items), engine.accept(items)]);
+    const headers = withQueryConfig(req.headers, queryConfig);
+    const runs = await engine.workflows.runsFor(req.userId, [headers]);
+    const items = prepare(req, destination, headers, rawBody(req), queueName, runs);
+    const results = await acceptAll(req.userId, items);
     const replies = results.map((r, i) => ({
       messageId: r.messageId,
       url: items[i].record.url,
@@ -86,17 +113,22 @@ export function publishRoutes({ engine, config }: AppDeps) {
       if (parsed.length > limits.maxBatchItems) {
         throw new HttpError(413, `batch has ${parsed.length} messages; the configured limit maxBatchItems is ${limits.maxBatchItems}`);
       }
+      // Runs that workflow steps continue are read first, so every message is then built in one turn.
+      const runs = await engine.workflows.runsFor(req.userId, parsed.map(itemHeaders));
       // Each item is validated on its own: a bad item gets {error} in its slot and the others are still published.
       const prepared: (NewMessage[] | { error: string })[] = parsed.map((item: unknown, i: number) => {
         try {
-          return prepareItem(req, item, i);
+          return prepareItem(req, item, i, runs);
         } catch (err) {
           if (err instanceof HttpError) return { error: err.message };
           throw err;
         }
       });
+      // A step for a run that has ended is refused as a whole, as the SDK expects (it publishes one run per batch).
+      const closed = prepared.find((p): p is { error: string } => !Array.isArray(p) && p.error.startsWith("failed to publish to url"));
+      if (closed) throw badRequest(closed.error);
       const all = prepared.flatMap((p) => (Array.isArray(p) ? p : []));
-      const [, results] = await Promise.all([ensureQueues(req.userId, all), engine.accept(all)]);
+      const results = await acceptAll(req.userId, all);
       let k = 0;
       return prepared.map((p) => {
         if (!Array.isArray(p)) return p;
@@ -108,7 +140,16 @@ export function publishRoutes({ engine, config }: AppDeps) {
       });
     });
 
-    function prepareItem(req: FastifyRequest, raw: unknown, i: number): NewMessage[] {
+    /** An item's headers with lower-case names, for reading its workflow run before validation. */
+    function itemHeaders(raw: unknown): HeaderBag {
+      const h = (raw as BatchItem | null)?.headers;
+      const out: HeaderBag = {};
+      if (typeof h !== "object" || h === null) return out;
+      for (const [k, v] of Object.entries(h)) if (typeof v === "string") out[k.toLowerCase()] = v;
+      return out;
+    }
+
+    function prepareItem(req: FastifyRequest, raw: unknown, i: number, runs: Map<string, RunRecord>): NewMessage[] {
       if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badRequest(`batch item ${i} must be an object`);
       const item = raw as BatchItem;
       if (typeof item.destination !== "string" || item.destination === "") {
@@ -129,7 +170,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
       const q = item.destination.indexOf("?");
       const { destination, config: queryConfig } =
         q === -1 ? parseDestination(item.destination, "") : parseDestination(item.destination.slice(0, q), item.destination.slice(q + 1));
-      return prepare(req, destination, withQueryConfig(headers, queryConfig), Buffer.from(item.body ?? "", "utf8"), item.queue);
+      return prepare(req, destination, withQueryConfig(headers, queryConfig), Buffer.from(item.body ?? "", "utf8"), item.queue, runs);
     }
   };
 }

@@ -15,6 +15,7 @@ export function filterSql(
     where.push(`${column} IN (${values.map(() => "?").join(",")})`);
     params.push(...values);
   };
+  if (filter.workflow !== undefined) where.push(filter.workflow ? "m.run_id IS NOT NULL" : "m.run_id IS NULL");
   if (filter.messageIds?.length) {
     anyOf("m.id", filter.messageIds);
     return { where, params };
@@ -36,6 +37,7 @@ export function filterSql(
   anyOf("m.caller_ip", filter.callerIp);
   anyOf("m.host", filter.host);
   anyOf("m.path", filter.path);
+  anyOf("m.run_id", filter.runId);
   if (filter.label?.length) {
     where.push(`EXISTS (SELECT 1 FROM json_each(m.labels) WHERE value IN (${filter.label.map(() => "?").join(",")}))`);
     params.push(...filter.label);

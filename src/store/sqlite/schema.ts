@@ -129,4 +129,60 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX messages_unfinished_callbacks ON messages (source_id)
     WHERE source_id IS NOT NULL AND state IN ('pending', 'active');
   `,
+  `
+  ALTER TABLE messages ADD COLUMN run_id TEXT;
+  CREATE INDEX messages_run ON messages (user_id, run_id) WHERE run_id IS NOT NULL;
+
+  CREATE TABLE wf_runs (
+    user_id      TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    url          TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    completed_ms INTEGER,
+    caller_ip    TEXT,
+    labels       TEXT NOT NULL DEFAULT '[]',
+    flow_key     TEXT,
+    next_seq     INTEGER NOT NULL DEFAULT 0,
+    spec         TEXT NOT NULL,
+    response     TEXT,
+    PRIMARY KEY (user_id, run_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX wf_runs_created ON wf_runs (user_id, created_ms);
+  CREATE INDEX wf_runs_completed ON wf_runs (completed_ms) WHERE completed_ms IS NOT NULL;
+
+  CREATE TABLE wf_entries (
+    user_id     TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    message_id  TEXT NOT NULL,
+    call_type   TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    body        BLOB,
+    PRIMARY KEY (user_id, run_id, seq)
+  ) STRICT;
+
+  CREATE TABLE wf_waiters (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    spec        TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX wf_waiters_event ON wf_waiters (user_id, event_id);
+
+  CREATE TABLE wf_run_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    data        BLOB
+  ) STRICT;
+  CREATE INDEX wf_run_events_run ON wf_run_events (user_id, run_id, event_id);
+  `,
 ];

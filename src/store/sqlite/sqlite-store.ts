@@ -18,6 +18,8 @@ import type {
 import { Checkpointer } from "./checkpointer.js";
 import { filterSql } from "./filter-sql.js";
 import { MIGRATIONS } from "./schema.js";
+import { WorkflowTables } from "./workflow-tables.js";
+import type { RunEntry, RunFilter, RunRecord, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
 
 type Row = Record<string, any>;
 
@@ -39,6 +41,7 @@ type SpecColumn = Pick<
   | "flowControl"
   | "sourceMessageId"
   | "sourceQueueName"
+  | "workflow"
 >;
 
 export interface SqliteOptions {
@@ -52,6 +55,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly checkpointer?: Checkpointer;
+  private readonly wf: WorkflowTables;
 
   constructor(opts: SqliteOptions = {}) {
     let file = ":memory:";
@@ -68,6 +72,7 @@ export class SqliteStore implements Store {
     this.db.pragma("temp_store = MEMORY");
     this.migrate();
     this.stmts = this.prepare();
+    this.wf = new WorkflowTables(this.db);
     if (opts.dataDir) {
       // Checkpoints run on a worker thread; the main connection checkpoints only as a fallback if the WAL
       // grows past ~256 MB (the worker stuck or gone).
@@ -91,9 +96,9 @@ export class SqliteStore implements Store {
     return {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, user_id, state, due_ms, retried, created_ms, finished_ms, url, host, path,
-          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, source_id)
+          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, source_id, run_id)
          VALUES (@id, @user_id, @state, @due_ms, @retried, @created_ms, @finished_ms, @url, @host, @path,
-          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body, @source_id)`,
+          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body, @source_id, @run_id)`,
       ),
       updateMessage: db.prepare(
         `UPDATE messages SET state = ?, retried = ?, due_ms = ?, finished_ms = ? WHERE id = ? AND state = ?`,
@@ -158,9 +163,10 @@ export class SqliteStore implements Store {
   }
 
   private readonly commitSync = (ops: WriteOp[]): OpResult[] =>
-    this.db.transaction((list: WriteOp[]) => {
-      const results: OpResult[] = [];
-      for (const op of list) {
+    this.db.transaction((list: WriteOp[]) => list.map((op) => this.applyOp(op)))(ops);
+
+  /** Applies one operation inside the current transaction. */
+  private applyOp(op: WriteOp): OpResult {
         let result: OpResult = { applied: true };
         switch (op.op) {
           case "insertMessage":
@@ -221,13 +227,20 @@ export class SqliteStore implements Store {
             if (fenced) for (const insert of op.inserts) this.applyInsert(insert);
             break;
           }
+          case "runStep":
+          case "runUpdate":
+          case "runCopyEntries":
+          case "putWaiter":
+          case "takeWaiter":
+          case "putRunEvent":
+          case "takeRunEvent":
+            result = this.wf.apply(op, (o) => this.applyOp(o));
+            break;
           default:
             assertNever(op);
         }
-        results.push(result);
-      }
-      return results;
-    })(ops);
+        return result;
+  }
 
   private applyInsert(op: Extract<WriteOp, { op: "insertMessage" }>): OpResult {
     const m = op.message;
@@ -428,6 +441,52 @@ export class SqliteStore implements Store {
     return [...out.values()];
   }
 
+  async getRun(userId: string, runId: string): Promise<RunRecord | undefined> {
+    return this.wf.getRun(userId, runId);
+  }
+
+  async getRunEntries(userId: string, runId: string): Promise<RunEntry[]> {
+    return this.wf.getEntries(userId, runId);
+  }
+
+  async listRuns(userId: string, filter: RunFilter, page: Page): Promise<{ items: RunRecord[]; cursor?: string }> {
+    return this.wf.listRuns(userId, filter, page);
+  }
+
+  async listRunMessages(userId: string, runId: string): Promise<{ message: MessageRecord; events: LogEvent[] }[]> {
+    const rows = this.db.prepare(`SELECT * FROM messages WHERE user_id = ? AND run_id = ? ORDER BY id`).all(userId, runId) as Row[];
+    const events = this.db.prepare(`SELECT * FROM events WHERE message_id = ? ORDER BY seq`);
+    return rows.map((r) => ({
+      message: fromRow(r),
+      events: (events.all(r.id) as Row[]).map((e) => {
+        const detail = e.detail ? JSON.parse(e.detail) : {};
+        return {
+          userId,
+          messageId: r.id,
+          timeMs: e.time_ms,
+          state: e.state,
+          error: detail.error,
+          nextDeliveryTimeMs: detail.nextDeliveryTimeMs,
+          responseStatus: detail.responseStatus,
+          responseHeaders: detail.responseHeaders,
+          responseBody: e.response_body ?? undefined,
+        };
+      }),
+    }));
+  }
+
+  async listWaiters(userId: string, eventId: string, runId?: string): Promise<StoredWaiter[]> {
+    return this.wf.listWaiters(userId, eventId, runId);
+  }
+
+  async listAllWaiters(): Promise<StoredWaiter[]> {
+    return this.wf.listAllWaiters();
+  }
+
+  async findRunEvent(userId: string, runId: string, eventId: string): Promise<StoredRunEvent | undefined> {
+    return this.wf.findRunEvent(userId, runId, eventId);
+  }
+
   async getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined> {
     const row = this.stmts.getKeys.get(userId) as Row | undefined;
     return row ? { current: row.current_key, next: row.next_key } : undefined;
@@ -453,7 +512,7 @@ export class SqliteStore implements Store {
         delMsg.run(id);
       }
       this.db.prepare(`DELETE FROM dedup WHERE expires_ms < ?`).run(nowMs);
-      return ids.length;
+      return ids.length + this.wf.purge(beforeMs, limit);
     })();
   }
 
@@ -502,6 +561,7 @@ function toRow(m: MessageRecord): Row {
     flowControl: m.flowControl,
     sourceMessageId: m.sourceMessageId,
     sourceQueueName: m.sourceQueueName,
+    workflow: m.workflow,
   };
   return {
     id: m.id,
@@ -524,6 +584,7 @@ function toRow(m: MessageRecord): Row {
     spec: JSON.stringify(spec),
     body: m.body,
     source_id: m.sourceMessageId ?? null,
+    run_id: m.workflow?.runId ?? null,
   };
 }
 

@@ -1,0 +1,273 @@
+import type Database from "better-sqlite3";
+import type { OpResult, Page, WorkflowOp, WriteOp } from "../store.js";
+import type { RunEntry, RunFilter, RunRecord, RunState, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
+
+type Row = Record<string, any>;
+
+/** Fields of a run kept in its `spec` JSON column. */
+type RunSpec = Pick<RunRecord, "triggerMessageId" | "inherit" | "failureUrl" | "failureHeaders" | "invoker" | "failureFunction" | "dlqId">;
+
+/** The workflow tables of the embedded store: runs, their entries, waiters and events kept for lookback. */
+export class WorkflowTables {
+  private readonly stmts;
+
+  constructor(private readonly db: Database.Database) {
+    this.stmts = {
+      getRun: db.prepare(`SELECT * FROM wf_runs WHERE user_id = ? AND run_id = ?`),
+      insertRun: db.prepare(
+        `INSERT INTO wf_runs (user_id, run_id, url, host, path, state, created_ms, completed_ms, caller_ip, labels, flow_key,
+           next_seq, spec, response)
+         VALUES (@user_id, @run_id, @url, @host, @path, @state, @created_ms, @completed_ms, @caller_ip, @labels, @flow_key,
+           0, @spec, @response)`,
+      ),
+      updateRun: db.prepare(
+        `UPDATE wf_runs SET state = @state, completed_ms = @completed_ms, spec = @spec, response = @response
+         WHERE user_id = @user_id AND run_id = @run_id`,
+      ),
+      nextSeq: db.prepare(`UPDATE wf_runs SET next_seq = next_seq + 1 WHERE user_id = ? AND run_id = ? RETURNING next_seq - 1 AS seq`),
+      insertEntry: db.prepare(
+        `INSERT INTO wf_entries (user_id, run_id, seq, message_id, call_type, created_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      entries: db.prepare(`SELECT * FROM wf_entries WHERE user_id = ? AND run_id = ? ORDER BY seq`),
+      putWaiter: db.prepare(
+        `INSERT INTO wf_waiters (user_id, event_id, run_id, created_ms, deadline_ms, spec) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      takeWaiter: db.prepare(`DELETE FROM wf_waiters WHERE user_id = ? AND id = ?`),
+      dropRunWaiters: db.prepare(`DELETE FROM wf_waiters WHERE user_id = ? AND run_id = ?`),
+      waiters: db.prepare(`SELECT * FROM wf_waiters WHERE user_id = ? AND event_id = ? ORDER BY id`),
+      runWaiters: db.prepare(`SELECT * FROM wf_waiters WHERE user_id = ? AND event_id = ? AND run_id = ? ORDER BY id`),
+      allWaiters: db.prepare(`SELECT * FROM wf_waiters ORDER BY deadline_ms`),
+      putEvent: db.prepare(`INSERT INTO wf_run_events (user_id, run_id, event_id, created_ms, data) VALUES (?, ?, ?, ?, ?)`),
+      takeEvent: db.prepare(`DELETE FROM wf_run_events WHERE user_id = ? AND id = ?`),
+      findEvent: db.prepare(`SELECT * FROM wf_run_events WHERE user_id = ? AND run_id = ? AND event_id = ? ORDER BY id LIMIT 1`),
+    };
+  }
+
+  /** Applies one workflow operation inside the caller's transaction; `applyOp` applies nested operations. */
+  apply(op: WorkflowOp, applyOp: (op: WriteOp) => OpResult): OpResult {
+    switch (op.op) {
+      case "runStep": {
+        const existing = this.stmts.getRun.get(op.userId, op.runId) as Row | undefined;
+        let appendEntry = op.entry !== undefined;
+        if (op.create) {
+          if (existing) {
+            const run = runFromRow(existing);
+            if (!(op.continueExisting && run.state === "RUN_STARTED")) return { applied: false, duplicateOf: run.triggerMessageId };
+            // The SDK taking over a run the server started: the run, its configuration and its first entry stay.
+            appendEntry = false;
+          } else {
+            this.stmts.insertRun.run(runToRow(op.create));
+          }
+        } else {
+          if (!existing) return { applied: false, rejected: "unknown" };
+          if (existing.state !== "RUN_STARTED") return { applied: false, rejected: existing.state as RunState };
+        }
+        const inserted = applyOp(op.insert);
+        if (!inserted.applied) return inserted;
+        if (op.entry && appendEntry) {
+          const { seq } = this.stmts.nextSeq.get(op.userId, op.runId) as Row;
+          const m = op.insert.message;
+          this.stmts.insertEntry.run(op.userId, op.runId, seq, m.id, op.entry.callType, m.createdAtMs, op.entry.body);
+        }
+        return { applied: true };
+      }
+      case "runUpdate": {
+        const row = this.stmts.getRun.get(op.userId, op.runId) as Row | undefined;
+        if (!row || !op.expectState.includes(row.state)) return { applied: false, rejected: row ? (row.state as RunState) : "unknown" };
+        const run = { ...runFromRow(row), ...op.patch };
+        this.stmts.updateRun.run(runToRow(run));
+        // A run that ended waits for nothing any more.
+        if (op.patch.state && op.patch.state !== "RUN_STARTED") this.stmts.dropRunWaiters.run(op.userId, op.runId);
+        return { applied: true, nested: (op.then ?? []).map(applyOp) };
+      }
+      case "runCopyEntries": {
+        for (const e of op.entries) {
+          const { seq } = this.stmts.nextSeq.get(op.userId, op.runId) as Row;
+          this.stmts.insertEntry.run(op.userId, op.runId, seq, e.messageId, e.callType, e.createdMs, e.body);
+        }
+        return { applied: true };
+      }
+      case "putWaiter": {
+        const w = op.waiter;
+        const info = this.stmts.putWaiter.run(w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, JSON.stringify(waiterSpec(w)));
+        w.id = Number(info.lastInsertRowid);
+        return { applied: true };
+      }
+      case "takeWaiter": {
+        if (this.stmts.takeWaiter.run(op.userId, op.id).changes === 0) return { applied: false };
+        return { applied: true, nested: (op.then ?? []).map(applyOp) };
+      }
+      case "putRunEvent": {
+        const e = op.event;
+        const info = this.stmts.putEvent.run(e.userId, e.runId, e.eventId, e.createdMs, e.data);
+        e.id = Number(info.lastInsertRowid);
+        return { applied: true };
+      }
+      case "takeRunEvent": {
+        if (this.stmts.takeEvent.run(op.userId, op.id).changes === 0) return { applied: false };
+        return { applied: true, nested: (op.then ?? []).map(applyOp) };
+      }
+    }
+  }
+
+  getRun(userId: string, runId: string): RunRecord | undefined {
+    const row = this.stmts.getRun.get(userId, runId) as Row | undefined;
+    return row ? runFromRow(row) : undefined;
+  }
+
+  getEntries(userId: string, runId: string): RunEntry[] {
+    return (this.stmts.entries.all(userId, runId) as Row[]).map((r) => ({
+      seq: r.seq,
+      messageId: r.message_id,
+      callType: r.call_type,
+      body: r.body ?? Buffer.alloc(0),
+      createdMs: r.created_ms,
+    }));
+  }
+
+  listRuns(userId: string, filter: RunFilter, page: Page): { items: RunRecord[]; cursor?: string } {
+    const where: string[] = ["user_id = ?"];
+    const params: unknown[] = [userId];
+    const anyOf = (column: string, values: readonly unknown[] | undefined): void => {
+      if (!values || values.length === 0) return;
+      where.push(`${column} IN (${values.map(() => "?").join(",")})`);
+      params.push(...values);
+    };
+    anyOf("run_id", filter.runIds);
+    anyOf("state", filter.state);
+    anyOf("caller_ip", filter.callerIp);
+    anyOf("flow_key", filter.flowControlKey);
+    anyOf("host", filter.host);
+    anyOf("path", filter.path);
+    anyOf("url", filter.url);
+    if (filter.urlPrefix?.length) {
+      where.push(`(${filter.urlPrefix.map(() => "substr(url, 1, ?) = ?").join(" OR ")})`);
+      for (const p of filter.urlPrefix) params.push(p.length, p);
+    }
+    if (filter.label?.length) {
+      where.push(`EXISTS (SELECT 1 FROM json_each(labels) WHERE value IN (${filter.label.map(() => "?").join(",")}))`);
+      params.push(...filter.label);
+    }
+    if (filter.createdAt !== undefined) {
+      where.push("created_ms = ?");
+      params.push(filter.createdAt);
+    }
+    if (filter.fromDate !== undefined) {
+      where.push("created_ms >= ?");
+      params.push(filter.fromDate);
+    }
+    if (filter.toDate !== undefined) {
+      where.push("created_ms <= ?");
+      params.push(filter.toDate);
+    }
+    // The cursor is the (created_ms, run_id) of the last run returned, newest first.
+    if (page.cursor) {
+      const sep = page.cursor.indexOf("_");
+      const ms = Number(page.cursor.slice(0, sep));
+      const id = page.cursor.slice(sep + 1);
+      if (sep > 0 && Number.isFinite(ms)) {
+        where.push("(created_ms < ? OR (created_ms = ? AND run_id < ?))");
+        params.push(ms, ms, id);
+      }
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM wf_runs WHERE ${where.join(" AND ")} ORDER BY created_ms DESC, run_id DESC LIMIT ?`)
+      .all(...params, page.count + 1) as Row[];
+    const more = rows.length > page.count;
+    const items = rows.slice(0, page.count).map(runFromRow);
+    const last = items[items.length - 1];
+    return { items, cursor: more && last ? `${last.createdAtMs}_${last.runId}` : undefined };
+  }
+
+  listWaiters(userId: string, eventId: string, runId?: string): StoredWaiter[] {
+    const rows = (runId === undefined ? this.stmts.waiters.all(userId, eventId) : this.stmts.runWaiters.all(userId, eventId, runId)) as Row[];
+    return rows.map(waiterFromRow);
+  }
+
+  listAllWaiters(): StoredWaiter[] {
+    return (this.stmts.allWaiters.all() as Row[]).map(waiterFromRow);
+  }
+
+  findRunEvent(userId: string, runId: string, eventId: string): StoredRunEvent | undefined {
+    const r = this.stmts.findEvent.get(userId, runId, eventId) as Row | undefined;
+    if (!r) return undefined;
+    return { id: r.id, userId: r.user_id, runId: r.run_id, eventId: r.event_id, createdMs: r.created_ms, data: r.data ?? Buffer.alloc(0) };
+  }
+
+  /** Deletes finished runs older than `beforeMs` with their entries and stored events. */
+  purge(beforeMs: number, limit: number): number {
+    const runs = this.db
+      .prepare(`SELECT user_id, run_id FROM wf_runs WHERE completed_ms IS NOT NULL AND completed_ms < ? LIMIT ?`)
+      .all(beforeMs, limit) as Row[];
+    const delEntries = this.db.prepare(`DELETE FROM wf_entries WHERE user_id = ? AND run_id = ?`);
+    const delEvents = this.db.prepare(`DELETE FROM wf_run_events WHERE user_id = ? AND run_id = ?`);
+    const delRun = this.db.prepare(`DELETE FROM wf_runs WHERE user_id = ? AND run_id = ?`);
+    for (const r of runs) {
+      delEntries.run(r.user_id, r.run_id);
+      delEvents.run(r.user_id, r.run_id);
+      delRun.run(r.user_id, r.run_id);
+    }
+    return runs.length;
+  }
+}
+
+function runToRow(r: RunRecord): Row {
+  const u = new URL(r.url);
+  const spec: RunSpec = {
+    triggerMessageId: r.triggerMessageId,
+    inherit: r.inherit,
+    failureUrl: r.failureUrl,
+    failureHeaders: r.failureHeaders,
+    invoker: r.invoker,
+    failureFunction: r.failureFunction,
+    dlqId: r.dlqId,
+  };
+  return {
+    user_id: r.userId,
+    run_id: r.runId,
+    url: r.url,
+    host: u.host,
+    path: u.pathname,
+    state: r.state,
+    created_ms: r.createdAtMs,
+    completed_ms: r.completedAtMs ?? null,
+    caller_ip: r.callerIp,
+    labels: JSON.stringify(r.labels),
+    flow_key: r.flowControlKey ?? null,
+    spec: JSON.stringify(spec),
+    response: r.response ?? null,
+  };
+}
+
+function runFromRow(r: Row): RunRecord {
+  const spec = JSON.parse(r.spec) as RunSpec;
+  return {
+    ...spec,
+    userId: r.user_id,
+    runId: r.run_id,
+    url: r.url,
+    state: r.state,
+    createdAtMs: r.created_ms,
+    completedAtMs: r.completed_ms ?? undefined,
+    callerIp: r.caller_ip ?? "",
+    labels: JSON.parse(r.labels),
+    flowControlKey: r.flow_key ?? undefined,
+    response: r.response ?? undefined,
+  };
+}
+
+function waiterSpec(w: StoredWaiter): Omit<StoredWaiter, "userId" | "eventId" | "runId" | "createdMs" | "deadlineMs" | "id"> {
+  return { url: w.url, headers: w.headers, timeoutUrl: w.timeoutUrl, timeoutHeaders: w.timeoutHeaders, step: w.step };
+}
+
+function waiterFromRow(r: Row): StoredWaiter {
+  return {
+    ...JSON.parse(r.spec),
+    id: r.id,
+    userId: r.user_id,
+    eventId: r.event_id,
+    runId: r.run_id,
+    createdMs: r.created_ms,
+    deadlineMs: r.deadline_ms,
+  };
+}

@@ -1,0 +1,393 @@
+import { buildMessage, callbackBody, type NewMessage, type Target } from "../engine/build-message.js";
+import type { Engine } from "../engine/engine.js";
+import type { DlqEntry, MessageRecord } from "../engine/message.js";
+import type { Transition } from "../engine/transitions.js";
+import { badRequest, HttpError } from "../errors.js";
+import { parsePublishHeaders, type HeaderBag } from "../protocol/publish-headers.js";
+import type { WriteOp } from "../store/store.js";
+import { flattenHeaders, inheritedHeaders, userForwardHeaders, workflowHeadersOf, type WorkflowHeaders } from "./headers.js";
+import type { CallType, Invoker, RunEntry, RunRecord, RunState } from "./types.js";
+
+type InsertOp = Extract<WriteOp, { op: "insertMessage" }>;
+type RunStepOp = Extract<WriteOp, { op: "runStep" }>;
+
+/** How a prepared workflow message joins its run when it is stored. */
+export interface RunPlan {
+  runId: string;
+  create?: RunRecord;
+  continueExisting?: boolean;
+  entry?: { callType: CallType; body: Buffer };
+}
+
+const FINAL: RunState[] = ["RUN_SUCCESS", "RUN_FAILED", "RUN_CANCELED"];
+const b64 = (b: Buffer): string => b.toString("base64");
+
+/** The reply to a step published to a run that can no longer take one (SPEC §5.4: the SDK reads 400 as "finished"). */
+export function runClosedError(runId: string, state: RunState | "unknown"): HttpError {
+  if (state === "unknown") return badRequest(`failed to publish to url: workflow run ${runId} does not exist`);
+  const word = state === "RUN_CANCELED" ? "cancelled" : state === "RUN_FAILED" ? "failed" : "finished";
+  return badRequest(`failed to publish to url: can not append to a ${word} workflow`);
+}
+
+/**
+ * The server side of Upstash Workflow (SPEC §5) on top of the message engine: a workflow message is an ordinary
+ * message tagged with its run, stored in the same transaction as the run's new entry, and delivered with the
+ * run's entries up to its own as the body.
+ */
+export class Workflows {
+  constructor(private readonly engine: Engine) {}
+
+  private get store() {
+    return this.engine.store;
+  }
+
+  private get limits() {
+    return this.engine.config.limits;
+  }
+
+  // ---- publishing into runs ---------------------------------------------------------------------
+
+  /** The runs that publishes with these headers continue, read before the messages are built. */
+  async runsFor(userId: string, bags: HeaderBag[]): Promise<Map<string, RunRecord>> {
+    const ids = new Set<string>();
+    for (const h of bags) {
+      const wf = workflowHeadersOf(h);
+      if (wf && (!wf.init || wf.triggerBySdk)) ids.add(wf.runId);
+    }
+    const runs = new Map<string, RunRecord>();
+    for (const id of ids) {
+      const run = await this.store.getRun(userId, id);
+      if (run) runs.set(id, run);
+    }
+    return runs;
+  }
+
+  /**
+   * Builds the message of a publish that carries `Upstash-Workflow-RunId` (SPEC §5.4): a trigger creates its run,
+   * a step inherits the run's configuration and appends an entry. Throws a 4xx for anything wrong.
+   */
+  prepare(
+    wf: WorkflowHeaders,
+    headers: HeaderBag,
+    body: Buffer,
+    target: Target,
+    origin: { userId: string; callerIp: string; nowMs: number },
+    runs: Map<string, RunRecord>,
+  ): NewMessage {
+    const run = runs.get(wf.runId);
+    if (wf.init) return this.prepareTrigger(wf, headers, body, target, origin, run);
+    if (!run) throw runClosedError(wf.runId, "unknown");
+    if (run.state !== "RUN_STARTED") throw runClosedError(wf.runId, run.state);
+    // The call to a third party is the user's own request: it gets none of the run's headers or settings.
+    const merged = wf.callType === "toCallback" ? headers : { ...run.inherit, ...headers };
+    const cfg = parsePublishHeaders(merged, this.limits);
+    stripCallbacks(cfg, wf.callType === "toCallback");
+    if (wf.callType !== "toCallback") addRunHeaders(cfg.header, run);
+    const item = buildMessage(cfg, target, body, origin, this.engine.config.defaultRetries);
+    item.record.labels = run.labels;
+    item.record.workflow = { runId: run.runId, callType: wf.callType };
+    item.run = { runId: run.runId, entry: { callType: wf.callType, body } };
+    return item;
+  }
+
+  private prepareTrigger(
+    wf: WorkflowHeaders,
+    headers: HeaderBag,
+    body: Buffer,
+    target: Target,
+    origin: { userId: string; callerIp: string; nowMs: number },
+    existing: RunRecord | undefined,
+  ): NewMessage {
+    const cfg = parsePublishHeaders(headers, this.limits);
+    // The SDK's re-trigger forwards what it received, its unknown-SDK marker included: delivered again, it would loop.
+    if (wf.triggerBySdk) delete cfg.header["Upstash-Workflow-Unknown-Sdk"];
+    let payload = body;
+    let invoker: Invoker | undefined;
+    if (wf.invoke) ({ payload, invoker } = parseInvoke(body));
+    const failureUrl = cfg.failureCallback;
+    const failureHeaders = Object.keys(cfg.failureCallbackHeaders).length ? cfg.failureCallbackHeaders : undefined;
+    stripCallbacks(cfg, false);
+    const createdAtMs = existing && wf.triggerBySdk && existing.state === "RUN_STARTED" ? existing.createdAtMs : origin.nowMs;
+    const run: RunRecord = {
+      userId: origin.userId,
+      runId: wf.runId,
+      url: validUrl(wf.url) ?? target.url,
+      state: "RUN_STARTED",
+      createdAtMs,
+      callerIp: origin.callerIp,
+      labels: cfg.labels,
+      flowControlKey: cfg.flowControl?.key,
+      triggerMessageId: "",
+      inherit: inheritedHeaders(headers),
+      failureUrl,
+      failureHeaders,
+      invoker,
+    };
+    addRunHeaders(cfg.header, run);
+    const item = buildMessage(cfg, target, payload, origin, this.engine.config.defaultRetries);
+    run.triggerMessageId = item.record.id;
+    item.record.workflow = {
+      runId: run.runId,
+      callType: "step",
+      init: true,
+      detectTrigger: wf.features.has("WF_DetectTrigger") || undefined,
+    };
+    item.run = { runId: run.runId, create: run, continueExisting: wf.triggerBySdk, entry: { callType: "step", body: payload } };
+    return item;
+  }
+
+  /** Wraps a message's insert into the run operation that stores it with its entry. */
+  runStepOp(userId: string, plan: RunPlan, insert: InsertOp): RunStepOp {
+    return { op: "runStep", userId, runId: plan.runId, create: plan.create, continueExisting: plan.continueExisting, entry: plan.entry, insert };
+  }
+
+  /**
+   * A step built by the server itself (an event for a waiter, a wait timeout, an invoked run's result), published
+   * with the headers the SDK left for it; undefined when its run is gone or finished.
+   */
+  async serverStep(userId: string, url: string, headers: Record<string, string[] | string>, step: Record<string, unknown>, callerIp = ""): Promise<NewMessage | undefined> {
+    const bag = flattenHeaders(headers);
+    bag["content-type"] ??= "application/json";
+    const wf = workflowHeadersOf(bag);
+    if (!wf) return undefined;
+    wf.init = false;
+    const runs = await this.runsFor(userId, [bag]);
+    const run = runs.get(wf.runId);
+    if (!run || run.state !== "RUN_STARTED") return undefined;
+    try {
+      return this.prepare(wf, bag, Buffer.from(JSON.stringify(step)), { url }, { userId, callerIp, nowMs: this.engine.clock.now() }, runs);
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------------
+
+  /**
+   * The body of a step delivery: the run's entries up to and including the message's own, as `RawStep[]` JSON
+   * (SPEC §5.2). Undefined when the run has ended, so the delivery is dropped.
+   */
+  async deliveryBody(msg: MessageRecord): Promise<Buffer | undefined> {
+    const tag = msg.workflow!;
+    const run = await this.store.getRun(msg.userId, tag.runId);
+    if (!run || run.state !== "RUN_STARTED") return undefined;
+    const entries = await this.store.getRunEntries(msg.userId, tag.runId);
+    const end = entries.findIndex((e) => e.messageId === msg.id);
+    const list = end === -1 ? entries : entries.slice(0, end + 1);
+    return Buffer.from(JSON.stringify(list.map(rawStep)));
+  }
+
+  // ---- after an attempt -------------------------------------------------------------------------
+
+  /**
+   * What an attempt of a workflow message means for its run, as writes for the attempt's transaction: the
+   * callback of a `context.call`, the run's failure (with its failure callback and the invoker's answer), or
+   * the failure function's outcome.
+   */
+  async afterAttempt(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, nowMs: number): Promise<WriteOp[]> {
+    const tag = msg.workflow!;
+    const run = await this.store.getRun(msg.userId, tag.runId);
+    if (!run) return [];
+    switch (tag.callType) {
+      case "toCallback": {
+        if (!msg.callback || t.verdict.kind === "cancelled" || run.state !== "RUN_STARTED") return [];
+        const cb = this.callCallback(msg, run, t, nowMs);
+        return cb ? [this.runStepOp(msg.userId, cb.run!, this.engine.insertOp(cb))] : [];
+      }
+      case "failureCall": {
+        if (t.verdict.kind === "retry" || !run.failureFunction || run.failureFunction.messageId !== msg.id) return [];
+        const ok = t.verdict.kind === "delivered";
+        const failureFunction = {
+          ...run.failureFunction,
+          state: ok ? ("CALLBACK_SUCCESS" as const) : t.verdict.kind === "cancelled" ? ("CALLBACK_CANCELED" as const) : ("CALLBACK_FAIL" as const),
+          ...(ok
+            ? {}
+            : {
+                failStatus: t.response?.status ?? 0,
+                failResponse: t.response?.body.toString("utf8") ?? t.error ?? "",
+                failHeaders: t.response?.headers ?? {},
+              }),
+        };
+        return [{ op: "runUpdate", userId: msg.userId, runId: run.runId, expectState: [...FINAL, "RUN_STARTED"], patch: { failureFunction } }];
+      }
+      default: {
+        if (t.verdict.kind !== "failed" || run.state !== "RUN_STARTED") return [];
+        return [await this.failRunOp(run, msg, t, dlq, nowMs)];
+      }
+    }
+  }
+
+  /** The callback of a `context.call` attempt, delivered to the workflow URL as a `fromCallback` entry of the run. */
+  private callCallback(msg: MessageRecord, run: RunRecord, t: Transition, nowMs: number): NewMessage | undefined {
+    const sub = msg.callbackHeaders ?? {};
+    const cfg = parsePublishHeaders({ ...run.inherit, ...userForwardHeaders(run.inherit), ...sub, "content-type": "application/json" }, this.limits);
+    stripCallbacks(cfg, false);
+    // The callback body is not a step list: the SDK must not see its protocol version header (SPEC §5.2).
+    delete cfg.header["Upstash-Workflow-Sdk-Version"];
+    addRunHeaders(cfg.header, run);
+    const body = Buffer.from(JSON.stringify(callbackBody(msg, t)));
+    const item = buildMessage(cfg, { url: msg.callback! }, body, { userId: msg.userId, callerIp: msg.callerIp, nowMs }, this.engine.config.defaultRetries);
+    item.record.kind = "callback";
+    item.record.sourceMessageId = msg.id;
+    item.record.labels = run.labels;
+    item.record.workflow = { runId: run.runId, callType: "fromCallback" };
+    item.run = { runId: run.runId, entry: { callType: "fromCallback", body } };
+    return item;
+  }
+
+  /** Fails a run because `msg` failed for good: the run's failure callback and its invoker's answer go with it. */
+  private async failRunOp(run: RunRecord, msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, nowMs: number): Promise<WriteOp> {
+    const then: WriteOp[] = [];
+    let failureFunction: RunRecord["failureFunction"];
+    if (run.failureUrl) {
+      const entries = await this.store.getRunEntries(run.userId, run.runId);
+      const failure = this.failureMessage(run, msg, t, dlq?.dlqId, entries[0]?.body ?? Buffer.alloc(0), nowMs);
+      if (failure) {
+        then.push(this.engine.insertOp(failure));
+        failureFunction = { messageId: failure.record.id, url: run.failureUrl, state: "CALLBACK_INPROGRESS", dlqId: dlq?.dlqId };
+      }
+    }
+    const answer = await this.invokerAnswer(run, { isFailed: true });
+    if (answer) then.push(answer);
+    return {
+      op: "runUpdate",
+      userId: run.userId,
+      runId: run.runId,
+      expectState: ["RUN_STARTED"],
+      patch: { state: "RUN_FAILED", completedAtMs: nowMs, dlqId: dlq?.dlqId, failureFunction },
+      then,
+    };
+  }
+
+  /** The failure callback of a run (SPEC §5.9): the failed step's callback body plus the run's fields. */
+  failureMessage(run: RunRecord, msg: MessageRecord, t: Transition | undefined, dlqId: string | undefined, initial: Buffer, nowMs: number): NewMessage | undefined {
+    if (!run.failureUrl) return undefined;
+    let cfg;
+    try {
+      cfg = parsePublishHeaders({ ...userForwardHeaders(run.inherit), ...(run.failureHeaders ?? {}), "content-type": "application/json" }, this.limits);
+    } catch {
+      return undefined;
+    }
+    stripCallbacks(cfg, false);
+    addRunHeaders(cfg.header, run);
+    const base = t ? callbackBody(msg, t, dlqId) : { status: 0, header: {}, body: "", retried: msg.retried, maxRetries: msg.maxRetries, dlqId };
+    const body = {
+      ...base,
+      sourceMessageId: msg.id,
+      url: run.url,
+      sourceBody: b64(initial),
+      workflowRunId: run.runId,
+      workflowCreatedAt: run.createdAtMs,
+    };
+    const item = buildMessage(cfg, { url: run.failureUrl }, Buffer.from(JSON.stringify(body)), { userId: run.userId, callerIp: run.callerIp, nowMs }, msg.maxRetries);
+    item.record.kind = "failureCallback";
+    item.record.sourceMessageId = msg.id;
+    item.record.labels = run.labels;
+    item.record.workflow = { runId: run.runId, callType: "failureCall" };
+    return item;
+  }
+
+  /** The answer to the run that invoked this one (SPEC §5.8), stored with the parent's run; undefined without an invoker. */
+  async invokerAnswer(run: RunRecord, result: { body?: string; isFailed?: boolean; isCanceled?: boolean }): Promise<WriteOp | undefined> {
+    const inv = run.invoker;
+    if (!inv) return undefined;
+    const out = JSON.stringify({ body: result.body, isFailed: result.isFailed ?? false, isCanceled: result.isCanceled ?? false });
+    const item = await this.serverStep(run.userId, inv.workflowUrl, inv.headers, { ...inv.step, out }, run.callerIp);
+    if (!item) return undefined;
+    return this.runStepOp(run.userId, item.run!, this.engine.insertOp(item));
+  }
+
+  // ---- ending runs ------------------------------------------------------------------------------
+
+  /**
+   * Ends a started run as succeeded (the SDK's final DELETE) or cancelled; resolves the state it was in, or
+   * undefined when there is no such run. Unfinished messages of a cancelled run are cancelled with it.
+   */
+  async finish(userId: string, runId: string, how: { cancel: true } | { cancel: false; response?: string }): Promise<RunState | undefined> {
+    const run = await this.store.getRun(userId, runId);
+    if (!run) return undefined;
+    if (run.state !== "RUN_STARTED") return run.state;
+    const now = this.engine.clock.now();
+    const answer = await this.invokerAnswer(run, how.cancel ? { isCanceled: true } : { body: how.response });
+    const op: WriteOp = {
+      op: "runUpdate",
+      userId,
+      runId,
+      expectState: ["RUN_STARTED"],
+      patch: how.cancel ? { state: "RUN_CANCELED", completedAtMs: now } : { state: "RUN_SUCCESS", completedAtMs: now, response: how.response },
+      then: answer ? [answer] : [],
+    };
+    const [r] = await this.engine.commitAndStart([op]);
+    if (!r.applied) return r.rejected === "unknown" ? undefined : (r.rejected as RunState);
+    await this.afterRunEnded(userId, runId);
+    return "RUN_STARTED";
+  }
+
+  /** Cancels what a run that has ended still has pending (sleeps, retries, parallel branches). */
+  async afterRunEnded(userId: string, runId: string): Promise<void> {
+    const ids = await this.store.findUnfinished(userId, { runId: [runId] });
+    if (ids.length) await this.engine.cancel(userId, ids);
+  }
+
+  /** A run's entries, for the SDK's lazy fetch. */
+  async entries(userId: string, runId: string): Promise<RunEntry[]> {
+    return this.store.getRunEntries(userId, runId);
+  }
+}
+
+/** `{messageId, body (base64), callType}`: one entry as the SDK reads it. */
+export function rawStep(e: RunEntry): { messageId: string; body: string; callType: CallType } {
+  return { messageId: e.messageId, body: b64(e.body), callType: e.callType };
+}
+
+/** Workflow messages carry no callbacks of their own: the run's failure callback is sent once, by the run. */
+function stripCallbacks(cfg: ReturnType<typeof parsePublishHeaders>, keepCallback: boolean): void {
+  if (!keepCallback) {
+    cfg.callback = undefined;
+    cfg.callbackHeaders = {};
+  }
+  cfg.failureCallback = undefined;
+  cfg.failureCallbackHeaders = {};
+}
+
+/** The headers every delivery of a run to its workflow URL carries (SPEC §5.2, DECISIONS #11). */
+function addRunHeaders(header: Record<string, string[]>, run: RunRecord): void {
+  // Canonical names, so a forwarded copy of the same header is replaced rather than sent twice.
+  header["Upstash-Workflow-Runid"] = [run.runId];
+  header["Upstash-Workflow-Createdat"] = [String(run.createdAtMs)];
+  if (run.labels.length) header["Upstash-Label"] = [run.labels.join(",")];
+  else delete header["Upstash-Label"];
+}
+
+function validUrl(u: string | undefined): string | undefined {
+  if (!u) return undefined;
+  try {
+    const parsed = new URL(u);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? u : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The body of a `context.invoke` trigger (SPEC §5.8): the child's payload and how to answer the parent. */
+function parseInvoke(body: Buffer): { payload: Buffer; invoker: Invoker } {
+  let req: any;
+  try {
+    req = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw badRequest("invalid invoke request: body must be JSON {body, headers, workflowRunId, workflowUrl, step}");
+  }
+  if (typeof req !== "object" || req === null || typeof req.workflowRunId !== "string" || typeof req.workflowUrl !== "string" || typeof req.step !== "object") {
+    throw badRequest("invalid invoke request: workflowRunId, workflowUrl and step are required");
+  }
+  return {
+    payload: Buffer.from(typeof req.body === "string" ? req.body : req.body === undefined ? "" : JSON.stringify(req.body)),
+    invoker: {
+      workflowRunId: req.workflowRunId,
+      workflowUrl: req.workflowUrl,
+      workflowRunCreatedAt: Number(req.workflowRunCreatedAt) || 0,
+      headers: req.headers ?? {},
+      step: req.step,
+    },
+  };
+}

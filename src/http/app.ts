@@ -12,6 +12,7 @@ import { logRoutes } from "./routes/logs.js";
 import { messageRoutes } from "./routes/messages.js";
 import { publishRoutes } from "./routes/publish.js";
 import { workflowRunRoutes } from "./routes/workflow-runs.js";
+import { workflowLogRoutes } from "./routes/workflow-logs.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -103,6 +104,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(urlGroupRoutes(deps));
   app.register(scheduleRoutes(deps));
   app.register(workflowRunRoutes(deps));
+  app.register(workflowLogRoutes(deps));
   return app;
 }
 

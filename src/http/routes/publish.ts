@@ -29,7 +29,7 @@ export function assertBodySize(body: Buffer, maxBodyBytes: number): void {
 interface BatchItem {
   destination: string;
   headers?: Record<string, string>;
-  body?: string;
+  body?: unknown;
   queue?: string;
 }
 
@@ -158,9 +158,8 @@ export function publishRoutes({ engine, config }: AppDeps) {
       if (item.headers !== undefined && (typeof item.headers !== "object" || item.headers === null || Array.isArray(item.headers))) {
         throw badRequest(`batch item ${i}: headers must be an object of strings`);
       }
-      if (item.body !== undefined && item.body !== null && typeof item.body !== "string") {
-        throw badRequest(`batch item ${i}: body must be a string`);
-      }
+      // A JSON value other than a string is sent as its JSON text: the workflow SDK passes `context.call` bodies through as given.
+      const body = item.body === undefined || item.body === null ? "" : typeof item.body === "string" ? item.body : JSON.stringify(item.body);
       if (item.queue !== undefined && typeof item.queue !== "string") throw badRequest(`batch item ${i}: queue must be a string`);
       const headers: HeaderBag = {};
       for (const [k, v] of Object.entries(item.headers ?? {})) {
@@ -170,7 +169,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
       const q = item.destination.indexOf("?");
       const { destination, config: queryConfig } =
         q === -1 ? parseDestination(item.destination, "") : parseDestination(item.destination.slice(0, q), item.destination.slice(q + 1));
-      return prepare(req, destination, withQueryConfig(headers, queryConfig), Buffer.from(item.body ?? "", "utf8"), item.queue, runs);
+      return prepare(req, destination, withQueryConfig(headers, queryConfig), Buffer.from(body, "utf8"), item.queue, runs);
     }
   };
 }

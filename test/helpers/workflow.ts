@@ -82,6 +82,22 @@ export class WorkflowHost {
     return this.url(path);
   }
 
+  /** Serves any web-standard handler at `path` (e.g. one from an SDK adapter's `serveMany`). */
+  route(path: string, handler: (req: Request) => Promise<Response>): string {
+    this.handlers.set(path, handler);
+    return this.url(path);
+  }
+
+  /** What the SDK's adapters read from their environment to reach this Sluice. */
+  env(): Record<string, string> {
+    return {
+      QSTASH_URL: this.sluice.url,
+      QSTASH_TOKEN: this.token,
+      QSTASH_CURRENT_SIGNING_KEY: DEV_KEYS.current,
+      QSTASH_NEXT_SIGNING_KEY: DEV_KEYS.next,
+    };
+  }
+
   url(path: string): string {
     return `http://127.0.0.1:${this.port}${path}`;
   }

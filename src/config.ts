@@ -22,6 +22,8 @@ export interface Limits {
   maxBatchItems: number;
   /** Response bodies kept in logs and callbacks are cut to this size. */
   maxResponseBodyBytes: number;
+  /** Longest `context.waitForEvent` / `waitForWebhook` timeout, and the timeout of a wait that gives none. */
+  maxWaitTimeoutMs: number;
 }
 
 export interface Config {
@@ -81,6 +83,7 @@ export const ENV = {
   retention: "SLUICE_RETENTION",
   dedupWindow: "SLUICE_DEDUP_WINDOW",
   maxBatchItems: "SLUICE_MAX_BATCH_ITEMS",
+  maxWaitTimeout: "SLUICE_MAX_WAIT_TIMEOUT",
   defaultRetries: "SLUICE_DEFAULT_RETRIES",
   egressAllowHosts: "SLUICE_EGRESS_ALLOW_HOSTS",
   egressDenyHosts: "SLUICE_EGRESS_DENY_HOSTS",
@@ -157,6 +160,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       dedupWindowMs: dur("dedupWindow", pick(ENV.dedupWindow, "dedupWindow"), 10 * 60_000),
       maxBatchItems: int("maxBatchItems", pick(ENV.maxBatchItems, "maxBatchItems"), 1000, 1),
       maxResponseBodyBytes: 256 * 1024,
+      maxWaitTimeoutMs: dur("maxWaitTimeout", pick(ENV.maxWaitTimeout, "maxWaitTimeout"), 365 * 86_400_000),
     },
     defaultRetries: int("defaultRetries", pick(ENV.defaultRetries, "defaultRetries"), 3),
     egress: {

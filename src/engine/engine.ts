@@ -17,6 +17,7 @@ import { afterAttempt, type Transition } from "./transitions.js";
 import type { FlowSettings } from "./flow-limiter.js";
 import type { OpResult } from "../store/store.js";
 import { Workflows } from "../workflow/workflows.js";
+import { Waits } from "../workflow/waiters.js";
 import type { RunState } from "../workflow/types.js";
 
 export interface Clock {
@@ -58,6 +59,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly urlGroups: UrlGroups;
   readonly scheduler: Scheduler;
   readonly workflows: Workflows;
+  /** Workflow waits for events: registration, notify, deadlines. */
+  readonly waits: Waits;
   private readonly inFlight = new Map<string, MessageRecord>();
   /** Queue settings by `user\0name`, loaded at start and kept in step with the store. */
   readonly queueSettings = new Map<string, QueueSettings>();
@@ -79,6 +82,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
     this.scheduler = new Scheduler(this);
     this.workflows = new Workflows(this);
+    this.waits = new Waits(this);
     this.loader = new DueLoader({
       store,
       now: () => this.clock.now(),
@@ -139,6 +143,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     // start ahead of an older backlog of its queue.
     await this.loader.start();
     await this.scheduler.start();
+    await this.waits.start();
     this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();
   }
@@ -151,6 +156,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.stopped = true;
     this.loader.stop();
     this.scheduler.stop();
+    this.waits.stop();
     this.dispatcher.stop();
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     let timer: NodeJS.Timeout | undefined;
@@ -196,6 +202,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           for (const insert of op.inserts) this.afterInsert(insert.message, applied);
           break;
         case "runUpdate":
+        case "deleteDlq":
         case "takeWaiter":
         case "takeRunEvent":
           this.settleInserts(op.then ?? [], applied ? (results[i]?.nested ?? []) : []);

@@ -12,6 +12,8 @@ import { logRoutes } from "./routes/logs.js";
 import { messageRoutes } from "./routes/messages.js";
 import { publishRoutes } from "./routes/publish.js";
 import { workflowRunRoutes } from "./routes/workflow-runs.js";
+import { workflowDlqRoutes } from "./routes/workflow-dlq.js";
+import { WEBHOOK_ROUTE, workflowWaitRoutes } from "./routes/workflow-waits.js";
 import { workflowLogRoutes } from "./routes/workflow-logs.js";
 
 declare module "fastify" {
@@ -25,7 +27,7 @@ export interface AppDeps {
   config: Config;
 }
 
-/** Paths that need no token (health checks); every /v2 endpoint needs one (DESIGN promise 5). */
+/** Paths that need no token (health checks); every /v2 endpoint but the workflow webhook needs one (DESIGN promise 5). */
 const PUBLIC_PATHS = new Set(["/", "/health", "/healthz"]);
 
 /** The HTTP API: auth, one error mapping, and one plugin per resource. */
@@ -71,6 +73,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook("onRequest", async (req) => {
     const path = req.url.split("?", 1)[0];
     if (PUBLIC_PATHS.has(path)) return;
+    // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
+    if (req.routeOptions.url === WEBHOOK_ROUTE) return;
     const token = bearerToken(req);
     if (!token) throw new HttpError(401, "missing token: send Authorization: Bearer <QSTASH_TOKEN>");
     const userId = tokens.get(token);
@@ -104,6 +108,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(urlGroupRoutes(deps));
   app.register(scheduleRoutes(deps));
   app.register(workflowRunRoutes(deps));
+  app.register(workflowDlqRoutes(deps));
+  app.register(workflowWaitRoutes(deps));
   app.register(workflowLogRoutes(deps));
   return app;
 }

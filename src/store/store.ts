@@ -47,6 +47,8 @@ export interface Store {
   listWaiters(userId: string, eventId: string, runId?: string): Promise<StoredWaiter[]>;
   /** Every live waiter (any user), for the deadline timer. */
   listAllWaiters(): Promise<StoredWaiter[]>;
+  /** Live waiters (any user) whose deadline is before `beforeMs`, earliest first, at most `limit`: the deadline timer's window. */
+  listWaitersDue(beforeMs: number, limit: number): Promise<StoredWaiter[]>;
   /** The oldest event notified to a run for `eventId` that no wait has taken yet. */
   findRunEvent(userId: string, runId: string, eventId: string): Promise<StoredRunEvent | undefined>;
 
@@ -84,7 +86,8 @@ export type WriteOp =
     }
   | { op: "event"; event: LogEvent }
   | { op: "insertDlq"; entry: DlqEntry }
-  | { op: "deleteDlq"; userId: string; dlqId: string }
+  /** Removes a DLQ entry; `then` is applied only if it was still there (a resume or restart happens once). */
+  | { op: "deleteDlq"; userId: string; dlqId: string; then?: WriteOp[] }
   | { op: "putQueue"; queue: StoredQueue }
   | { op: "deleteQueue"; userId: string; name: string }
   | { op: "putFlowSettings"; userId: string; key: string; settings: FlowSettings }
@@ -225,4 +228,9 @@ export interface MessageFilter {
   runId?: string[];
   /** true: only messages of workflow runs; false: only plain messages. */
   workflow?: boolean;
+  /**
+   * DLQ only: entries that failed their workflow run (the run's `dlqId`, SPEC §5.11), and these filters on that
+   * run. With `dlqIds` only the first condition applies.
+   */
+  failedRun?: { url?: string[]; createdAt?: number; callerIp?: string[]; failureFunctionState?: string[] };
 }

@@ -351,7 +351,7 @@ function stripCallbacks(cfg: ReturnType<typeof parsePublishHeaders>, keepCallbac
 }
 
 /** The headers every delivery of a run to its workflow URL carries (SPEC §5.2, DECISIONS #11). */
-function addRunHeaders(header: Record<string, string[]>, run: RunRecord): void {
+export function addRunHeaders(header: Record<string, string[]>, run: RunRecord): void {
   // Canonical names, so a forwarded copy of the same header is replaced rather than sent twice.
   header["Upstash-Workflow-Runid"] = [run.runId];
   header["Upstash-Workflow-Createdat"] = [String(run.createdAtMs)];

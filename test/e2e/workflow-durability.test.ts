@@ -48,7 +48,7 @@ describe("workflow durability", () => {
     // Kill while every run sleeps after its second step.
     await eventually(() => (ran["step-2"] ?? 0) >= 5, 10_000);
     // Let the endpoints publish their sleep steps (acknowledged by Sluice) before the kill.
-    await eventually(() => host!.hitsTo("/durable").length >= 10, 5000);
+    await eventually(() => host!.hitsTo("/durable").length >= 15, 5000);
     await new Promise((r) => setTimeout(r, 300));
     await killHard(first);
     const second = await spawnSluice(args);

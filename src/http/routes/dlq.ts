@@ -1,22 +1,34 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { newId } from "../../engine/ids.js";
 import type { DlqRecord, MessageRecord } from "../../engine/message.js";
-import { notFound } from "../../errors.js";
+import { badRequest, notFound } from "../../errors.js";
 import { parsePublishHeaders, type HeaderBag } from "../../protocol/publish-headers.js";
 import { dlqJson } from "../../protocol/shapes.js";
 import type { AppDeps } from "../app.js";
+import { deleteWorkflowDlq, listWorkflowDlq } from "./workflow-dlq.js";
 import { cursorParam, intParam, one, orderParam, parseFilter, rejectEmptyFilters, type Query } from "../query.js";
 
-/** The plain DLQ (SPEC §2.6): list, get, delete one/many/all, retry one/many with header overrides. */
+/**
+ * The plain DLQ (SPEC §2.6): list, get, delete one/many/all, retry one/many with header overrides. It shows only
+ * entries of plain messages (DECISIONS #9): the entries of workflow runs are the workflow DLQ's
+ * (`?source=workflow`, `/v2/workflows/dlq`), where they are resumed or restarted instead of retried.
+ */
 export function dlqRoutes({ engine, config }: AppDeps) {
   const store = engine.store;
+
+  /** A plain entry by id; an entry of a workflow message is not one (404). */
+  async function plainEntry(userId: string, dlqId: string): Promise<DlqRecord> {
+    const entry = await store.getDlq(userId, dlqId);
+    if (!entry || entry.message.workflow) throw notFound(`DLQ entry ${dlqId} not found`);
+    return entry;
+  }
 
   /** A page of entries selected by `dlqIds` (exclusive) or by filters, with the cursor to continue. */
   async function select(req: FastifyRequest, maxCount: number, bulk = false): Promise<{ items: DlqRecord[]; cursor?: string }> {
     const q = req.query as Query;
     if (bulk) rejectEmptyFilters(q);
     const filter = parseFilter(q);
-    if (one(q, "source") === "workflow") return { items: [] };
+    filter.workflow = false;
     return store.listDlq(req.userId, filter, {
       cursor: filter.dlqIds?.length ? undefined : cursorParam(q),
       count: filter.dlqIds?.length ? filter.dlqIds.length : intParam(q, "count", 100, 1, maxCount),
@@ -60,30 +72,31 @@ export function dlqRoutes({ engine, config }: AppDeps) {
 
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get("/v2/dlq", async (req) => {
+      // The workflow SDK's `client.dlq.list()` (SPEC §5.11).
+      if (isWorkflowSource(req)) return listWorkflowDlq(engine, req);
       const page = await select(req, 100);
       return { messages: page.items.map(dlqJson), ...(page.cursor ? { cursor: page.cursor } : {}) };
     });
 
     app.get<{ Params: { id: string } }>("/v2/dlq/:id", async (req) => {
-      const entry = await store.getDlq(req.userId, req.params.id);
-      if (!entry) throw notFound(`DLQ entry ${req.params.id} not found`);
-      return dlqJson(entry);
+      return dlqJson(await plainEntry(req.userId, req.params.id));
     });
 
     app.delete<{ Params: { id: string } }>("/v2/dlq/:id", async (req) => {
-      const entry = await store.getDlq(req.userId, req.params.id);
-      if (!entry) throw notFound(`DLQ entry ${req.params.id} not found`);
+      const entry = await plainEntry(req.userId, req.params.id);
       await engine.committer.run([{ op: "deleteDlq", userId: req.userId, dlqId: entry.dlqId }]);
       return { deleted: 1 };
     });
 
     app.delete("/v2/dlq", async (req) => {
+      if (isWorkflowSource(req)) return deleteWorkflowDlq(engine, req);
       const page = await select(req, 1000, true);
       await engine.committer.run(page.items.map((e) => ({ op: "deleteDlq" as const, userId: req.userId, dlqId: e.dlqId })));
       return { deleted: page.items.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
     });
 
     app.post("/v2/dlq/retry", async (req, reply) => {
+      if (isWorkflowSource(req)) throw badRequest("workflow DLQ entries are not retried: resume or restart their runs with /v2/workflows/dlq/resume or /restart");
       const page = await select(req, 1000, true);
       // Everything is validated before anything is requeued, so a bad override header changes nothing.
       const fresh = page.items.map((e) => [e, retried(req, e)] as const);
@@ -95,12 +108,15 @@ export function dlqRoutes({ engine, config }: AppDeps) {
     });
 
     app.post<{ Params: { id: string } }>("/v2/dlq/retry/:id", async (req, reply) => {
-      const entry = await store.getDlq(req.userId, req.params.id);
-      if (!entry) throw notFound(`DLQ entry ${req.params.id} not found`);
+      const entry = await plainEntry(req.userId, req.params.id);
       const messageId = await engine.requeueFromDlq(req.userId, entry.dlqId, retried(req, entry));
       if (!messageId) throw notFound(`DLQ entry ${req.params.id} not found`);
       reply.code(201);
       return { messageId };
     });
   };
+}
+
+function isWorkflowSource(req: FastifyRequest): boolean {
+  return one(req.query as Query, "source") === "workflow";
 }

@@ -16,6 +16,26 @@ export function filterSql(
     params.push(...values);
   };
   if (filter.workflow !== undefined) where.push(filter.workflow ? "m.run_id IS NOT NULL" : "m.run_id IS NULL");
+  if (opts.dlq && filter.failedRun) {
+    // The entry is the one its run failed with; the run's own filters are ignored when ids are given.
+    const f = filter.dlqIds?.length ? {} : filter.failedRun;
+    const cond = ["w.user_id = m.user_id", "w.run_id = m.run_id", "json_extract(w.spec, '$.dlqId') = r.dlq_id"];
+    const runParams: unknown[] = [];
+    const runAnyOf = (expr: string, values: readonly unknown[] | undefined): void => {
+      if (!values || values.length === 0) return;
+      cond.push(`${expr} IN (${values.map(() => "?").join(",")})`);
+      runParams.push(...values);
+    };
+    runAnyOf("w.url", f.url);
+    runAnyOf("w.caller_ip", f.callerIp);
+    runAnyOf("json_extract(w.spec, '$.failureFunction.state')", f.failureFunctionState);
+    if (f.createdAt !== undefined) {
+      cond.push("w.created_ms = ?");
+      runParams.push(f.createdAt);
+    }
+    where.push(`EXISTS (SELECT 1 FROM wf_runs w WHERE ${cond.join(" AND ")})`);
+    params.push(...runParams);
+  }
   if (filter.messageIds?.length) {
     anyOf("m.id", filter.messageIds);
     return { where, params };

@@ -185,4 +185,7 @@ export const MIGRATIONS: string[] = [
   ) STRICT;
   CREATE INDEX wf_run_events_run ON wf_run_events (user_id, run_id, event_id);
   `,
+  `
+  CREATE INDEX wf_waiters_deadline ON wf_waiters (deadline_ms, id);
+  `,
 ];

@@ -189,6 +189,7 @@ export class SqliteStore implements Store {
           }
           case "deleteDlq":
             result = { applied: this.stmts.deleteDlq.run(op.userId, op.dlqId).changes === 1 };
+            if (result.applied && op.then) result.nested = op.then.map((o) => this.applyOp(o));
             break;
           case "putQueue": {
             const q = op.queue;
@@ -481,6 +482,10 @@ export class SqliteStore implements Store {
 
   async listAllWaiters(): Promise<StoredWaiter[]> {
     return this.wf.listAllWaiters();
+  }
+
+  async listWaitersDue(beforeMs: number, limit: number): Promise<StoredWaiter[]> {
+    return this.wf.listWaitersDue(beforeMs, limit);
   }
 
   async findRunEvent(userId: string, runId: string, eventId: string): Promise<StoredRunEvent | undefined> {

@@ -37,6 +37,7 @@ export class WorkflowTables {
       waiters: db.prepare(`SELECT * FROM wf_waiters WHERE user_id = ? AND event_id = ? ORDER BY id`),
       runWaiters: db.prepare(`SELECT * FROM wf_waiters WHERE user_id = ? AND event_id = ? AND run_id = ? ORDER BY id`),
       allWaiters: db.prepare(`SELECT * FROM wf_waiters ORDER BY deadline_ms`),
+      dueWaiters: db.prepare(`SELECT * FROM wf_waiters WHERE deadline_ms < ? ORDER BY deadline_ms, id LIMIT ?`),
       putEvent: db.prepare(`INSERT INTO wf_run_events (user_id, run_id, event_id, created_ms, data) VALUES (?, ?, ?, ?, ?)`),
       takeEvent: db.prepare(`DELETE FROM wf_run_events WHERE user_id = ? AND id = ?`),
       findEvent: db.prepare(`SELECT * FROM wf_run_events WHERE user_id = ? AND run_id = ? AND event_id = ? ORDER BY id LIMIT 1`),
@@ -186,6 +187,10 @@ export class WorkflowTables {
 
   listAllWaiters(): StoredWaiter[] {
     return (this.stmts.allWaiters.all() as Row[]).map(waiterFromRow);
+  }
+
+  listWaitersDue(beforeMs: number, limit: number): StoredWaiter[] {
+    return (this.stmts.dueWaiters.all(beforeMs, limit) as Row[]).map(waiterFromRow);
   }
 
   findRunEvent(userId: string, runId: string, eventId: string): StoredRunEvent | undefined {

@@ -1,0 +1,193 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Engine } from "../../engine/engine.js";
+import { badRequest, notFound } from "../../errors.js";
+import type { HeaderBag } from "../../protocol/publish-headers.js";
+import type { MessageFilter, Page } from "../../store/store.js";
+import { parseOverrides, WorkflowDlq, workflowDlqJson, type FailedRun, type PreparedRun } from "../../workflow/dlq.js";
+import type { AppDeps } from "../app.js";
+import { cursorParam, intParam, list, one, orderParam, type Query } from "../query.js";
+
+/** At most this many runs are resumed or restarted per call (SPEC §2.10); a cursor continues. */
+const MAX_RUNS_PER_CALL = 50;
+
+const FAILURE_STATES = new Set(["CALLBACK_INPROGRESS", "CALLBACK_SUCCESS", "CALLBACK_FAIL", "CALLBACK_CANCELED"]);
+
+/** Every query parameter the workflow DLQ reads as a selection. */
+const FILTER_PARAMS = [
+  "dlqIds", "dlqIds[]", "workflowUrl", "workflowUrl[]", "url", "workflowRunId", "workflowCreatedAt", "label", "label[]",
+  "failureFunctionState", "failureCallbackState", "callerIp", "callerIP", "flowControlKey", "flowControlKey[]",
+  "fromDate", "toDate", "responseStatus",
+];
+
+/** All values of a parameter without splitting on commas (URLs may hold them). */
+function all(q: Query, ...names: string[]): string[] | undefined {
+  const out: string[] = [];
+  for (const name of names) {
+    const v = q[name];
+    for (const item of v === undefined ? [] : Array.isArray(v) ? v : [v]) if (item.trim()) out.push(item.trim());
+  }
+  return out.length ? out : undefined;
+}
+
+function msParam(q: Query, name: string): number | undefined {
+  const s = one(q, name);
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected unix milliseconds`);
+  return Number(s);
+}
+
+/**
+ * The workflow DLQ selection (SPEC §2.10, the SDK's `WorkflowDLQListFilters`): `dlqIds` alone, or filters on the
+ * entry (fromDate/toDate = when it entered the DLQ, responseStatus, label, flowControlKey, workflowRunId) and on
+ * its run (workflowUrl — `url` is the SDK's deprecated name for it —, workflowCreatedAt, callerIp,
+ * failureFunctionState). For bulk actions a filter given without a value is refused rather than dropped, which
+ * would widen the selection to every entry.
+ */
+export function parseWorkflowDlqFilter(q: Query, bulk: boolean): MessageFilter {
+  for (const name of ["host", "path", "host[]", "path[]"]) {
+    if (q[name] !== undefined) throw badRequest(`filter ${name.replace("[]", "")} is not supported by the workflow DLQ`);
+  }
+  if (bulk) {
+    for (const name of FILTER_PARAMS) {
+      const v = q[name];
+      if (v !== undefined && (Array.isArray(v) ? v : [v]).every((x) => x.split(",").every((p) => p.trim() === ""))) {
+        throw badRequest(`filter ${name} has no value: give one, or leave the filter out`);
+      }
+    }
+  }
+  const states = list(q, "failureFunctionState", "failureFunctionState[]", "failureCallbackState")?.map((s) => {
+    const st = s.toUpperCase();
+    if (!FAILURE_STATES.has(st)) throw badRequest(`invalid failureFunctionState "${s}": use ${[...FAILURE_STATES].join(", ")}`);
+    return st;
+  });
+  const statuses = list(q, "responseStatus")?.map((s) => {
+    if (!/^\d{1,3}$/.test(s)) throw badRequest(`invalid responseStatus "${s}": expected an HTTP status code`);
+    return Number(s);
+  });
+  return {
+    dlqIds: list(q, "dlqIds", "dlqIds[]"),
+    runId: list(q, "workflowRunId", "workflowRunId[]"),
+    label: list(q, "label", "label[]"),
+    flowControlKey: list(q, "flowControlKey", "flowControlKey[]"),
+    fromDate: msParam(q, "fromDate"),
+    toDate: msParam(q, "toDate"),
+    responseStatus: statuses,
+    workflow: true,
+    failedRun: {
+      url: all(q, "workflowUrl", "workflowUrl[]", "url"),
+      createdAt: msParam(q, "workflowCreatedAt"),
+      callerIp: list(q, "callerIp", "callerIP", "callerIp[]"),
+      failureFunctionState: states,
+    },
+  };
+}
+
+/** A page of the selection: every given id, or `count` entries (at most `max`) after the cursor. */
+function pageOf(q: Query, filter: MessageFilter, dflt: number, max: number): Page {
+  if (filter.dlqIds?.length) {
+    if (filter.dlqIds.length > max) throw badRequest(`too many dlqIds (${filter.dlqIds.length}): at most ${max} per call`);
+    return { count: filter.dlqIds.length };
+  }
+  return { cursor: cursorParam(q), count: intParam(q, "count", dflt, 1, max), asc: orderParam(q) };
+}
+
+const withCursor = (cursor: string | undefined): { cursor?: string } => (cursor ? { cursor } : {});
+
+/** `GET /v2/workflows/dlq` and the SDK's `GET /v2/dlq?source=workflow`: `{messages, cursor?}`. */
+export async function listWorkflowDlq(engine: Engine, req: FastifyRequest): Promise<Record<string, unknown>> {
+  const q = req.query as Query;
+  const filter = parseWorkflowDlqFilter(q, false);
+  const page = await new WorkflowDlq(engine).list(req.userId, filter, pageOf(q, filter, 100, 100));
+  return { messages: page.items.map(workflowDlqJson), ...withCursor(page.cursor) };
+}
+
+/** `DELETE /v2/workflows/dlq` (and `DELETE /v2/dlq?source=workflow`): ids, filters, or everything (`?count=100`). */
+export async function deleteWorkflowDlq(engine: Engine, req: FastifyRequest): Promise<Record<string, unknown>> {
+  const q = req.query as Query;
+  const filter = parseWorkflowDlqFilter(q, true);
+  const dlq = new WorkflowDlq(engine);
+  const page = await dlq.list(req.userId, filter, pageOf(q, filter, 100, 1000));
+  const deleted = await dlq.delete(req.userId, page.items.map((f) => f.entry.dlqId));
+  return { deleted, ...withCursor(page.cursor) };
+}
+
+/** The workflow DLQ (SPEC §2.10, §5.11): list, get, delete, resume, restart, and the failure callback. */
+export function workflowDlqRoutes({ engine, config }: AppDeps) {
+  const dlq = new WorkflowDlq(engine);
+
+  type Action = "resume" | "restart";
+  const prepare = (action: Action, found: FailedRun, req: FastifyRequest): Promise<PreparedRun> => {
+    const o = parseOverrides(req.headers as HeaderBag, config.limits);
+    return action === "resume" ? dlq.prepareResume(found, o, req.ip) : dlq.prepareRestart(found, o, req.ip);
+  };
+
+  /** Bulk resume or restart: the selected entries (ids must all exist), each made a new run once. */
+  async function bulk(action: Action, req: FastifyRequest): Promise<Record<string, unknown>> {
+    const q = req.query as Query;
+    // Bad override headers refuse the call before anything is selected or changed.
+    parseOverrides(req.headers as HeaderBag, config.limits);
+    const filter = parseWorkflowDlqFilter(q, true);
+    const page = await dlq.list(req.userId, filter, pageOf(q, filter, MAX_RUNS_PER_CALL, MAX_RUNS_PER_CALL));
+    if (filter.dlqIds?.length) {
+      const found = new Set(page.items.map((f) => f.entry.dlqId));
+      const missing = filter.dlqIds.filter((id) => !found.has(id));
+      if (missing.length) throw notFound(`workflow DLQ entries not found: ${missing.join(", ")}`);
+    }
+    const prepared: PreparedRun[] = [];
+    for (const found of page.items) {
+      try {
+        prepared.push(await prepare(action, found, req));
+      } catch (err) {
+        // Selected by ids, a run that cannot be resumed is the caller's error; selected by filter it is skipped,
+        // so one such entry cannot block every later call.
+        if (filter.dlqIds?.length) throw err;
+      }
+    }
+    const done = await dlq.commit(prepared);
+    // Every given entry was resumed or deleted by someone else in the meantime.
+    if (filter.dlqIds?.length && done.length === 0) throw notFound(`workflow DLQ entries not found: ${filter.dlqIds.join(", ")}`);
+    return {
+      workflowRuns: done.map((p) => ({ workflowRunId: p.workflowRunId, workflowCreatedAt: p.workflowCreatedAt })),
+      ...withCursor(page.cursor),
+    };
+  }
+
+  /** Resume or restart of one entry: `{workflowRunId, workflowCreatedAt}`; 404 if it is gone, also meanwhile. */
+  async function single(action: Action, req: FastifyRequest<{ Params: { dlqId: string } }>): Promise<Record<string, unknown>> {
+    const found = await dlq.require(req.userId, req.params.dlqId);
+    const [done] = await dlq.commit([await prepare(action, found, req)]);
+    if (!done) throw notFound(`workflow DLQ entry ${req.params.dlqId} not found`);
+    return { workflowRunId: done.workflowRunId, workflowCreatedAt: done.workflowCreatedAt };
+  }
+
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.get("/v2/workflows/dlq", (req) => listWorkflowDlq(engine, req));
+    app.delete("/v2/workflows/dlq", (req) => deleteWorkflowDlq(engine, req));
+
+    app.get<{ Params: { dlqId: string } }>("/v2/workflows/dlq/:dlqId", async (req) => {
+      return workflowDlqJson(await dlq.require(req.userId, req.params.dlqId));
+    });
+
+    app.delete<{ Params: { dlqId: string } }>("/v2/workflows/dlq/:dlqId", async (req) => {
+      const { entry } = await dlq.require(req.userId, req.params.dlqId);
+      const deleted = await dlq.delete(req.userId, [entry.dlqId]);
+      if (!deleted) throw notFound(`workflow DLQ entry ${req.params.dlqId} not found`);
+      return { deleted };
+    });
+
+    app.post("/v2/workflows/dlq/resume", (req) => bulk("resume", req));
+    app.post("/v2/workflows/dlq/restart", (req) => bulk("restart", req));
+    app.post<{ Params: { dlqId: string } }>("/v2/workflows/dlq/resume/:dlqId", (req) => single("resume", req));
+    app.post<{ Params: { dlqId: string } }>("/v2/workflows/dlq/restart/:dlqId", (req) => single("restart", req));
+
+    app.post<{ Params: { dlqId: string } }>("/v2/workflows/dlq/callback/:dlqId", async (req) => {
+      const run = await dlq.retryFailureCallback(req.userId, req.params.dlqId);
+      return { workflowRunId: run.runId, workflowCreatedAt: run.createdAtMs };
+    });
+
+    app.delete<{ Params: { dlqId: string } }>("/v2/workflows/dlq/callback/:dlqId", async (req) => {
+      const run = await dlq.cancelFailureCallback(req.userId, req.params.dlqId);
+      return { workflowRunId: run.runId, workflowCreatedAt: run.createdAtMs };
+    });
+  };
+}

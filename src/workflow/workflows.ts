@@ -326,7 +326,10 @@ export class Workflows {
   /** Cancels what a run that has ended still has pending (sleeps, retries, parallel branches). */
   async afterRunEnded(userId: string, runId: string): Promise<void> {
     const ids = await this.store.findUnfinished(userId, { runId: [runId] });
-    if (ids.length) await this.engine.cancel(userId, ids);
+    // The failure callback is sent because the run ended: it is not cancelled with the run's other messages.
+    const failureCall = (await this.store.getRun(userId, runId))?.failureFunction?.messageId;
+    const cancel = ids.filter((id) => id !== failureCall);
+    if (cancel.length) await this.engine.cancel(userId, cancel);
   }
 
   /** A run's entries, for the SDK's lazy fetch. */

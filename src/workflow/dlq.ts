@@ -28,6 +28,10 @@ import { addRunHeaders } from "./workflows.js";
  * retry delay, timeout, flow control, labels, forwarded headers), its failure callback and its labels, with the
  * request's override headers applied. It does not keep the failed run's invoker: the parent was already answered
  * `isFailed` when this run failed, and a second answer would append a second result to the parent's Invoke step.
+ *
+ * Limitation: resume redelivers only the failed message. A run that failed inside parallel steps gets back the
+ * failed branch; branches that were still pending when the run failed were cancelled with it and are not
+ * redelivered, so such a resumed run may wait forever for them — restart it instead.
  */
 
 /** Override headers a resume or restart accepts (SPEC §2.10); others on the request are ignored. */

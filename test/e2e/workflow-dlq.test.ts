@@ -188,13 +188,16 @@ describe("listing", () => {
     expect(plain.messages.filter((m) => m.url === hook.url("/third-party"))).toEqual([]);
   });
 
-  it("a plain bulk delete leaves workflow entries alone", async () => {
+  it("a plain bulk delete leaves workflow entries alone; with source=workflow it deletes them", async () => {
     const wf = threeSteps("/plain-delete");
     const { workflowRunId } = await client.trigger({ url: wf.url, retries: 0 });
     const e = await dlqEntryOf(workflowRunId);
     const del = await sluice.api("DELETE", "/v2/dlq?count=100");
     expect(del.status).toBe(200);
     expect((await listFor(workflowRunId)).map((m) => m.dlqId)).toEqual([e.dlqId]);
+    const wdel = await sluice.api("DELETE", `/v2/dlq?source=workflow&workflowRunId=${workflowRunId}`);
+    expect(await wdel.json()).toEqual({ deleted: 1 });
+    expect(await listFor(workflowRunId)).toEqual([]);
   });
 });
 
@@ -242,6 +245,28 @@ describe("resume", () => {
     await eventually(() => wf.finished.length === 1, 10_000);
     expect(wf.finished[0].runId).toBe(third.workflowRunId);
     expect(wf.counts).toEqual({ s1: 1, s2: 3, s3: 1 });
+  });
+
+  it("Upstash-Delay holds the redelivered step; Upstash-Failure-Callback replaces the failure URL", async () => {
+    hook.respond = () => ({ status: 200 });
+    const wf = threeSteps("/resume-delay");
+    const { workflowRunId } = await client.trigger({ url: wf.url, retries: 0 });
+    const e = await dlqEntryOf(workflowRunId, "CALLBACK_SUCCESS");
+    // Still broken, to a new failure URL, after a delay.
+    const r = await sluice.api("POST", `/v2/workflows/dlq/resume?dlqIds=${e.dlqId}`, {
+      headers: { "Upstash-Delay": "1s", "Upstash-Failure-Callback": hook.url("/new-failure-url") },
+    });
+    expect(r.status).toBe(200);
+    const { workflowRuns } = (await r.json()) as { workflowRuns: { workflowRunId: string }[] };
+    expect(workflowRuns).toHaveLength(1);
+    await new Promise((res) => setTimeout(res, 400));
+    expect(wf.counts.s2).toBe(1);
+    const e2 = await dlqEntryOf(workflowRuns[0].workflowRunId, "CALLBACK_SUCCESS", 5000);
+    expect(wf.counts).toEqual({ s1: 1, s2: 2, s3: 0 });
+    expect(e2.failureCallback).toBe(hook.url("/new-failure-url"));
+    const got = hook.at("/new-failure-url");
+    expect(got).toHaveLength(1);
+    expect(JSON.parse(got[0].body.toString("utf8")).workflowRunId).toBe(workflowRuns[0].workflowRunId);
   });
 
   it("a double resume creates one run", async () => {

@@ -186,6 +186,9 @@ export class Workflows {
    */
   async afterAttempt(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, nowMs: number): Promise<WriteOp[]> {
     const tag = msg.workflow!;
+    // Most attempts (a step delivered, a retry) change nothing about the run: no need to read it.
+    if (t.verdict.kind === "retry" && tag.callType !== "toCallback") return [];
+    if (t.verdict.kind === "delivered" && (tag.callType === "step" || tag.callType === "fromCallback")) return [];
     const run = await this.store.getRun(msg.userId, tag.runId);
     if (!run) return [];
     switch (tag.callType) {
@@ -319,17 +322,18 @@ export class Workflows {
     };
     const [r] = await this.engine.commitAndStart([op]);
     if (!r.applied) return r.rejected === "unknown" ? undefined : (r.rejected as RunState);
-    await this.afterRunEnded(userId, runId);
+    // A run that succeeded is finished by its last delivery, which is still in flight: only what waits is cancelled.
+    await this.afterRunEnded(userId, runId, { pendingOnly: !how.cancel });
     return "RUN_STARTED";
   }
 
   /** Cancels what a run that has ended still has pending (sleeps, retries, parallel branches). */
-  async afterRunEnded(userId: string, runId: string): Promise<void> {
+  async afterRunEnded(userId: string, runId: string, opts: { pendingOnly?: boolean } = {}): Promise<void> {
     const ids = await this.store.findUnfinished(userId, { runId: [runId] });
     // The failure callback is sent because the run ended: it is not cancelled with the run's other messages.
     const failureCall = (await this.store.getRun(userId, runId))?.failureFunction?.messageId;
     const cancel = ids.filter((id) => id !== failureCall);
-    if (cancel.length) await this.engine.cancel(userId, cancel);
+    if (cancel.length) await this.engine.cancel(userId, cancel, opts);
   }
 
   /** A run's entries, for the SDK's lazy fetch. */

@@ -48,15 +48,16 @@ export class WorkflowTables {
   apply(op: WorkflowOp, applyOp: (op: WriteOp) => OpResult): OpResult {
     switch (op.op) {
       case "runStep": {
-        const existing = this.stmts.getRun.get(op.userId, op.runId) as Row | undefined;
+        const existing = this.getRun(op.userId, op.runId);
         let appendEntry = op.entry !== undefined;
         if (op.create) {
           if (existing) {
-            const run = runFromRow(existing);
+            const run = existing;
             if (!(op.continueExisting && run.state === "RUN_STARTED")) return { applied: false, duplicateOf: run.triggerMessageId };
             // The SDK taking over a run the server started: the run, its configuration and its first entry stay.
             appendEntry = false;
           } else {
+            this.forget(op.userId, op.runId);
             this.stmts.insertRun.run(runToRow(op.create));
           }
         } else {
@@ -73,9 +74,10 @@ export class WorkflowTables {
         return { applied: true };
       }
       case "runUpdate": {
-        const row = this.stmts.getRun.get(op.userId, op.runId) as Row | undefined;
-        if (!row || !op.expectState.includes(row.state)) return { applied: false, rejected: row ? (row.state as RunState) : "unknown" };
-        const run = { ...runFromRow(row), ...op.patch };
+        const current = this.getRun(op.userId, op.runId);
+        if (!current || !op.expectState.includes(current.state)) return { applied: false, rejected: current ? current.state : "unknown" };
+        const run = { ...current, ...op.patch };
+        this.forget(op.userId, op.runId);
         this.stmts.updateRun.run(runToRow(run));
         // A run that ended waits for nothing any more.
         if (op.patch.state && op.patch.state !== "RUN_STARTED") this.stmts.dropRunWaiters.run(op.userId, op.runId);
@@ -111,9 +113,27 @@ export class WorkflowTables {
     }
   }
 
+  /**
+   * Runs read recently, frozen. Every step of a run reads its run several times (to publish, to deliver, after the
+   * attempt), and parsing the record is most of that cost. Entries are dropped on every write to their run, before
+   * the write (a rolled-back transaction then only costs a re-read), so a cached run is never stale.
+   */
+  private readonly cache = new Map<string, RunRecord>();
+
+  private forget(userId: string, runId: string): void {
+    this.cache.delete(`${userId}\u0000${runId}`);
+  }
+
   getRun(userId: string, runId: string): RunRecord | undefined {
+    const key = `${userId}\u0000${runId}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
     const row = this.stmts.getRun.get(userId, runId) as Row | undefined;
-    return row ? runFromRow(row) : undefined;
+    if (!row) return undefined;
+    const run = Object.freeze(runFromRow(row));
+    if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, run);
+    return run;
   }
 
   getEntries(userId: string, runId: string): RunEntry[] {
@@ -201,6 +221,7 @@ export class WorkflowTables {
 
   /** Deletes finished runs older than `beforeMs` with their entries and stored events. */
   purge(beforeMs: number, limit: number): number {
+    this.cache.clear();
     const runs = this.db
       .prepare(`SELECT user_id, run_id FROM wf_runs WHERE completed_ms IS NOT NULL AND completed_ms < ? LIMIT ?`)
       .all(beforeMs, limit) as Row[];

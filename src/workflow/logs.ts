@@ -38,6 +38,7 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
   const calls = messages.filter((m) => m.message.workflow?.callType === "toCallback");
   let callIndex = 0;
   const groups: { type: "sequential" | "parallel" | "next"; steps: Json[] }[] = [];
+  const seen = new Set<unknown>();
   entries.forEach((entry, i) => {
     if (entry.callType !== "step") return;
     const carrier = byId.get(entry.messageId)?.message;
@@ -61,6 +62,9 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
     if (!step || typeof step !== "object") return;
     // A plan step (stepId 0 with a target) only schedules a branch; the branch's result is what the log shows.
     if (step.stepId === 0 && step.targetStep !== undefined) return;
+    // A step published twice (delivery is at least once) is shown once, as the SDK reads it.
+    if (seen.has(step.stepId)) return;
+    seen.add(step.stepId);
     const logged: Json = { ...base, ...stepFields(step) };
     if (step.stepType === "Call") {
       const call = calls[callIndex++]?.message;
@@ -76,6 +80,12 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
         logged.callResponseBody = typeof res.body === "string" ? res.body : JSON.stringify(res.body);
         logged.callResponseHeaders = res.header;
       }
+    }
+    const invoked = carrier?.workflow?.invoked;
+    if (step.stepType === "Invoke" && invoked) {
+      logged.invokedWorkflowRunId = invoked.runId;
+      logged.invokedWorkflowUrl = invoked.url;
+      logged.invokedWorkflowCreatedAt = invoked.createdAtMs;
     }
     if (step.stepType === "SleepFor" || step.stepType === "SleepUntil") {
       if (step.sleepFor !== undefined) logged.sleepFor = step.sleepFor;

@@ -20,6 +20,8 @@ export interface WorkflowTag {
   init?: boolean;
   /** Set on triggers sent with the `WF_DetectTrigger` feature: a reply without the SDK header fails the run. */
   detectTrigger?: boolean;
+  /** On the answer to a `context.invoke`: the run that was invoked. */
+  invoked?: { runId: string; url: string; createdAtMs: number };
 }
 
 /** Who invoked a run with `context.invoke`, and how to answer them when the run ends (SPEC §5.8). */

@@ -297,6 +297,8 @@ export class Workflows {
     const out = JSON.stringify({ body: result.body, isFailed: result.isFailed ?? false, isCanceled: result.isCanceled ?? false });
     const item = await this.serverStep(run.userId, inv.workflowUrl, inv.headers, { ...inv.step, out }, run.callerIp);
     if (!item) return undefined;
+    // The parent's log names the run its Invoke step started.
+    item.record.workflow!.invoked = { runId: run.runId, url: run.url, createdAtMs: run.createdAtMs };
     return this.runStepOp(run.userId, item.run!, this.engine.insertOp(item));
   }
 

@@ -132,6 +132,9 @@ describe("invoke", () => {
     const { runs } = await client.logs({ workflowUrl: host.url("/many/child") } as any);
     expect(runs[0].invoker).toMatchObject({ workflowRunId, workflowUrl: host.url("/many/parent") });
     expect(runs[0].workflowRunResponse).toBe(JSON.stringify({ doubled: 42 }));
+    // The parent's Invoke step names the run it started.
+    const invokeStep = log.steps.flatMap((g: any) => g.steps).find((s: any) => s.stepName === "call-child");
+    expect(invokeStep).toMatchObject({ stepType: "Invoke", invokedWorkflowRunId: runs[0].workflowRunId, invokedWorkflowUrl: host.url("/many/child") });
   });
 });
 

@@ -163,4 +163,33 @@ describe("flow control on steps", () => {
     const info = await sluice.api("GET", "/v2/flowControl/wf-key");
     expect(info.status).toBe(200);
   });
+
+  it("global parallelism caps a user's workflow steps too", async () => {
+    const capped = await startSluice({ globalParallelism: 2 });
+    const cappedHost = await WorkflowHost.start(capped);
+    try {
+      let active = 0;
+      let maxActive = 0;
+      const url = cappedHost.add("/gp", async (ctx) => {
+        await Promise.all(
+          [1, 2, 3, 4, 5, 6].map((i) =>
+            ctx.run(`p${i}`, async () => {
+              active++;
+              maxActive = Math.max(maxActive, active);
+              await new Promise((r) => setTimeout(r, 100));
+              active--;
+            }),
+          ),
+        );
+      });
+      const client = cappedHost.client();
+      const { workflowRunId } = await client.trigger({ url });
+      await waitForRun(client, workflowRunId, ["RUN_SUCCESS"], 15_000);
+      expect(maxActive).toBeGreaterThanOrEqual(1);
+      expect(maxActive).toBeLessThanOrEqual(2);
+    } finally {
+      await cappedHost.close();
+      await capped.close();
+    }
+  });
 });

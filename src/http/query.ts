@@ -33,7 +33,18 @@ export function intParam(q: Query, name: string, dflt: number, min: number, max:
   return Math.min(n, max);
 }
 
-function dateParam(q: Query, name: string): number | undefined {
+/** All values of a parameter, without splitting on commas (URLs may hold them). */
+export function allValues(q: Query, ...names: string[]): string[] | undefined {
+  const out: string[] = [];
+  for (const name of names) {
+    const v = q[name];
+    for (const item of v === undefined ? [] : Array.isArray(v) ? v : [v]) if (item.trim()) out.push(item.trim());
+  }
+  return out.length ? out : undefined;
+}
+
+/** A time in unix milliseconds. */
+export function dateParam(q: Query, name: string): number | undefined {
   const s = one(q, name);
   if (s === undefined) return undefined;
   if (!/^\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected unix milliseconds`);

@@ -5,7 +5,7 @@ import type { HeaderBag } from "../../protocol/publish-headers.js";
 import type { MessageFilter, Page } from "../../store/store.js";
 import { parseOverrides, WorkflowDlq, workflowDlqJson, type FailedRun, type PreparedRun } from "../../workflow/dlq.js";
 import type { AppDeps } from "../app.js";
-import { cursorParam, intParam, list, one, orderParam, type Query } from "../query.js";
+import { allValues, cursorParam, dateParam, intParam, list, one, orderParam, type Query } from "../query.js";
 
 /** At most this many runs are resumed or restarted per call (SPEC §2.10); a cursor continues. */
 const MAX_RUNS_PER_CALL = 50;
@@ -19,22 +19,6 @@ const FILTER_PARAMS = [
   "fromDate", "toDate", "responseStatus",
 ];
 
-/** All values of a parameter without splitting on commas (URLs may hold them). */
-function all(q: Query, ...names: string[]): string[] | undefined {
-  const out: string[] = [];
-  for (const name of names) {
-    const v = q[name];
-    for (const item of v === undefined ? [] : Array.isArray(v) ? v : [v]) if (item.trim()) out.push(item.trim());
-  }
-  return out.length ? out : undefined;
-}
-
-function msParam(q: Query, name: string): number | undefined {
-  const s = one(q, name);
-  if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected unix milliseconds`);
-  return Number(s);
-}
 
 /**
  * The workflow DLQ selection (SPEC §2.10, the SDK's `WorkflowDLQListFilters`): `dlqIds` alone, or filters on the
@@ -69,13 +53,13 @@ export function parseWorkflowDlqFilter(q: Query, bulk: boolean): MessageFilter {
     runId: list(q, "workflowRunId", "workflowRunId[]"),
     label: list(q, "label", "label[]"),
     flowControlKey: list(q, "flowControlKey", "flowControlKey[]"),
-    fromDate: msParam(q, "fromDate"),
-    toDate: msParam(q, "toDate"),
+    fromDate: dateParam(q, "fromDate"),
+    toDate: dateParam(q, "toDate"),
     responseStatus: statuses,
     workflow: true,
     failedRun: {
-      url: all(q, "workflowUrl", "workflowUrl[]", "url"),
-      createdAt: msParam(q, "workflowCreatedAt"),
+      url: allValues(q, "workflowUrl", "workflowUrl[]", "url"),
+      createdAt: dateParam(q, "workflowCreatedAt"),
       callerIp: list(q, "callerIp", "callerIP", "callerIp[]"),
       failureFunctionState: states,
     },

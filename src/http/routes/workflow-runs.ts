@@ -7,44 +7,28 @@ import { workflowHeadersOf } from "../../workflow/headers.js";
 import { rawStep } from "../../workflow/workflows.js";
 import type { RunFilter, RunState } from "../../workflow/types.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
-import { intParam, list, one, type Query } from "../query.js";
+import { allValues, dateParam, intParam, list, one, type Query } from "../query.js";
 import { assertBodySize, rawRemainder } from "./publish.js";
 
 const RUN_STATES = new Set<RunState>(["RUN_STARTED", "RUN_SUCCESS", "RUN_FAILED", "RUN_CANCELED"]);
 
-/** All values of a parameter without splitting on commas (URLs may hold them). */
-function all(q: Query, ...names: string[]): string[] | undefined {
-  const out: string[] = [];
-  for (const name of names) {
-    const v = q[name];
-    for (const item of v === undefined ? [] : Array.isArray(v) ? v : [v]) if (item.trim()) out.push(item.trim());
-  }
-  return out.length ? out : undefined;
-}
-
-function msParam(q: Query, name: string): number | undefined {
-  const s = one(q, name);
-  if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected unix milliseconds`);
-  return Number(s);
-}
 
 /** The run selection shared by logs, bulk cancel and the workflow DLQ (SPEC §2.10). */
 export function parseRunFilter(q: Query, urlMode: "exact" | "prefix"): RunFilter {
-  const urls = all(q, "workflowUrl", "workflowUrl[]");
+  const urls = allValues(q, "workflowUrl", "workflowUrl[]");
   const exact = urlMode === "exact" || one(q, "workflowUrlExactMatch") === "true";
   const f: RunFilter = {
     runIds: list(q, "workflowRunIds", "workflowRunIds[]", "workflowRunId"),
     url: exact ? urls : undefined,
     urlPrefix: exact ? undefined : urls,
     label: list(q, "label", "label[]"),
-    fromDate: msParam(q, "fromDate"),
-    toDate: msParam(q, "toDate"),
-    createdAt: msParam(q, "workflowCreatedAt"),
+    fromDate: dateParam(q, "fromDate"),
+    toDate: dateParam(q, "toDate"),
+    createdAt: dateParam(q, "workflowCreatedAt"),
     callerIp: list(q, "callerIp", "callerIP", "callerIp[]"),
     flowControlKey: list(q, "flowControlKey", "flowControlKey[]"),
     host: list(q, "host", "host[]"),
-    path: all(q, "path", "path[]"),
+    path: allValues(q, "path", "path[]"),
   };
   const states = list(q, "state");
   if (states) {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, HttpError, notFound } from "../../errors.js";
 import { parseDuration } from "../../protocol/duration.js";
+import { canonicalHeaderName } from "../../protocol/header-names.js";
 import type { StoredWaiter } from "../../workflow/types.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
 
@@ -61,11 +62,6 @@ function timeoutMs(v: unknown, maxMs: number): number {
 function headerValue(h: Record<string, string[]> | undefined, name: string): string | undefined {
   for (const [k, v] of Object.entries(h ?? {})) if (k.toLowerCase() === name && v[0]) return v[0];
   return undefined;
-}
-
-/** `Content-Type` for `content-type`, as Go writes header names (the vendor's webhook request carries them so). */
-function canonicalName(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
 }
 
 /** Waits, notify, waiters and webhooks (SPEC §5.7, §2.10). */
@@ -138,7 +134,7 @@ export function workflowWaitRoutes({ engine, config }: AppDeps) {
       const header: Record<string, string[]> = {};
       // `headersDistinct` keeps repeated headers apart (absent on injected test requests).
       const distinct = req.raw.headersDistinct ?? req.headers;
-      for (const [name, v] of Object.entries(distinct)) if (v !== undefined) header[canonicalName(name)] = Array.isArray(v) ? v : [String(v)];
+      for (const [name, v] of Object.entries(distinct)) if (v !== undefined) header[canonicalHeaderName(name)] = Array.isArray(v) ? v : [String(v)];
       const body = rawBody(req);
       const request = {
         proto: req.protocol,

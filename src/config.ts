@@ -24,6 +24,8 @@ export interface Limits {
   maxResponseBodyBytes: number;
   /** Longest `context.waitForEvent` / `waitForWebhook` timeout, and the timeout of a wait that gives none. */
   maxWaitTimeoutMs: number;
+  /** A workflow delivery whose step list is larger is sent with an empty body; the SDK fetches the list (LazyFetch). */
+  lazyFetchBytes: number;
 }
 
 export interface Config {
@@ -84,6 +86,7 @@ export const ENV = {
   dedupWindow: "SLUICE_DEDUP_WINDOW",
   maxBatchItems: "SLUICE_MAX_BATCH_ITEMS",
   maxWaitTimeout: "SLUICE_MAX_WAIT_TIMEOUT",
+  lazyFetchBytes: "SLUICE_LAZY_FETCH_BYTES",
   defaultRetries: "SLUICE_DEFAULT_RETRIES",
   egressAllowHosts: "SLUICE_EGRESS_ALLOW_HOSTS",
   egressDenyHosts: "SLUICE_EGRESS_DENY_HOSTS",
@@ -161,6 +164,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       maxBatchItems: int("maxBatchItems", pick(ENV.maxBatchItems, "maxBatchItems"), 1000, 1),
       maxResponseBodyBytes: 256 * 1024,
       maxWaitTimeoutMs: dur("maxWaitTimeout", pick(ENV.maxWaitTimeout, "maxWaitTimeout"), 365 * 86_400_000),
+      lazyFetchBytes: int("lazyFetchBytes", pick(ENV.lazyFetchBytes, "lazyFetchBytes"), 3 * 1024 * 1024, 1),
     },
     defaultRetries: int("defaultRetries", pick(ENV.defaultRetries, "defaultRetries"), 3),
     egress: {

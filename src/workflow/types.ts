@@ -20,6 +20,8 @@ export interface WorkflowTag {
   init?: boolean;
   /** Set on triggers sent with the `WF_DetectTrigger` feature: a reply without the SDK header fails the run. */
   detectTrigger?: boolean;
+  /** The SDK that published the message can fetch its step list itself (`LazyFetch`), so a large one is not sent. */
+  lazyFetch?: boolean;
   /** On the answer to a `context.invoke`: the run that was invoked. */
   invoked?: { runId: string; url: string; createdAtMs: number };
 }

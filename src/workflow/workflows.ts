@@ -85,7 +85,7 @@ export class Workflows {
     if (wf.callType !== "toCallback") addRunHeaders(cfg.header, run);
     const item = buildMessage(cfg, target, body, origin, this.engine.config.defaultRetries);
     item.record.labels = run.labels;
-    item.record.workflow = { runId: run.runId, callType: wf.callType };
+    item.record.workflow = { runId: run.runId, callType: wf.callType, lazyFetch: wf.features.has("LazyFetch") || undefined };
     item.run = { runId: run.runId, entry: { callType: wf.callType, body } };
     return item;
   }
@@ -131,6 +131,7 @@ export class Workflows {
       callType: "step",
       init: true,
       detectTrigger: wf.features.has("WF_DetectTrigger") || undefined,
+      lazyFetch: wf.features.has("LazyFetch") || undefined,
     };
     item.run = { runId: run.runId, create: run, continueExisting: wf.triggerBySdk, entry: { callType: "step", body: payload } };
     return item;
@@ -174,7 +175,10 @@ export class Workflows {
     const entries = await this.store.getRunEntries(msg.userId, tag.runId);
     const end = entries.findIndex((e) => e.messageId === msg.id);
     const list = end === -1 ? entries : entries.slice(0, end + 1);
-    return Buffer.from(JSON.stringify(list.map(rawStep)));
+    const body = Buffer.from(JSON.stringify(list.map(rawStep)));
+    // A large list is left for the SDK to fetch (`GET /v2/workflows/runs/{id}`, cut at this message by the SDK).
+    if (tag.lazyFetch && end !== -1 && body.length > this.limits.lazyFetchBytes) return Buffer.alloc(0);
+    return body;
   }
 
   // ---- after an attempt -------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
-import { WorkflowHost } from "../helpers/workflow.js";
+import { waitForRun, WorkflowHost } from "../helpers/workflow.js";
 import { eventually } from "../helpers/receiver.js";
 
 let sluice: TestSluice;
@@ -67,6 +67,11 @@ describe("waitForEvent and notify", () => {
     expect(await client.getWaiters({ eventId })).toEqual([]);
     // Nobody waits any more: a plain notify is answered with an empty list and the event is dropped.
     expect(await client.notify({ eventId, eventData: "late" })).toEqual([]);
+    // The run's log shows the Wait step with its event and the data it got.
+    const log = await waitForRun(client, workflowRunId);
+    const waitStep = log.steps.flatMap((g: any) => g.steps).find((s: any) => s.stepName === "wait for payment");
+    expect(waitStep).toMatchObject({ stepType: "Wait", waitEventId: eventId, waitTimeout: false });
+    expect(JSON.parse(Buffer.from(waitStep.out, "base64").toString())).toEqual({ amount: 42 });
   });
 
   it("ends the wait with timeout: true at its deadline", async () => {

@@ -220,6 +220,12 @@ describe("resume", () => {
     await eventually(async () => (await runStatus(resumed.workflowRunId)) === 404, 5000);
     // The entry was consumed; the old run stays failed (404) and is not listed any more.
     expect(await listFor(workflowRunId)).toEqual([]);
+    // The logs: the old run failed with this entry; the new one succeeded with the first step copied over.
+    const [failedLog] = (await client.logs({ workflowRunId })).runs as any[];
+    expect(failedLog).toMatchObject({ workflowState: "RUN_FAILED", dlqId: e.dlqId });
+    const [resumedLog] = (await client.logs({ workflowRunId: resumed.workflowRunId })).runs as any[];
+    expect(resumedLog.workflowState).toBe("RUN_SUCCESS");
+    expect(resumedLog.steps.flatMap((g: any) => g.steps).map((st: any) => st.stepName)).toEqual(["init", "s1", "s2", "s3"]);
     expect(await runStatus(workflowRunId)).toBe(404);
     expect((await sluice.api("GET", `/v2/workflows/dlq/${e.dlqId}`)).status).toBe(404);
   });

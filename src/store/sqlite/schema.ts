@@ -145,7 +145,6 @@ export const MIGRATIONS: string[] = [
     caller_ip    TEXT,
     labels       TEXT NOT NULL DEFAULT '[]',
     flow_key     TEXT,
-    next_seq     INTEGER NOT NULL DEFAULT 0,
     spec         TEXT NOT NULL,
     response     TEXT,
     PRIMARY KEY (user_id, run_id)

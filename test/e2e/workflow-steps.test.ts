@@ -127,6 +127,24 @@ describe("workflow steps end to end", () => {
     expect(call).toMatchObject({ stepType: "Call", callUrl: third.url("/api?x=1"), callMethod: "PUT", callResponseStatus: 201 });
   });
 
+  it("context.call with retries: failed attempts are retried and the last response is the call's result", async () => {
+    let attempts = 0;
+    third.respond = (req) => (req.path === "/flaky" ? (attempts++, { status: 503, body: "busy" }) : { status: 200, body: "ok" });
+    let got: any;
+    const url = host.add("/call-retries", async (ctx) => {
+      got = await ctx.call("flaky", { url: third.url("/flaky"), method: "GET", retries: 2, retryDelay: "50" } as any);
+      await ctx.run("after", () => "still running");
+    });
+    const client = host.client();
+    const { workflowRunId } = await client.trigger({ url });
+    const log = await waitForRun(client, workflowRunId);
+    expect(attempts).toBe(3);
+    expect(got).toMatchObject({ status: 503, body: "busy" });
+    // Callbacks of the earlier attempts reached the endpoint too; it waited for the final one.
+    expect(host.hitsTo("/call-retries").filter((h) => h.headers["upstash-workflow-callback"]).length).toBe(3);
+    expect(log.steps.flatMap((g: any) => g.steps).find((s: any) => s.stepName === "flaky")).toMatchObject({ callResponseStatus: 503 });
+  });
+
   it("trigger options: labels, forwarded headers on every delivery, retries and delay from the trigger", async () => {
     let labels: string[] | undefined;
     let header: string | null = null;

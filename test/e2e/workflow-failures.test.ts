@@ -47,6 +47,8 @@ describe("workflow failures", () => {
     const next = log.steps.find((g: any) => g.type === "next");
     expect(next.steps[0]).toMatchObject({ state: "STEP_FAILED", stepName: "boom" });
     expect(next.steps[0].errors.length).toBe(2);
+    // The trigger's retry delay (100 ms) applied to the step, not the default backoff (12 s for a first retry).
+    expect(next.steps[0].errors[1].time - next.steps[0].errors[0].time).toBeLessThan(2000);
     await eventually(async () => {
       const again = await waitForRun(client, workflowRunId, ["RUN_FAILED"]);
       return again.failureFunction?.state === "CALLBACK_SUCCESS" ? again : undefined;

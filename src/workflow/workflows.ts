@@ -5,7 +5,8 @@ import type { Transition } from "../engine/transitions.js";
 import { badRequest, HttpError } from "../errors.js";
 import { parsePublishHeaders, type HeaderBag } from "../protocol/publish-headers.js";
 import type { WriteOp } from "../store/store.js";
-import { flattenHeaders, inheritedHeaders, userForwardHeaders, workflowHeadersOf, type WorkflowHeaders } from "./headers.js";
+import { canonicalHeaderName } from "../protocol/header-names.js";
+import { flattenHeaders, inheritedHeaders, NOT_INHERITED, userForwardHeaders, workflowHeadersOf, type WorkflowHeaders } from "./headers.js";
 import type { CallType, Invoker, RunEntry, RunRecord, RunState } from "./types.js";
 
 type InsertOp = Extract<WriteOp, { op: "insertMessage" }>;
@@ -99,8 +100,13 @@ export class Workflows {
     existing: RunRecord | undefined,
   ): NewMessage {
     const cfg = parsePublishHeaders(headers, this.limits);
-    // The SDK's re-trigger forwards what it received, its unknown-SDK marker included: delivered again, it would loop.
-    if (wf.triggerBySdk) delete cfg.header["Upstash-Workflow-Unknown-Sdk"];
+    // A direct call (or the SDK's re-trigger after `/v2/trigger`) forwards every header it received: the transport's
+    // own are not delivered again, nor the unknown-SDK marker, which delivered again would make the endpoint loop.
+    for (const name of NOT_INHERITED) {
+      const canonical = canonicalHeaderName(name.slice("upstash-forward-".length));
+      if (canonical === "Upstash-Workflow-Unknown-Sdk" && !wf.triggerBySdk) continue;
+      delete cfg.header[canonical];
+    }
     let payload = body;
     let invoker: Invoker | undefined;
     if (wf.invoke) ({ payload, invoker } = parseInvoke(body));

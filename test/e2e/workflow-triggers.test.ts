@@ -32,6 +32,14 @@ describe("ways to start a run", () => {
     const { workflowRunId } = (await res.json()) as { workflowRunId: string };
     await waitForRun(host.client(), workflowRunId);
     expect(seen).toEqual([[{ hello: "world" }, "u1"]]);
+    // Sluice's deliveries carry the caller's own headers, not the transport headers of the direct call.
+    const deliveries = host.hitsTo("/direct").filter((h) => h.headers["upstash-message-id"]);
+    expect(deliveries.length).toBeGreaterThanOrEqual(2);
+    for (const d of deliveries) {
+      expect(d.headers["x-user"]).toBe("u1");
+      expect(d.headers["accept-encoding"]).toBeUndefined();
+      expect(d.headers["user-agent"]).toBe("Upstash-QStash");
+    }
   });
 
   it("POST /v2/trigger/{url} starts a run with a given id and configuration", async () => {

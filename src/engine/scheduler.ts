@@ -154,10 +154,12 @@ export class Scheduler {
     const s = this.schedules.get(k);
     if (!s || s.paused || s.nextMs === null) return;
     const expect = s.nextMs;
-    const tick = firedMs ?? expect;
     const now = this.engine.clock.now();
-    // While running, every tick fires in turn; after downtime only the latest missed tick does, then the cron resumes from now.
-    const next = firedMs === undefined ? s.spec.next(tick) : s.spec.next(Math.max(now, tick));
+    // While running, every tick fires in turn. After downtime, or when this process fell far behind (a frozen VM, a
+    // suspended laptop), only the latest missed tick fires, then the cron resumes from now.
+    const collapse = firedMs !== undefined || now - expect > LATE_TICK_CAP_MS;
+    const tick = firedMs ?? (collapse ? (latestTick(s.spec, now) ?? expect) : expect);
+    const next = collapse ? s.spec.next(Math.max(now, tick)) : s.spec.next(tick);
     const items = this.messagesFor(s, now);
     const applied = await this.engine.fireSchedule(s.userId, s.id, expect, next, tick, items);
     if (!applied || this.schedules.get(k) !== s) return;
@@ -182,6 +184,9 @@ export class Scheduler {
 }
 
 const key = (userId: string, id: string): string => `${userId}\u0000${id}`;
+
+/** A tick this late is treated like one missed during downtime: the missed ticks collapse into the latest. */
+const LATE_TICK_CAP_MS = 60_000;
 
 /** Validates a user-chosen schedule id. */
 export function validateScheduleId(id: string): string {

@@ -1,6 +1,7 @@
 import { Client } from "@upstash/qstash";
 import { DEV_USERS, loadConfig, tokenFor, type Config } from "../../src/config.js";
 import { startServer, type RunningServer } from "../../src/server.js";
+import type { Clock } from "../../src/engine/engine.js";
 
 export const DEV_TOKEN = tokenFor(DEV_USERS[0]);
 export const DEV_KEYS = DEV_USERS[0].signingKeys!;
@@ -13,10 +14,13 @@ export interface TestSluice extends RunningServer {
 }
 
 /** Starts a real Sluice (dev users, in-memory store unless `dataDir` is set) on a free loopback port. */
-export async function startSluice(overrides: Partial<Omit<Config, "limits">> & { limits?: Partial<Config["limits"]> } = {}): Promise<TestSluice> {
+export async function startSluice(
+  overrides: Partial<Omit<Config, "limits">> & { limits?: Partial<Config["limits"]> } = {},
+  clock?: Clock,
+): Promise<TestSluice> {
   const base = loadConfig("dev", { memory: true, port: "0", host: "127.0.0.1" }, {});
   const config: Config = { ...base, logLevel: "silent", ...overrides, limits: { ...base.limits, ...overrides.limits } };
-  const server = await startServer(config);
+  const server = await startServer(config, clock);
   const token = (i = 0): string => tokenFor(config.users[i]);
   return Object.assign(server, {
     token,

@@ -9,7 +9,8 @@
  *   delayed   BENCH_DELAYED_N (10000) messages due over 10 s, and BENCH_BURST_N (5000) due at one instant
  *   keys      BENCH_KEYS_N (50000) messages with 1 flow-control key, then spread over 10,000 keys
  *   schedules BENCH_SCHEDULES_N (10000) schedules firing every second for BENCH_SCHEDULES_S (10) s
- *   workflows BENCH_WORKFLOW_N (1000) concurrent runs of a 5-step workflow served by the real SDK
+ *   workflows BENCH_WORKFLOW_N (1000) concurrent runs of a 5-step workflow served by the real SDK, then 5×N
+ *             runs answered by a minimal endpoint speaking the same protocol (Sluice's own cost per step)
  *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -20,7 +21,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import { DEV_USERS, tokenFor } from "../src/config.js";
-import { workflowScenario } from "./workflows.js";
+import { workflowProtocolScenario, workflowScenario } from "./workflows.js";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 const TOKEN = tokenFor(DEV_USERS[0]);
@@ -366,6 +367,7 @@ async function main(): Promise<void> {
       const wf = await startSluice(wfDir);
       try {
         await workflowScenario(wf.url, report, env("BENCH_WORKFLOW_N", 1000), () => cpuSeconds(wf.child.pid!));
+        await workflowProtocolScenario(wf.url, report, env("BENCH_WORKFLOW_N", 1000) * 5, () => cpuSeconds(wf.child.pid!));
       } finally {
         await stop(wf, "SIGKILL");
         rmSync(wfDir, { recursive: true, force: true });

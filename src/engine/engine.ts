@@ -252,7 +252,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * Cancels a user's unfinished messages. A pending one is cancelled at once; one whose attempt is in flight
    * is cancelled when the attempt ends, unless that attempt delivered it. Returns how many were cancelled.
    */
-  async cancel(userId: string, ids: string[], opts: { pendingOnly?: boolean } = {}): Promise<number> {
+  async cancel(userId: string, ids: string[]): Promise<number> {
     const now = this.clock.now();
     const stored = await this.store.getMessagesById(ids.filter((id) => !this.inFlight.has(id)));
     const pending = stored.filter((m) => m.userId === userId && m.state === "pending");
@@ -282,7 +282,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.emit("cancelled", m);
     });
     const late: WriteOp[] = [];
-    for (const id of opts.pendingOnly ? [] : ids) {
+    for (const id of ids) {
       const m = this.inFlight.get(id);
       if (!m || m.userId !== userId || m.cancelRequested) continue;
       m.cancelRequested = true;

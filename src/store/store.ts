@@ -37,8 +37,8 @@ export interface Store {
   listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]>;
 
   getRun(userId: string, runId: string): Promise<RunRecord | undefined>;
-  /** A run's entries in append order. */
-  getRunEntries(userId: string, runId: string): Promise<RunEntry[]>;
+  /** A run's entries in append order (only those after `afterSeq` when given). */
+  getRunEntries(userId: string, runId: string, afterSeq?: number): Promise<RunEntry[]>;
   /** Runs newest first (by creation), after the cursor. */
   listRuns(userId: string, filter: RunFilter, page: Page): Promise<{ items: RunRecord[]; cursor?: string }>;
   /** Messages of a run (any state), oldest first, with their events. */

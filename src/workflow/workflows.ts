@@ -36,6 +36,9 @@ export function runClosedError(runId: string, state: RunState | "unknown"): Http
  * run's entries up to its own as the body.
  */
 export class Workflows {
+  /** The started runs' entries, encoded once for delivery bodies (entries are never changed once appended). */
+  private readonly encoded = new EncodedEntries();
+
   constructor(private readonly engine: Engine) {}
 
   private get store() {
@@ -177,11 +180,13 @@ export class Workflows {
   async deliveryBody(msg: MessageRecord): Promise<Buffer | undefined> {
     const tag = msg.workflow!;
     const run = await this.store.getRun(msg.userId, tag.runId);
-    if (!run || run.state !== "RUN_STARTED") return undefined;
-    const entries = await this.store.getRunEntries(msg.userId, tag.runId);
-    const end = entries.findIndex((e) => e.messageId === msg.id);
-    const list = end === -1 ? entries : entries.slice(0, end + 1);
-    const body = Buffer.from(JSON.stringify(list.map(rawStep)));
+    if (!run || run.state !== "RUN_STARTED") {
+      this.encoded.drop(msg.userId, tag.runId);
+      return undefined;
+    }
+    const list = await this.encoded.get(msg.userId, tag.runId, (after) => this.store.getRunEntries(msg.userId, tag.runId, after));
+    const end = list.ids.lastIndexOf(msg.id);
+    const body = Buffer.from(`[${(end === -1 ? list.json : list.json.slice(0, end + 1)).join(",")}]`);
     // A large list is left for the SDK to fetch (`GET /v2/workflows/runs/{id}`, cut at this message by the SDK).
     if (tag.lazyFetch && end !== -1 && body.length > this.limits.lazyFetchBytes) return Buffer.alloc(0);
     return body;
@@ -334,23 +339,77 @@ export class Workflows {
     };
     const [r] = await this.engine.commitAndStart([op]);
     if (!r.applied) return r.rejected === "unknown" ? undefined : (r.rejected as RunState);
-    // A run that succeeded is finished by its last delivery, which is still in flight: only what waits is cancelled.
-    await this.afterRunEnded(userId, runId, { pendingOnly: !how.cancel });
+    // What a cancelled run still had pending is cancelled with it. A run that succeeded has at most leftovers of
+    // parallel branches, which are dropped when they come due (`deliveryBody`): no search for them is needed.
+    if (how.cancel) await this.afterRunEnded(userId, runId);
     return "RUN_STARTED";
   }
 
   /** Cancels what a run that has ended still has pending (sleeps, retries, parallel branches). */
-  async afterRunEnded(userId: string, runId: string, opts: { pendingOnly?: boolean } = {}): Promise<void> {
+  async afterRunEnded(userId: string, runId: string): Promise<void> {
     const ids = await this.store.findUnfinished(userId, { runId: [runId] });
     // The failure callback is sent because the run ended: it is not cancelled with the run's other messages.
     const failureCall = (await this.store.getRun(userId, runId))?.failureFunction?.messageId;
     const cancel = ids.filter((id) => id !== failureCall);
-    if (cancel.length) await this.engine.cancel(userId, cancel, opts);
+    if (cancel.length) await this.engine.cancel(userId, cancel);
   }
 
   /** A run's entries, for the SDK's lazy fetch. */
   async entries(userId: string, runId: string): Promise<RunEntry[]> {
     return this.store.getRunEntries(userId, runId);
+  }
+}
+
+/**
+ * Delivery-ready entries of recently delivered runs: each entry's `RawStep` JSON, built once, and only the entries
+ * appended since are read from the store. Bounded in runs and in bytes; least recently used runs go first.
+ */
+class EncodedEntries {
+  private readonly runs = new Map<string, { lastSeq: number; ids: string[]; json: string[]; bytes: number }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxRuns = 10_000,
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
+
+  async get(userId: string, runId: string, read: (afterSeq: number) => Promise<RunEntry[]>): Promise<{ ids: string[]; json: string[] }> {
+    const key = `${userId}\u0000${runId}`;
+    let e = this.runs.get(key);
+    if (!e) {
+      e = { lastSeq: -1, ids: [], json: [], bytes: 0 };
+      this.runs.set(key, e);
+    }
+    const fresh = await read(e.lastSeq);
+    // Two deliveries of one run may read at once: each entry is added once, by whichever gets there first.
+    let added = 0;
+    for (const entry of fresh) {
+      if (entry.seq <= e.lastSeq) continue;
+      const json = JSON.stringify(rawStep(entry));
+      e.ids.push(entry.messageId);
+      e.json.push(json);
+      e.bytes += json.length;
+      added += json.length;
+      e.lastSeq = entry.seq;
+    }
+    if (this.runs.get(key) !== e) return e; // dropped meanwhile: used once, not kept
+    this.bytes += added;
+    this.runs.delete(key);
+    this.runs.set(key, e); // the most recently used goes last
+    while ((this.runs.size > this.maxRuns || this.bytes > this.maxBytes) && this.runs.size > 1) {
+      const [oldest, value] = this.runs.entries().next().value!;
+      this.runs.delete(oldest);
+      this.bytes -= value.bytes;
+    }
+    return e;
+  }
+
+  drop(userId: string, runId: string): void {
+    const key = `${userId}\u0000${runId}`;
+    const e = this.runs.get(key);
+    if (!e) return;
+    this.runs.delete(key);
+    this.bytes -= e.bytes;
   }
 }
 

@@ -158,6 +158,22 @@ export class SqliteStore implements Store {
     };
   }
 
+  /**
+   * Statements built from a filter are prepared once per distinct SQL text: the set is small (one per combination
+   * of filters in use), and preparing costs more than running these queries.
+   */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private cached(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      if (this.statements.size >= 500) this.statements.clear();
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   async commit(ops: WriteOp[]): Promise<OpResult[]> {
     return this.commitSync(ops);
   }
@@ -300,7 +316,7 @@ export class SqliteStore implements Store {
     const { where, params } = filterSql(filter, { timeColumn: "m.created_ms" });
     const sql = `SELECT m.id FROM messages m WHERE m.user_id = ? AND m.state IN ('pending', 'active')
       ${where.map((w) => ` AND ${w}`).join("")}`;
-    return (this.db.prepare(sql).all(userId, ...params) as Row[]).map((r) => r.id);
+    return (this.cached(sql).all(userId, ...params) as Row[]).map((r) => r.id);
   }
 
   async listEvents(userId: string, filter: MessageFilter, page: Page): Promise<{ items: StoredEvent[]; cursor?: string }> {
@@ -311,7 +327,7 @@ export class SqliteStore implements Store {
       FROM events r JOIN messages m ON m.id = r.message_id
       WHERE r.user_id = ? ${clause} ${where.map((w) => ` AND ${w}`).join("")}
       ORDER BY r.seq ${order} LIMIT ?`;
-    const rows = this.db.prepare(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
+    const rows = this.cached(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
     const more = rows.length > page.count;
     const items = rows.slice(0, page.count).map((r): StoredEvent => {
       const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
@@ -340,7 +356,7 @@ export class SqliteStore implements Store {
       FROM dlq r JOIN messages m ON m.id = r.message_id
       WHERE r.user_id = ? ${clause} ${where.map((w) => ` AND ${w}`).join("")}
       ORDER BY r.seq ${order} LIMIT ?`;
-    const rows = this.db.prepare(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
+    const rows = this.cached(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
     const more = rows.length > page.count;
     const kept = rows.slice(0, page.count);
     return {
@@ -446,8 +462,8 @@ export class SqliteStore implements Store {
     return this.wf.getRun(userId, runId);
   }
 
-  async getRunEntries(userId: string, runId: string): Promise<RunEntry[]> {
-    return this.wf.getEntries(userId, runId);
+  async getRunEntries(userId: string, runId: string, afterSeq = -1): Promise<RunEntry[]> {
+    return this.wf.getEntries(userId, runId, afterSeq);
   }
 
   async listRuns(userId: string, filter: RunFilter, page: Page): Promise<{ items: RunRecord[]; cursor?: string }> {
@@ -455,8 +471,8 @@ export class SqliteStore implements Store {
   }
 
   async listRunMessages(userId: string, runId: string): Promise<{ message: MessageRecord; events: LogEvent[] }[]> {
-    const rows = this.db.prepare(`SELECT * FROM messages WHERE user_id = ? AND run_id = ? ORDER BY id`).all(userId, runId) as Row[];
-    const events = this.db.prepare(`SELECT * FROM events WHERE message_id = ? ORDER BY seq`);
+    const rows = this.cached(`SELECT * FROM messages WHERE user_id = ? AND run_id = ? ORDER BY id`).all(userId, runId) as Row[];
+    const events = this.cached(`SELECT * FROM events WHERE message_id = ? ORDER BY seq`);
     return rows.map((r) => ({
       message: fromRow(r),
       events: (events.all(r.id) as Row[]).map((e) => {

@@ -29,7 +29,7 @@ export class WorkflowTables {
       insertEntry: db.prepare(
         `INSERT INTO wf_entries (user_id, run_id, seq, message_id, call_type, created_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
-      entries: db.prepare(`SELECT * FROM wf_entries WHERE user_id = ? AND run_id = ? ORDER BY seq`),
+      entries: db.prepare(`SELECT * FROM wf_entries WHERE user_id = ? AND run_id = ? AND seq > ? ORDER BY seq`),
       putWaiter: db.prepare(
         `INSERT INTO wf_waiters (user_id, event_id, run_id, created_ms, deadline_ms, spec) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
@@ -137,8 +137,8 @@ export class WorkflowTables {
     return run;
   }
 
-  getEntries(userId: string, runId: string): RunEntry[] {
-    return (this.stmts.entries.all(userId, runId) as Row[]).map((r) => ({
+  getEntries(userId: string, runId: string, afterSeq = -1): RunEntry[] {
+    return (this.stmts.entries.all(userId, runId, afterSeq) as Row[]).map((r) => ({
       seq: r.seq,
       messageId: r.message_id,
       callType: r.call_type,

@@ -102,6 +102,10 @@ export class Workflows {
     origin: { userId: string; callerIp: string; nowMs: number },
     existing: RunRecord | undefined,
   ): NewMessage {
+    // The id becomes part of URLs (`/v2/workflows/runs/{id}`, webhook URLs): nothing that would break them.
+    if (!/^[^\s/?#%\\]{1,200}$/.test(wf.runId)) {
+      throw badRequest(`invalid Upstash-Workflow-RunId "${wf.runId.slice(0, 100)}": 1 to 200 characters, without spaces, "/", "?", "#", "%" or "\\"`);
+    }
     const cfg = parsePublishHeaders(headers, this.limits);
     // A direct call (or the SDK's re-trigger after `/v2/trigger`) forwards every header it received: the transport's
     // own are not delivered again, nor the unknown-SDK marker, which delivered again would make the endpoint loop.

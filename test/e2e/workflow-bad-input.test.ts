@@ -66,6 +66,15 @@ describe("workflow runs: bad input", () => {
         400,
       ),
     ).toMatch(/invoke/);
+    // A run id that would not survive in a URL.
+    for (const bad of ["has space", "a/b", "x".repeat(201)]) {
+      const res = await sluice.api("POST", "/v2/batch", {
+        body: JSON.stringify([{ destination: url, headers: { "upstash-workflow-runid": bad, "upstash-workflow-init": "true" }, body: "x" }]),
+        headers: { "content-type": "application/json" },
+      });
+      expect(res.status).toBe(200);
+      expect((await res.json())[0].error).toMatch(/invalid Upstash-Workflow-RunId/);
+    }
     // Nothing was created by the refused requests.
     expect((await sluice.api("GET", "/v2/workflows/runs/wfr_child")).status).toBe(404);
     const { runs } = await host.client().logs({});

@@ -14,6 +14,8 @@ export interface DispatcherOptions {
   queueSettings: (userId: string, name: string) => QueueSettings;
   /** Persisted pause and pins of a key, applied when its lane is (re)created. */
   keySettings: (userId: string, key: string) => FlowSettings | undefined;
+  /** A key's rate window saved before the last stop, if any (asked once, when its lane is created). */
+  keyWindow?: (userId: string, key: string) => { startMs: number; count: number } | undefined;
 }
 
 /**
@@ -57,11 +59,23 @@ export class Dispatcher {
       lane = new KeyLane(userId, key, this.o.now());
       const saved = this.o.keySettings(userId, key);
       if (saved) lane.limiter.restoreSettings(saved);
+      const window = this.o.keyWindow?.(userId, key);
+      if (window) lane.limiter.restoreWindow(window.startMs, window.count);
       this.keys.set(id, lane);
     } else if (touch) {
       lane.lastUsedMs = this.o.now();
     }
     return lane;
+  }
+
+  /** The rate windows that changed since the last call, to be saved. */
+  takeDirtyWindows(): { userId: string; key: string; startMs: number; count: number }[] {
+    const out: { userId: string; key: string; startMs: number; count: number }[] = [];
+    for (const lane of this.keys.values()) {
+      const w = lane.limiter.takeWindow();
+      if (w) out.push({ userId: lane.userId, key: lane.limiter.key, ...w });
+    }
+    return out;
   }
 
   findKeyLane(userId: string, key: string): KeyLane | undefined {

@@ -43,6 +43,9 @@ export interface AcceptResult {
   rejected?: RunState | "unknown";
 }
 
+/** How often changed rate windows are saved. */
+const WINDOW_SAVE_MS = 1000;
+
 /** How long a drained flow-control key stays listed and readable before it is forgotten. */
 const IDLE_KEY_MS = 60 * 60_000;
 
@@ -67,6 +70,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Flow-control settings (pause, pins) by `user\0key`, for keys that have any. */
   readonly flowSettings = new Map<string, FlowSettings>();
   private purgeTimer: NodeJS.Timeout | undefined;
+  private windowTimer: NodeJS.Timeout | undefined;
+  /** Rate windows saved before the last stop, until their key's lane is created again. */
+  private readonly savedWindows = new Map<string, { startMs: number; count: number }>();
   private stopped = false;
   private readonly background = new Set<Promise<unknown>>();
 
@@ -98,6 +104,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       start: (batch) => this.track(this.activate(batch)),
       queueSettings: (userId, name) => this.queueSettingsFor(userId, name),
       keySettings: (userId, key) => this.flowSettings.get(`${userId}\u0000${key}`),
+      keyWindow: (userId, key) => this.takeSavedWindow(userId, key),
     });
   }
 
@@ -130,6 +137,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.queueSettings.set(`${userId}\u0000${name}`, settings);
     }
     for (const f of await this.store.listFlowSettings()) this.flowSettings.set(`${f.userId}\u0000${f.key}`, f.settings);
+    const now = this.clock.now();
+    for (const w of await this.store.listFlowWindows()) {
+      // Periods are at most a week; an older window limits nothing.
+      if (w.count > 0 && w.startMs > now - 7 * 86_400_000) this.savedWindows.set(`${w.userId}\u0000${w.key}`, { startMs: w.startMs, count: w.count });
+    }
     // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
     for (const h of await this.store.listQueueHolders()) {
       this.dispatcher.holdQueueSlot(h.userId, h.queueName, h.id, h.finished, h.callbacks);
@@ -146,6 +158,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.waits.start();
     this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();
+    this.windowTimer = setInterval(() => this.track(this.saveWindows()), WINDOW_SAVE_MS);
+    this.windowTimer.unref();
   }
 
   /**
@@ -159,11 +173,29 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.waits.stop();
     this.dispatcher.stop();
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    if (this.windowTimer) clearInterval(this.windowTimer);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.allSettled([...this.background]), grace]);
     clearTimeout(timer);
+    await this.saveWindows();
     await this.committer.idle();
+  }
+
+  /**
+   * Saves the rate windows that changed, at most once a second: a restart then continues a key's window instead
+   * of opening a fresh one (up to the last second's starts may be missed after a crash).
+   */
+  private async saveWindows(): Promise<void> {
+    const windows = this.dispatcher.takeDirtyWindows();
+    if (windows.length) await this.committer.run([{ op: "putFlowWindows", windows }]);
+  }
+
+  private takeSavedWindow(userId: string, key: string): { startMs: number; count: number } | undefined {
+    const id = `${userId}\u0000${key}`;
+    const w = this.savedWindows.get(id);
+    if (w) this.savedWindows.delete(id);
+    return w;
   }
 
   /** Stores new messages (one transaction per event-loop turn) and schedules them; resolves once durable. */

@@ -26,6 +26,8 @@ export class FlowLimiter {
   inFlight = 0;
   private windowStartMs: number;
   private windowCount = 0;
+  /** The rate window changed since it was last saved (`takeWindow`). */
+  private windowDirty = false;
 
   constructor(
     readonly key: string,
@@ -95,6 +97,7 @@ export class FlowLimiter {
     this.roll(nowMs);
     this.windowCount++;
     this.inFlight++;
+    if (this.rateLimit().rate !== Infinity) this.windowDirty = true;
   }
 
   onFinish(): void {
@@ -142,12 +145,20 @@ export class FlowLimiter {
   resetRate(nowMs: number): void {
     this.windowStartMs = nowMs;
     this.windowCount = 0;
+    this.windowDirty = true;
   }
 
   /** Restores a counted window after a restart. */
   restoreWindow(startMs: number, count: number): void {
     this.windowStartMs = startMs;
     this.windowCount = count;
+  }
+
+  /** The rate window, if it changed since the last call: what is saved so a restart does not open a fresh one. */
+  takeWindow(): { startMs: number; count: number } | undefined {
+    if (!this.windowDirty) return undefined;
+    this.windowDirty = false;
+    return { startMs: this.windowStartMs, count: this.windowCount };
   }
 
   /**

@@ -33,6 +33,8 @@ export interface Store {
   /** The states of the given messages (any user), for a schedule's `lastScheduleStates`. */
   messageStates(ids: string[]): Promise<Map<string, MessageState>>;
   listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;
+  /** The saved rate windows of flow-control keys. */
+  listFlowWindows(): Promise<FlowWindow[]>;
   /** Queue messages that hold their queue's slot: past their first attempt and unfinished, or finished with callbacks unfinished. */
   listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]>;
 
@@ -91,6 +93,7 @@ export type WriteOp =
   | { op: "putQueue"; queue: StoredQueue }
   | { op: "deleteQueue"; userId: string; name: string }
   | { op: "putFlowSettings"; userId: string; key: string; settings: FlowSettings }
+  | { op: "putFlowWindows"; windows: FlowWindow[] }
   | { op: "putUrlGroup"; group: StoredUrlGroup }
   | { op: "deleteUrlGroup"; userId: string; name: string }
   | { op: "putSchedule"; schedule: StoredSchedule }
@@ -141,6 +144,14 @@ export type WorkflowOp =
   | { op: "takeWaiter"; userId: string; id: number; then?: WriteOp[] }
   | { op: "putRunEvent"; event: StoredRunEvent }
   | { op: "takeRunEvent"; userId: string; id: number; then?: WriteOp[] };
+
+/** A flow-control key's rate window: when it opened and how many attempts it has started. */
+export interface FlowWindow {
+  userId: string;
+  key: string;
+  startMs: number;
+  count: number;
+}
 
 export interface StoredUrlGroup {
   userId: string;

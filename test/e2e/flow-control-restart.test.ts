@@ -82,4 +82,34 @@ describe("flow control across kill -9", () => {
     await eventually(() => heldIds.every((id) => after.counts().has(id)), 5000, 10);
     expect(after.max("held")).toBe(1);
   }, 30_000);
+
+  it("a key's rate window survives kill -9: the restarted server does not open a fresh window", async () => {
+    const rdest = await TestReceiver.start();
+    try {
+      const first = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
+      procs.push(first);
+      const c1 = new Client({ baseUrl: first.url, token: DEV_TOKEN });
+      const key = uniqueKey("rate-window");
+      const fc = { key, rate: 3, period: "20s" as const };
+      const firstIds = await publishMany(c1, 3, (i) => rdest.url(`/w1/${i}`), fc);
+      await rdest.waitFor(3, 5000);
+      // The window is saved within a second; then the process dies.
+      await sleep(1300);
+      await killHard(first);
+
+      const second = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
+      procs.push(second);
+      const c2 = new Client({ baseUrl: second.url, token: DEV_TOKEN });
+      const laterIds = await publishMany(c2, 3, (i) => rdest.url(`/w2/${i}`), fc);
+      // The window of 3 per 20 s was used up before the kill: nothing more starts in it.
+      await sleep(1500);
+      expect(rdest.requests.filter((r) => r.path.startsWith("/w2/"))).toHaveLength(0);
+      expect(await c2.flowControl.get(key)).toMatchObject({ rateMax: 3, rateCount: 3, waitListSize: 3 });
+      // The next window lets them through.
+      await eventually(() => rdest.requests.filter((r) => r.path.startsWith("/w2/")).length === 3, 25_000, 50);
+      expect(firstIds.length + laterIds.length).toBe(6);
+    } finally {
+      await rdest.close();
+    }
+  }, 40_000);
 });

@@ -187,4 +187,13 @@ export const MIGRATIONS: string[] = [
   `
   CREATE INDEX wf_waiters_deadline ON wf_waiters (deadline_ms, id);
   `,
+  `
+  CREATE TABLE flow_windows (
+    user_id     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    start_ms    INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];

@@ -5,6 +5,7 @@ import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../eng
 import type { FlowSettings } from "../../engine/flow-limiter.js";
 import type {
   DueKey,
+  FlowWindow,
   MessageFilter,
   OpResult,
   Page,
@@ -134,6 +135,10 @@ export class SqliteStore implements Store {
         `INSERT INTO flow_keys (user_id, key, settings) VALUES (?, ?, ?)
          ON CONFLICT (user_id, key) DO UPDATE SET settings = excluded.settings`,
       ),
+      putWindow: db.prepare(
+        `INSERT INTO flow_windows (user_id, key, start_ms, count) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count`,
+      ),
       putGroup: db.prepare(
         `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (user_id, name) DO UPDATE SET updated_ms = excluded.updated_ms, endpoints = excluded.endpoints`,
@@ -214,6 +219,9 @@ export class SqliteStore implements Store {
           }
           case "deleteQueue":
             result = { applied: this.stmts.deleteQueue.run(op.userId, op.name).changes === 1 };
+            break;
+          case "putFlowWindows":
+            for (const w of op.windows) this.stmts.putWindow.run(w.userId, w.key, w.startMs, w.count);
             break;
           case "putFlowSettings":
             this.stmts.putFlow.run(op.userId, op.key, JSON.stringify(op.settings));
@@ -427,6 +435,15 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async listFlowWindows(): Promise<FlowWindow[]> {
+    return (this.db.prepare(`SELECT * FROM flow_windows`).all() as Row[]).map((r) => ({
+      userId: r.user_id,
+      key: r.key,
+      startMs: r.start_ms,
+      count: r.count,
+    }));
+  }
+
   async listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]> {
     return (this.db.prepare(`SELECT * FROM flow_keys`).all() as Row[]).map((r) => ({
       userId: r.user_id,
@@ -533,6 +550,8 @@ export class SqliteStore implements Store {
         delMsg.run(id);
       }
       this.db.prepare(`DELETE FROM dedup WHERE expires_ms < ?`).run(nowMs);
+      // Periods are at most a week: an older window cannot limit anything.
+      this.db.prepare(`DELETE FROM flow_windows WHERE start_ms < ?`).run(nowMs - 8 * 86_400_000);
       return ids.length + this.wf.purge(beforeMs, limit);
     })();
   }

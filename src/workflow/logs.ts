@@ -105,9 +105,11 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
   const next: Json[] = [];
   for (const { message: m, events } of messages) {
     const tag = m.workflow;
-    if (!tag || (tag.callType !== "step" && tag.callType !== "fromCallback")) continue;
+    if (!tag || tag.callType === "failureCall") continue;
+    // A `context.call` under way is shown with where it goes; its failure is not the run's (WF_NoDelete).
+    const isCall = tag.callType === "toCallback";
     const unfinished = m.state === "pending" || m.state === "active";
-    const failedRun = m.state === "failed" && run.state === "RUN_FAILED";
+    const failedRun = !isCall && m.state === "failed" && run.state === "RUN_FAILED";
     const cancelled = m.state === "cancelled" && run.state === "RUN_CANCELED" && events.some((e) => e.state === "CANCEL_REQUESTED");
     if (!unfinished && !failedRun && !cancelled) continue;
     const errors = events
@@ -126,6 +128,7 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
     next.push({
       messageId: m.id,
       ...(stepName ? { stepName } : {}),
+      ...(isCall ? { callType: "toCallback", callUrl: m.url, callMethod: m.method } : {}),
       state: failedRun
         ? "STEP_FAILED"
         : cancelled

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
-import { TestReceiver } from "../helpers/receiver.js";
+import { eventually, TestReceiver } from "../helpers/receiver.js";
 import { waitForRun, WorkflowHost } from "../helpers/workflow.js";
 
 let sluice: TestSluice;
@@ -143,6 +143,22 @@ describe("workflow steps end to end", () => {
     // Callbacks of the earlier attempts reached the endpoint too; it waited for the final one.
     expect(host.hitsTo("/call-retries").filter((h) => h.headers["upstash-workflow-callback"]).length).toBe(3);
     expect(log.steps.flatMap((g: any) => g.steps).find((s: any) => s.stepName === "flaky")).toMatchObject({ callResponseStatus: 503 });
+  });
+
+  it("a context.call under way shows in the log's next group with where it goes", async () => {
+    third.respond = (req) => (req.path === "/slow" ? { status: 200, body: "late", delayMs: 1500 } : { status: 200, body: "ok" });
+    const url = host.add("/call-slow", async (ctx) => {
+      await ctx.call("slow", { url: third.url("/slow"), method: "POST", body: "x" });
+    });
+    const client = host.client();
+    const { workflowRunId } = await client.trigger({ url });
+    const pending = await eventually(async () => {
+      const { runs } = await client.logs({ workflowRunId });
+      const next = runs[0]?.steps.find((g: any) => g.type === "next");
+      return next?.steps.find((s: any) => s.callType === "toCallback");
+    }, 5000);
+    expect(pending).toMatchObject({ callUrl: third.url("/slow"), callMethod: "POST", state: "STEP_PROGRESS" });
+    await waitForRun(client, workflowRunId);
   });
 
   it("trigger options: labels, forwarded headers on every delivery, retries and delay from the trigger", async () => {

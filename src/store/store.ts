@@ -47,6 +47,8 @@ export interface Store {
   listRunMessages(userId: string, runId: string): Promise<{ message: MessageRecord; events: LogEvent[] }[]>;
   /** Live waiters of an event (and, when given, of one run). */
   listWaiters(userId: string, eventId: string, runId?: string): Promise<StoredWaiter[]>;
+  /** Live waiters of one run, for its log. */
+  listRunWaiters(userId: string, runId: string): Promise<StoredWaiter[]>;
   /** Every live waiter (any user), for the deadline timer. */
   listAllWaiters(): Promise<StoredWaiter[]>;
   /** Live waiters (any user) whose deadline is before `beforeMs`, earliest first, at most `limit`: the deadline timer's window. */

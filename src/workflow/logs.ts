@@ -1,5 +1,5 @@
 import type { LogEvent, MessageRecord } from "../engine/message.js";
-import type { RunEntry, RunRecord } from "./types.js";
+import type { RunEntry, RunRecord, StoredWaiter } from "./types.js";
 
 /**
  * The run-grouped workflow log (SPEC §5.10): a run's entries become its step groups (sequential steps one per
@@ -33,7 +33,7 @@ function stepFields(step: Json): Json {
   return out;
 }
 
-export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage[], nowMs: number): Json {
+export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage[], nowMs: number, waiters: StoredWaiter[] = []): Json {
   const byId = new Map(messages.map((m) => [m.message.id, m]));
   const calls = messages.filter((m) => m.message.workflow?.callType === "toCallback");
   let callIndex = 0;
@@ -140,6 +140,18 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
       ...(m.retryDelay ? { retryDelay: m.retryDelay } : {}),
       ...(errors.length ? { errors } : {}),
       ...(unfinished ? { nextDeliveryTime: Math.max(m.dueMs, m.state === "active" ? nowMs : m.dueMs) } : {}),
+    });
+  }
+  // Waits under way: the run is waiting for an event (or a webhook call) until the deadline.
+  for (const w of waiters) {
+    next.push({
+      stepId: w.step.stepId,
+      stepName: w.step.stepName,
+      stepType: w.step.stepType,
+      waitEventId: w.eventId,
+      waitTimeoutDeadline: w.deadlineMs,
+      state: "STEP_PROGRESS",
+      createdAt: w.createdMs,
     });
   }
   if (next.length) groups.push({ type: "next", steps: next });

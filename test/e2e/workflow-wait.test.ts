@@ -55,6 +55,13 @@ describe("waitForEvent and notify", () => {
     expect(waiters[0].headers["upstash-workflow-runid"]).toEqual([workflowRunId]);
     expect(waiters[0].headers.authorization).toBeUndefined();
 
+    // While it waits, the run's log shows the wait as what comes next.
+    const [waiting] = (await client.logs({ workflowRunId })).runs as any[];
+    const nextGroup = waiting.steps.find((g: any) => g.type === "next");
+    expect(nextGroup.steps).toContainEqual(
+      expect.objectContaining({ stepName: "wait for payment", stepType: "Wait", waitEventId: eventId, state: "STEP_PROGRESS" }),
+    );
+
     const replies = (await client.notify({ eventId, eventData: { amount: 42 } })) as any[];
     expect(replies).toHaveLength(1);
     expect(replies[0].workflowRunId).toBe(workflowRunId);

@@ -32,8 +32,12 @@ export function workflowLogRoutes({ engine }: AppDeps) {
         const now = engine.clock.now();
         const runs = [];
         for (const run of page.items) {
-          const [entries, messages] = await Promise.all([store.getRunEntries(req.userId, run.runId), store.listRunMessages(req.userId, run.runId)]);
-          runs.push(runLog(run, entries, messages, now));
+          const [entries, messages, waiters] = await Promise.all([
+            store.getRunEntries(req.userId, run.runId),
+            store.listRunMessages(req.userId, run.runId),
+            run.state === "RUN_STARTED" ? store.listRunWaiters(req.userId, run.runId) : [],
+          ]);
+          runs.push(runLog(run, entries, messages, now, waiters));
         }
         return { ...(page.cursor ? { cursor: page.cursor } : {}), runs };
       });

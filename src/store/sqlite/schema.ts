@@ -196,4 +196,7 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (user_id, key)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  CREATE INDEX wf_waiters_run ON wf_waiters (user_id, run_id);
+  `,
 ];

@@ -517,6 +517,10 @@ export class SqliteStore implements Store {
     return this.wf.listAllWaiters();
   }
 
+  async listRunWaiters(userId: string, runId: string): Promise<StoredWaiter[]> {
+    return this.wf.listRunWaiters(userId, runId);
+  }
+
   async listWaitersDue(beforeMs: number, limit: number): Promise<StoredWaiter[]> {
     return this.wf.listWaitersDue(beforeMs, limit);
   }

@@ -34,6 +34,7 @@ export class WorkflowTables {
         `INSERT INTO wf_waiters (user_id, event_id, run_id, created_ms, deadline_ms, spec) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       takeWaiter: db.prepare(`DELETE FROM wf_waiters WHERE user_id = ? AND id = ?`),
+      waitersOfRun: db.prepare(`SELECT * FROM wf_waiters WHERE user_id = ? AND run_id = ? ORDER BY id`),
       dropRunWaiters: db.prepare(`DELETE FROM wf_waiters WHERE user_id = ? AND run_id = ?`),
       waiters: db.prepare(`SELECT * FROM wf_waiters WHERE user_id = ? AND event_id = ? ORDER BY id`),
       runWaiters: db.prepare(`SELECT * FROM wf_waiters WHERE user_id = ? AND event_id = ? AND run_id = ? ORDER BY id`),
@@ -208,6 +209,10 @@ export class WorkflowTables {
 
   listAllWaiters(): StoredWaiter[] {
     return (this.stmts.allWaiters.all() as Row[]).map(waiterFromRow);
+  }
+
+  listRunWaiters(userId: string, runId: string): StoredWaiter[] {
+    return (this.stmts.waitersOfRun.all(userId, runId) as Row[]).map(waiterFromRow);
   }
 
   listWaitersDue(beforeMs: number, limit: number): StoredWaiter[] {

@@ -343,6 +343,7 @@ export class Workflows {
     };
     const [r] = await this.engine.commitAndStart([op]);
     if (!r.applied) return r.rejected === "unknown" ? undefined : (r.rejected as RunState);
+    this.encoded.drop(userId, runId);
     // What a cancelled run still had pending is cancelled with it. A run that succeeded has at most leftovers of
     // parallel branches, which are dropped when they come due (`deliveryBody`): no search for them is needed.
     if (how.cancel) await this.afterRunEnded(userId, runId);
@@ -351,6 +352,7 @@ export class Workflows {
 
   /** Cancels what a run that has ended still has pending (sleeps, retries, parallel branches). */
   async afterRunEnded(userId: string, runId: string): Promise<void> {
+    this.encoded.drop(userId, runId);
     const ids = await this.store.findUnfinished(userId, { runId: [runId] });
     // The failure callback is sent because the run ended: it is not cancelled with the run's other messages.
     const failureCall = (await this.store.getRun(userId, runId))?.failureFunction?.messageId;

@@ -52,4 +52,30 @@ describe("workflow basics", () => {
     expect(hits.filter((h) => h.body === "").length).toBeGreaterThanOrEqual(2);
     expect(hits.every((h) => h.status === 200)).toBe(true);
   });
+
+  it("client.logs pages through runs newest first with a cursor, and filters by state and URL", async () => {
+    const url = host.add("/paged", async (ctx) => {
+      await ctx.run("only", () => ctx.requestPayload);
+    });
+    const client = host.client();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { workflowRunId } = await client.trigger({ url, body: String(i) });
+      ids.push(workflowRunId);
+      await waitForRun(client, workflowRunId);
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const res: any = await client.logs({ workflowUrl: url, count: 2, cursor } as any);
+      seen.push(...res.runs.map((r: any) => r.workflowRunId));
+      cursor = res.cursor;
+      if (!cursor) break;
+    }
+    expect(seen).toEqual([...ids].reverse());
+    const succeeded: any = await client.logs({ workflowUrl: url, state: "RUN_SUCCESS" } as any);
+    expect(succeeded.runs.length).toBe(5);
+    const failed: any = await client.logs({ workflowUrl: url, state: "RUN_FAILED" } as any);
+    expect(failed.runs).toEqual([]);
+  });
 });

@@ -15,22 +15,27 @@ function existingKeyLane(engine: Engine, userId: string, key: string): KeyLane {
   return engine.dispatcher.keyLane(userId, key, false);
 }
 
-export function flowInfo(engine: Engine, userId: string, key: string): FlowInfo {
+export async function flowInfo(engine: Engine, userId: string, key: string): Promise<FlowInfo> {
   const lane = existingKeyLane(engine, userId, key);
-  return lane.limiter.info(engine.clock.now(), lane.size);
+  const now = engine.clock.now();
+  let waiting = lane.size;
+  // Under a backlog the lanes hold only part of what is due (`maxWaiting`); the store knows the rest.
+  if (engine.dispatcher.waitingCount >= engine.config.maxWaiting / 2) {
+    waiting = Math.max(waiting, await engine.store.countWaiting(userId, key, now));
+  }
+  return lane.limiter.info(now, waiting);
 }
 
 /** Every key of the user, optionally those whose name contains `search`. */
-export function listFlow(engine: Engine, userId: string, search?: string): FlowInfo[] {
+export async function listFlow(engine: Engine, userId: string, search?: string): Promise<FlowInfo[]> {
   const names = new Set(engine.dispatcher.keyLanes(userId).map((l) => l.name));
   for (const k of engine.flowSettings.keys()) {
     const [u, key] = k.split("\u0000");
     if (u === userId) names.add(key);
   }
-  return [...names]
-    .filter((n) => !search || n.includes(search))
-    .sort()
-    .map((n) => flowInfo(engine, userId, n));
+  const out: FlowInfo[] = [];
+  for (const n of [...names].filter((name) => !search || name.includes(search)).sort()) out.push(await flowInfo(engine, userId, n));
+  return out;
 }
 
 /** Applies a change to a key's limiter, persists its settings and lets the dispatcher look at it again. */

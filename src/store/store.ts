@@ -33,6 +33,8 @@ export interface Store {
   /** The states of the given messages (any user), for a schedule's `lastScheduleStates`. */
   messageStates(ids: string[]): Promise<Map<string, MessageState>>;
   listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;
+  /** Messages of a flow-control key that are due and waiting (pending, due by `nowMs`). */
+  countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number>;
   /** The saved rate windows of flow-control keys. */
   listFlowWindows(): Promise<FlowWindow[]>;
   /** Queue messages that hold their queue's slot: past their first attempt and unfinished, or finished with callbacks unfinished. */

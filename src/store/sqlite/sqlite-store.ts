@@ -435,6 +435,13 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number> {
+    const row = this.cached(
+      `SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND flow_key = ? AND state = 'pending' AND due_ms <= ?`,
+    ).get(userId, flowKey, nowMs) as Row;
+    return row.n;
+  }
+
   async listFlowWindows(): Promise<FlowWindow[]> {
     return (this.db.prepare(`SELECT * FROM flow_windows`).all() as Row[]).map((r) => ({
       userId: r.user_id,

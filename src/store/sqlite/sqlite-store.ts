@@ -73,7 +73,7 @@ export class SqliteStore implements Store {
     this.db.pragma("temp_store = MEMORY");
     this.migrate();
     this.stmts = this.prepare();
-    this.wf = new WorkflowTables(this.db);
+    this.wf = new WorkflowTables(this.db, (sql) => this.cached(sql));
     if (opts.dataDir) {
       // Checkpoints run on a worker thread; the main connection checkpoints only as a fallback if the WAL
       // grows past ~256 MB (the worker stuck or gone).

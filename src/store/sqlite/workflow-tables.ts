@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import type { OpResult, Page, WorkflowOp, WriteOp } from "../store.js";
+import { Conditions } from "./filter-sql.js";
 import type { RunEntry, RunFilter, RunRecord, RunState, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
 
 type Row = Record<string, any>;
@@ -11,7 +12,11 @@ type RunSpec = Pick<RunRecord, "triggerMessageId" | "inherit" | "failureUrl" | "
 export class WorkflowTables {
   private readonly stmts;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    /** Prepares a statement built from a filter once per distinct SQL text (the store's statement cache). */
+    private readonly cached: (sql: string) => Database.Statement,
+  ) {
     this.stmts = {
       getRun: db.prepare(`SELECT * FROM wf_runs WHERE user_id = ? AND run_id = ?`),
       insertRun: db.prepare(
@@ -149,53 +154,32 @@ export class WorkflowTables {
   }
 
   listRuns(userId: string, filter: RunFilter, page: Page): { items: RunRecord[]; cursor?: string } {
-    const where: string[] = ["user_id = ?"];
-    const params: unknown[] = [userId];
-    const anyOf = (column: string, values: readonly unknown[] | undefined): void => {
-      if (!values || values.length === 0) return;
-      where.push(`${column} IN (${values.map(() => "?").join(",")})`);
-      params.push(...values);
-    };
-    anyOf("run_id", filter.runIds);
-    anyOf("state", filter.state);
-    anyOf("caller_ip", filter.callerIp);
-    anyOf("flow_key", filter.flowControlKey);
-    anyOf("host", filter.host);
-    anyOf("path", filter.path);
-    anyOf("url", filter.url);
+    const c = new Conditions();
+    c.add("user_id = ?", userId);
+    c.anyOf("run_id", filter.runIds);
+    c.anyOf("state", filter.state);
+    c.anyOf("caller_ip", filter.callerIp);
+    c.anyOf("flow_key", filter.flowControlKey);
+    c.anyOf("host", filter.host);
+    c.anyOf("path", filter.path);
+    c.anyOf("url", filter.url);
     if (filter.urlPrefix?.length) {
-      where.push(`(${filter.urlPrefix.map(() => "substr(url, 1, ?) = ?").join(" OR ")})`);
-      for (const p of filter.urlPrefix) params.push(p.length, p);
+      c.add(`(${filter.urlPrefix.map(() => "substr(url, 1, ?) = ?").join(" OR ")})`, ...filter.urlPrefix.flatMap((p) => [p.length, p]));
     }
-    if (filter.label?.length) {
-      where.push(`EXISTS (SELECT 1 FROM json_each(labels) WHERE value IN (${filter.label.map(() => "?").join(",")}))`);
-      params.push(...filter.label);
-    }
-    if (filter.createdAt !== undefined) {
-      where.push("created_ms = ?");
-      params.push(filter.createdAt);
-    }
-    if (filter.fromDate !== undefined) {
-      where.push("created_ms >= ?");
-      params.push(filter.fromDate);
-    }
-    if (filter.toDate !== undefined) {
-      where.push("created_ms <= ?");
-      params.push(filter.toDate);
-    }
+    c.anyLabel("labels", filter.label);
+    if (filter.createdAt !== undefined) c.add("created_ms = ?", filter.createdAt);
+    c.between("created_ms", filter.fromDate, filter.toDate);
     // The cursor is the (created_ms, run_id) of the last run returned, newest first.
     if (page.cursor) {
       const sep = page.cursor.indexOf("_");
       const ms = Number(page.cursor.slice(0, sep));
       const id = page.cursor.slice(sep + 1);
-      if (sep > 0 && Number.isFinite(ms)) {
-        where.push("(created_ms < ? OR (created_ms = ? AND run_id < ?))");
-        params.push(ms, ms, id);
-      }
+      if (sep > 0 && Number.isFinite(ms)) c.add("(created_ms < ? OR (created_ms = ? AND run_id < ?))", ms, ms, id);
     }
-    const rows = this.db
-      .prepare(`SELECT * FROM wf_runs WHERE ${where.join(" AND ")} ORDER BY created_ms DESC, run_id DESC LIMIT ?`)
-      .all(...params, page.count + 1) as Row[];
+    const rows = this.cached(`SELECT * FROM wf_runs WHERE ${c.where.join(" AND ")} ORDER BY created_ms DESC, run_id DESC LIMIT ?`).all(
+      ...c.params,
+      page.count + 1,
+    ) as Row[];
     const more = rows.length > page.count;
     const items = rows.slice(0, page.count).map(runFromRow);
     const last = items[items.length - 1];

@@ -200,11 +200,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Stores new messages (one transaction per event-loop turn) and schedules them; resolves once durable. */
   async accept(items: NewMessage[]): Promise<AcceptResult[]> {
-    const ops = items.map((item) => {
-      const insert = this.insertOp(item);
-      return item.run ? this.workflows.runStepOp(item.record.userId, item.run, insert) : insert;
-    });
-    const results = await this.commitAndStart(ops);
+    const results = await this.commitAndStart(items.map((item) => this.storeOp(item)));
     return items.map(({ record }, i) => {
       const r = results[i];
       if (r.duplicateOf) return { messageId: r.duplicateOf, deduplicated: true };
@@ -243,6 +239,15 @@ export class Engine extends EventEmitter<EngineEvents> {
           break;
       }
     });
+  }
+
+  /** The write that stores a new message: its insert, within the `runStep` of its workflow run when it joins one. */
+  storeOp(item: NewMessage): WriteOp {
+    const insert = this.insertOp(item);
+    const plan = item.run;
+    if (!plan) return insert;
+    const { runId, create, continueExisting, entry } = plan;
+    return { op: "runStep", userId: item.record.userId, runId, create, continueExisting, entry, insert };
   }
 
   /**

@@ -107,7 +107,7 @@ export class Waits {
         const item = await this.step(w.userId, w.url, w.headers, eventStep(w, event.data), callerIp);
         if (item) {
           const [r] = await this.engine.commitAndStart([
-            { op: "takeRunEvent", userId: w.userId, id: event.id!, then: [this.engine.workflows.runStepOp(w.userId, item.run!, this.engine.insertOp(item))] },
+            { op: "takeRunEvent", userId: w.userId, id: event.id!, then: [this.engine.storeOp(item)] },
           ]);
           if (r.applied && r.nested?.[0]?.applied) return { messageId: item.record.id };
         }
@@ -157,7 +157,7 @@ export class Waits {
         op: "takeWaiter",
         userId: w.userId,
         id: w.id!,
-        then: item ? [this.engine.workflows.runStepOp(w.userId, item.run!, this.engine.insertOp(item))] : [],
+        then: item ? [this.engine.storeOp(item)] : [],
       });
     }
     const results = await this.engine.commitAndStart(ops);
@@ -190,7 +190,7 @@ export class Waits {
         op: "takeWaiter",
         userId: w.userId,
         id: w.id!,
-        then: item ? [this.engine.workflows.runStepOp(w.userId, item.run!, this.engine.insertOp(item))] : [],
+        then: item ? [this.engine.storeOp(item)] : [],
       },
     ]);
   }

@@ -9,8 +9,6 @@ import { canonicalHeaderName } from "../protocol/header-names.js";
 import { flattenHeaders, inheritedHeaders, NOT_INHERITED, userForwardHeaders, workflowHeadersOf, type WorkflowHeaders } from "./headers.js";
 import type { CallType, Invoker, RunEntry, RunRecord, RunState } from "./types.js";
 
-type InsertOp = Extract<WriteOp, { op: "insertMessage" }>;
-type RunStepOp = Extract<WriteOp, { op: "runStep" }>;
 
 /** How a prepared workflow message joins its run when it is stored. */
 export interface RunPlan {
@@ -23,11 +21,20 @@ export interface RunPlan {
 const FINAL: RunState[] = ["RUN_SUCCESS", "RUN_FAILED", "RUN_CANCELED"];
 const b64 = (b: Buffer): string => b.toString("base64");
 
-/** The reply to a step published to a run that can no longer take one (SPEC §5.4: the SDK reads 400 as "finished"). */
-export function runClosedError(runId: string, state: RunState | "unknown"): HttpError {
-  if (state === "unknown") return badRequest(`failed to publish to url: workflow run ${runId} does not exist`);
-  const word = state === "RUN_CANCELED" ? "cancelled" : state === "RUN_FAILED" ? "failed" : "finished";
-  return badRequest(`failed to publish to url: can not append to a ${word} workflow`);
+/**
+ * The reply to a step published to a run that can no longer take one (SPEC §5.4: the SDK reads 400 as "finished").
+ * In a batch it refuses the whole request, not just its item.
+ */
+export class RunClosedError extends HttpError {
+  constructor(runId: string, state: RunState | "unknown") {
+    const word = state === "RUN_CANCELED" ? "cancelled" : state === "RUN_FAILED" ? "failed" : "finished";
+    super(
+      400,
+      state === "unknown"
+        ? `failed to publish to url: workflow run ${runId} does not exist`
+        : `failed to publish to url: can not append to a ${word} workflow`,
+    );
+  }
 }
 
 /**
@@ -80,8 +87,8 @@ export class Workflows {
   ): NewMessage {
     const run = runs.get(wf.runId);
     if (wf.init) return this.prepareTrigger(wf, headers, body, target, origin, run);
-    if (!run) throw runClosedError(wf.runId, "unknown");
-    if (run.state !== "RUN_STARTED") throw runClosedError(wf.runId, run.state);
+    if (!run) throw new RunClosedError(wf.runId, "unknown");
+    if (run.state !== "RUN_STARTED") throw new RunClosedError(wf.runId, run.state);
     // The call to a third party is the user's own request: it gets none of the run's headers or settings.
     const merged = wf.callType === "toCallback" ? headers : { ...run.inherit, ...headers };
     const cfg = parsePublishHeaders(merged, this.limits);
@@ -150,11 +157,6 @@ export class Workflows {
     return item;
   }
 
-  /** Wraps a message's insert into the run operation that stores it with its entry. */
-  runStepOp(userId: string, plan: RunPlan, insert: InsertOp): RunStepOp {
-    return { op: "runStep", userId, runId: plan.runId, create: plan.create, continueExisting: plan.continueExisting, entry: plan.entry, insert };
-  }
-
   /**
    * A step built by the server itself (an event for a waiter, a wait timeout, an invoked run's result), published
    * with the headers the SDK left for it; undefined when its run is gone or finished.
@@ -214,7 +216,7 @@ export class Workflows {
       case "toCallback": {
         if (!msg.callback || t.verdict.kind === "cancelled" || run.state !== "RUN_STARTED") return [];
         const cb = this.callCallback(msg, run, t, nowMs);
-        return cb ? [this.runStepOp(msg.userId, cb.run!, this.engine.insertOp(cb))] : [];
+        return cb ? [this.engine.storeOp(cb)] : [];
       }
       case "failureCall": {
         if (t.verdict.kind === "retry" || !run.failureFunction || run.failureFunction.messageId !== msg.id) return [];
@@ -318,7 +320,7 @@ export class Workflows {
     if (!item) return undefined;
     // The parent's log names the run its Invoke step started.
     item.record.workflow!.invoked = { runId: run.runId, url: run.url, createdAtMs: run.createdAtMs };
-    return this.runStepOp(run.userId, item.run!, this.engine.insertOp(item));
+    return this.engine.storeOp(item);
   }
 
   // ---- ending runs ------------------------------------------------------------------------------

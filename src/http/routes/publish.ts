@@ -7,7 +7,7 @@ import { parseDestination, type Destination } from "../../protocol/destination.j
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
-import { runClosedError } from "../../workflow/workflows.js";
+import { RunClosedError } from "../../workflow/workflows.js";
 import type { RunRecord } from "../../workflow/types.js";
 import type { AcceptResult } from "../../engine/engine.js";
 
@@ -63,7 +63,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
   async function acceptAll(userId: string, items: NewMessage[]): Promise<AcceptResult[]> {
     const [, results] = await Promise.all([ensureQueues(userId, items), engine.accept(items)]);
     const refused = results.findIndex((r) => r.rejected);
-    if (refused !== -1) throw runClosedError(items[refused].record.workflow!.runId, results[refused].rejected!);
+    if (refused !== -1) throw new RunClosedError(items[refused].record.workflow!.runId, results[refused].rejected!);
     return results;
   }
 
@@ -116,17 +116,15 @@ export function publishRoutes({ engine, config }: AppDeps) {
       // Runs that workflow steps continue are read first, so every message is then built in one turn.
       const runs = await engine.workflows.runsFor(req.userId, parsed.map(itemHeaders));
       // Each item is validated on its own: a bad item gets {error} in its slot and the others are still published.
+      // A step for a run that has ended refuses the batch as a whole, as the SDK expects (it publishes one run per batch).
       const prepared: (NewMessage[] | { error: string })[] = parsed.map((item: unknown, i: number) => {
         try {
           return prepareItem(req, item, i, runs);
         } catch (err) {
-          if (err instanceof HttpError) return { error: err.message };
+          if (err instanceof HttpError && !(err instanceof RunClosedError)) return { error: err.message };
           throw err;
         }
       });
-      // A step for a run that has ended is refused as a whole, as the SDK expects (it publishes one run per batch).
-      const closed = prepared.find((p): p is { error: string } => !Array.isArray(p) && p.error.startsWith("failed to publish to url"));
-      if (closed) throw badRequest(closed.error);
       const all = prepared.flatMap((p) => (Array.isArray(p) ? p : []));
       const results = await acceptAll(req.userId, all);
       let k = 0;

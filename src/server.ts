@@ -28,6 +28,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   const engine = new Engine(store, config, deliverer, keys, clock);
   const app = buildApp({ engine, config });
   engine.on("error", (err: unknown) => app.log.error({ err }, "engine error"));
+  engine.on("storeError", throttledLog((err, suppressed) => app.log.warn({ err, suppressed }, "store write failed")));
   await engine.start();
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
@@ -48,6 +49,22 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
       await deliverer.close();
       await store.close();
     },
+  };
+}
+
+/** At most one line per `everyMs` for a fault that can repeat thousands of times a second (a full disk). */
+function throttledLog(log: (err: unknown, suppressed: number) => void, everyMs = 10_000): (err: unknown) => void {
+  let lastMs = -Infinity;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - lastMs < everyMs) {
+      suppressed++;
+      return;
+    }
+    lastMs = now;
+    log(err, suppressed);
+    suppressed = 0;
   };
 }
 

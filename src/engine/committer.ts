@@ -1,4 +1,5 @@
 import type { OpResult, Store, WriteOp } from "../store/store.js";
+import { callerError, classifyStoreError } from "../store/store-errors.js";
 
 interface Waiter {
   start: number;
@@ -7,10 +8,18 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
+/** How a commit that failed on a busy store is tried again before its callers are told (503). */
+const TRANSIENT_RETRY_DELAYS_MS = [5, 25, 100, 250];
+
 /**
  * Group commit: writes asked for during one turn of the event loop are applied in a single transaction,
  * then every caller is answered. Under load this turns thousands of small transactions into a few large
  * ones; when idle it adds no delay beyond one `setImmediate`.
+ *
+ * One caller's bad write must not fail the others of its group: when a group's transaction is refused for
+ * its content, the group is split in halves and each half committed on its own, down to the caller whose ops
+ * are at fault (a failed transaction changed nothing, so trying again is safe). A busy store is retried a few
+ * times; a full one fails the group with a 507 at once, since splitting cannot make room.
  */
 export class Committer {
   private ops: WriteOp[] = [];
@@ -22,6 +31,8 @@ export class Committer {
     private readonly store: Store,
     /** Upper bound on operations in one transaction, so one flush cannot stall the loop for long. */
     private readonly maxOps = 20_000,
+    /** Told of every failure before its callers are (once per group rejected, not per split), for logs and metrics. */
+    private readonly onFailure: (err: unknown) => void = () => undefined,
   ) {}
 
   /** Resolves once `ops` are durably committed, with their results in order. */
@@ -62,16 +73,42 @@ export class Committer {
       let j = i;
       let n = 0;
       while (j < waiters.length && (n === 0 || n + waiters[j].count <= this.maxOps)) n += waiters[j++].count;
-      const group = waiters.slice(i, j);
-      const from = group[0].start;
-      const slice = ops.slice(from, from + n);
-      try {
-        const results = await this.store.commit(slice);
-        for (const w of group) w.resolve(results.slice(w.start - from, w.start - from + w.count));
-      } catch (err) {
-        for (const w of group) w.reject(err);
-      }
+      await this.commitGroup(ops, waiters.slice(i, j));
       i = j;
+    }
+  }
+
+  /** Commits the ops of `group` (consecutive waiters) together; on a refused write, isolates the caller at fault. */
+  private async commitGroup(ops: WriteOp[], group: Waiter[]): Promise<void> {
+    const from = group[0].start;
+    const last = group[group.length - 1];
+    const slice = ops.slice(from, last.start + last.count);
+    let results: OpResult[];
+    try {
+      results = await this.commitWithRetries(slice);
+    } catch (err) {
+      if (group.length > 1 && classifyStoreError(err) === "rejected") {
+        const mid = group.length >> 1;
+        await this.commitGroup(ops, group.slice(0, mid));
+        await this.commitGroup(ops, group.slice(mid));
+        return;
+      }
+      this.onFailure(err);
+      const answer = callerError(err);
+      for (const w of group) w.reject(answer);
+      return;
+    }
+    for (const w of group) w.resolve(results.slice(w.start - from, w.start - from + w.count));
+  }
+
+  private async commitWithRetries(ops: WriteOp[]): Promise<OpResult[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.store.commit(ops);
+      } catch (err) {
+        if (classifyStoreError(err) !== "transient" || attempt >= TRANSIENT_RETRY_DELAYS_MS.length) throw err;
+        await new Promise((r) => setTimeout(r, TRANSIENT_RETRY_DELAYS_MS[attempt]));
+      }
     }
   }
 }

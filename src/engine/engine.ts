@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Config } from "../config.js";
+import { coerceError } from "../errors.js";
 import { signDelivery } from "../protocol/signature.js";
 import type { Store, WriteOp } from "../store/store.js";
 import { buildCallbackMessage, callbackBody, type NewMessage } from "./build-message.js";
@@ -16,6 +17,7 @@ import { Scheduler } from "./scheduler.js";
 import { afterAttempt, type Transition } from "./transitions.js";
 import type { FlowSettings } from "./flow-limiter.js";
 import type { OpResult } from "../store/store.js";
+import { classifyStoreError } from "../store/store-errors.js";
 import { Workflows } from "../workflow/workflows.js";
 import { Waits } from "../workflow/waiters.js";
 import type { RunState } from "../workflow/types.js";
@@ -33,6 +35,8 @@ export interface EngineEvents {
   retry: [MessageRecord, number];
   failed: [MessageRecord, DlqEntry];
   cancelled: [MessageRecord];
+  /** A commit failed (its callers were told, or the engine retries its own write). */
+  storeError: [unknown];
   error: [unknown];
 }
 
@@ -48,6 +52,10 @@ const WINDOW_SAVE_MS = 1000;
 
 /** How long a drained flow-control key stays listed and readable before it is forgotten. */
 const IDLE_KEY_MS = 60 * 60_000;
+
+/** Back-off between tries of the engine's own writes (starts, outcomes) while the store refuses them. */
+const OWN_WRITE_RETRY_MIN_MS = 50;
+const OWN_WRITE_RETRY_MAX_MS = 5_000;
 
 /**
  * The message lifecycle: accept → store → (due loader) → lane → active → delivered | retry | failed.
@@ -84,7 +92,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     readonly clock: Clock = systemClock,
   ) {
     super();
-    this.committer = new Committer(store);
+    this.committer = new Committer(store, undefined, (err) => this.emit("storeError", err));
     this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
     this.scheduler = new Scheduler(this);
     this.workflows = new Workflows(this);
@@ -209,9 +217,18 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
   }
 
-  /** Commits operations, then starts or schedules every message they inserted (nested ones included). */
+  /**
+   * Commits operations, then starts or schedules every message they inserted (nested ones included). When the
+   * commit fails, nothing was stored: the starts reserved for inserts stored as active are given back.
+   */
   async commitAndStart(ops: WriteOp[]): Promise<OpResult[]> {
-    const results = await this.committer.run(ops);
+    let results: OpResult[];
+    try {
+      results = await this.committer.run(ops);
+    } catch (err) {
+      this.settleInserts(ops, []);
+      throw err;
+    }
     this.settleInserts(ops, results);
     return results;
   }
@@ -318,16 +335,21 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.dispatcher.cancelled(m);
       this.emit("cancelled", m);
     });
-    const late: WriteOp[] = [];
+    const late: MessageRecord[] = [];
     for (const id of ids) {
       const m = this.inFlight.get(id);
       if (!m || m.userId !== userId || m.cancelRequested) continue;
       m.cancelRequested = true;
-      count++;
-      late.push({ op: "event", event: { userId, messageId: id, timeMs: now, state: "CANCEL_REQUESTED" } });
+      late.push(m);
     }
-    await this.committer.run(late);
-    return count;
+    try {
+      await this.committer.run(late.map((m) => ({ op: "event", event: { userId, messageId: m.id, timeMs: now, state: "CANCEL_REQUESTED" } })));
+    } catch (err) {
+      // The caller is told the cancel failed, so it must not take effect when the attempt ends either.
+      for (const m of late) m.cancelRequested = false;
+      throw err;
+    }
+    return count + late.length;
   }
 
   /**
@@ -337,8 +359,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   async requeueFromDlq(userId: string, dlqId: string, fresh: NewMessage): Promise<string | undefined> {
     const op = this.insertOp(fresh);
     op.consumeDlq = { userId, dlqId };
-    const [r] = await this.committer.run([op]);
-    this.afterInsert(fresh.record, r.applied);
+    const [r] = await this.commitAndStart([op]);
     return r.applied ? fresh.record.id : undefined;
   }
 
@@ -348,8 +369,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async fireSchedule(userId: string, id: string, expectNextMs: number, nextMs: number | null, firedMs: number, items: NewMessage[]): Promise<boolean> {
     const inserts = items.map((item) => this.insertOp(item));
-    const [r] = await this.committer.run([{ op: "fireSchedule", userId, id, expectNextMs, nextMs, firedMs, inserts }]);
-    for (const { record } of items) this.afterInsert(record, r.applied);
+    const [r] = await this.commitAndStart([{ op: "fireSchedule", userId, id, expectNextMs, nextMs, firedMs, inserts }]);
     return r.applied;
   }
 
@@ -381,7 +401,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private async activate(batch: MessageRecord[]): Promise<void> {
     const now = this.clock.now();
     if (this.dispatcher.waitingCount < this.config.maxWaiting / 2) this.loader.kick();
-    const results = await this.committer.run(
+    // The starts stay counted while the write is retried: the limits hold, and nothing else could start meanwhile.
+    const results = await this.commitOwnWrite(
       batch.map((m) => ({
         op: "updateMessage" as const,
         id: m.id,
@@ -406,14 +427,25 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async attempt(msg: MessageRecord): Promise<void> {
     this.emit("attempt", msg);
+    let result: AttemptResult;
+    try {
+      result = await this.deliver(msg);
+    } catch (err) {
+      // Preparing the request failed (a store read): the attempt fails and is retried like any other.
+      result = { kind: "error", error: `could not prepare the delivery: ${coerceError(err).message}` };
+    }
+    await this.finishAttempt(msg, result);
+  }
+
+  /** Builds, signs and sends one attempt's request. */
+  private async deliver(msg: MessageRecord): Promise<AttemptResult> {
     let body = msg.body;
     if (msg.workflow?.callType === "step") {
       const list = await this.workflows.deliveryBody(msg);
       if (!list) {
         // Its run ended while it waited: it is cancelled instead of delivered.
         msg.cancelRequested = true;
-        await this.finishAttempt(msg, { kind: "error", error: "workflow run has ended" });
-        return;
+        return { kind: "error", error: "workflow run has ended" };
       }
       body = list;
     }
@@ -434,14 +466,13 @@ export class Engine extends EventEmitter<EngineEvents> {
       nowMs: now,
       nbfSkewSeconds: this.config.nbfSkewSeconds,
     });
-    const result = await this.deliverer.attempt({
+    return this.deliverer.attempt({
       url: msg.url,
       method: msg.method,
       headers,
       body,
       timeoutMs: msg.timeoutMs ?? this.config.limits.maxTimeoutMs,
     });
-    await this.finishAttempt(msg, result);
   }
 
   /** Records an attempt's outcome with its DLQ entry and callbacks in one transaction, then schedules what follows. */
@@ -477,11 +508,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     const followUps = this.callbacksFor(msg, t, dlq, now);
     const inserts: WriteOp[] = followUps.map((cb) => this.insertOp({ record: cb }));
     let wfOps: WriteOp[] = [];
-    let results;
+    let results: OpResult[];
     try {
       if (msg.workflow) wfOps = await this.workflows.afterAttempt(msg, t, dlq, now);
-      results = await this.committer.run([...inserts, ...ops, ...wfOps]);
+      results = await this.commitOutcome(inserts, ops, wfOps);
     } finally {
+      // Also at stop: an outcome still unwritten leaves the message active in the store, retried on the next start.
       this.inFlight.delete(msg.id);
     }
     msg.state = t.state;
@@ -519,6 +551,48 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.track(this.workflows.afterRunEnded(op.userId, op.runId));
       }
     });
+  }
+
+  /**
+   * Commits an attempt's outcome with its follow-ups (callbacks, workflow steps), retrying until it lands. When
+   * the store refuses the follow-ups for their content, the outcome is recorded without them rather than never.
+   */
+  private async commitOutcome(inserts: WriteOp[], ops: WriteOp[], wfOps: WriteOp[]): Promise<OpResult[]> {
+    const all = [...inserts, ...ops, ...wfOps];
+    try {
+      return await this.committer.run(all);
+    } catch (err) {
+      if (this.stopped || classifyStoreError(err) !== "rejected" || inserts.length + wfOps.length === 0) {
+        return this.commitOwnWrite(all, err);
+      }
+      this.emit("error", err);
+      const results = await this.commitOwnWrite(ops);
+      const dropped = { applied: false };
+      return [...inserts.map(() => dropped), ...results, ...wfOps.map(() => dropped)];
+    }
+  }
+
+  /**
+   * Commits the engine's own writes (starts, outcomes), retrying with back-off for as long as the store refuses
+   * them (a full disk, a lost connection), so no attempt is forgotten and no slot is leaked. Gives up only when
+   * the engine stops: what is unwritten then is still in the store as it was, and recovered on the next start.
+   */
+  private async commitOwnWrite(ops: WriteOp[], firstError?: unknown): Promise<OpResult[]> {
+    let delay = OWN_WRITE_RETRY_MIN_MS;
+    let err = firstError;
+    for (;;) {
+      if (err !== undefined) {
+        if (this.stopped) throw err;
+        this.emit("error", err);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, OWN_WRITE_RETRY_MAX_MS);
+      }
+      try {
+        return await this.committer.run(ops);
+      } catch (e) {
+        err = e;
+      }
+    }
   }
 
   private callbacksFor(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, now: number): MessageRecord[] {

@@ -161,7 +161,16 @@ export class Scheduler {
     const tick = firedMs ?? (collapse ? (latestTick(s.spec, now) ?? expect) : expect);
     const next = collapse ? s.spec.next(Math.max(now, tick)) : s.spec.next(tick);
     const items = this.messagesFor(s, now);
-    const applied = await this.engine.fireSchedule(s.userId, s.id, expect, next, tick, items);
+    let applied: boolean;
+    try {
+      applied = await this.engine.fireSchedule(s.userId, s.id, expect, next, tick, items);
+    } catch (err) {
+      // Nothing was stored (a full disk, a lost store): the same tick is tried again shortly, so the schedule
+      // keeps firing once the store takes writes again; a tick late by over a minute collapses as after downtime.
+      this.engine.emit("error", err);
+      if (this.schedules.get(k) === s) this.timers.push(k, now + TICK_RETRY_MS);
+      return;
+    }
     if (!applied || this.schedules.get(k) !== s) return;
     const fired: Schedule = { ...s, nextMs: next, lastMs: tick, lastMessageIds: items.map((i) => i.record.id) };
     this.schedules.set(k, fired);
@@ -184,6 +193,9 @@ export class Scheduler {
 }
 
 const key = (userId: string, id: string): string => `${userId}\u0000${id}`;
+
+/** How soon a tick whose commit failed is tried again. */
+const TICK_RETRY_MS = 1_000;
 
 /** A tick this late is treated like one missed during downtime: the missed ticks collapse into the latest. */
 const LATE_TICK_CAP_MS = 60_000;

@@ -14,6 +14,8 @@ export interface Reply {
   body?: string;
   /** Wait this long before answering (for timeouts). */
   delayMs?: number;
+  /** Answer only once this settles (an attempt held in flight until the test lets it go). */
+  until?: Promise<unknown>;
 }
 
 /**
@@ -41,7 +43,8 @@ export class TestReceiver {
           res.writeHead(reply.status ?? 200, headers);
           res.end(reply.body ?? "");
         };
-        if (reply.delayMs) setTimeout(send, reply.delayMs);
+        if (reply.until) void reply.until.finally(send);
+        else if (reply.delayMs) setTimeout(send, reply.delayMs);
         else send();
         this.waiters = this.waiters.filter((w) => (this.requests.length >= w.n ? (w.resolve(), false) : true));
       });

@@ -58,25 +58,36 @@ async function bobLatencies(bob: Client, dest: TestReceiver, n: number): Promise
   return out;
 }
 
+/**
+ * A server with 10 slots (and the given share), alice's receiver that never answers with `backlog` of her
+ * messages sent to it, and a fast receiver for bob. Resolves once alice holds `share` requests there and,
+ * 300 ms later, still no more: every request it counts is still open, so what it counts is what alice holds.
+ */
+async function aliceHoldsHerShare(share: number, backlog: number, userMaxInFlightShare?: number) {
+  sluice = await startSluice({ maxInFlight: 10, ...(userMaxInFlightShare === undefined ? {} : { userMaxInFlightShare }) });
+  const hung = await receiver();
+  const open = new Tracker([hung]);
+  open.reply = () => ({ status: 200, delayMs: NEVER_MS });
+  const fast = await receiver();
+  await publishBacklog(sluice.client(0), (p) => hung.url(p), backlog);
+  await open.waitFor(share);
+  await sleep(300);
+  expect(open.arrivals.length).toBe(share);
+  expect(open.max()).toBe(share);
+  return { open, fast, bob: sluice.client(1) };
+}
+
+/** Every one of bob's latencies is within the bound: he never waits for alice's hung attempts. */
+function expectPrompt(latencies: number[]): void {
+  for (const ms of latencies) expect(ms, `bob's latencies ${latencies.join(", ")} ms`).toBeLessThan(1000);
+}
+
 describe("fair slots", () => {
   it("a user whose destination never answers holds at most their share; another user's messages arrive at once", async () => {
     // maxInFlight 10 with the default share 0.8: alice may hold 8, two stay free for everyone else.
-    sluice = await startSluice({ maxInFlight: 10 });
-    const hung = await receiver();
-    const open = new Tracker([hung]);
-    open.reply = () => ({ status: 200, delayMs: NEVER_MS });
-    const fast = await receiver();
+    const { open, fast, bob } = await aliceHoldsHerShare(8, 60);
 
-    await publishBacklog(sluice.client(0), (p) => hung.url(p), 60);
-    await open.waitFor(8);
-    await sleep(300);
-    // Every request that reached alice's receiver is still open: what it counts is what alice holds.
-    expect(open.arrivals.length).toBe(8);
-    expect(open.max()).toBe(8);
-
-    const bob = sluice.client(1);
-    const latencies = await bobLatencies(bob, fast, 10);
-    for (const ms of latencies) expect(ms, `bob's latencies ${latencies.join(", ")} ms`).toBeLessThan(1000);
+    expectPrompt(await bobLatencies(bob, fast, 10));
     // A batch, more messages than the free slots: they take turns in those slots, each well within the bound.
     const before = Date.now();
     await bob.batchJSON(Array.from({ length: 20 }, (_, i) => ({ url: fast.url(`/bob-batch/${i}`), body: { i } })));
@@ -86,23 +97,13 @@ describe("fair slots", () => {
     // Alice never got past her share while bob ran, and her backlog is still waiting.
     expect(open.max()).toBe(8);
     expect(open.arrivals.length).toBe(8);
-    expect(sluice.engine.dispatcher.userCount("defaultUser")).toBe(8);
+    expect(sluice!.engine.dispatcher.userCount("defaultUser")).toBe(8);
   });
 
   it("the share is a setting: with 0.5 of 10 slots a hung user holds 5", async () => {
-    sluice = await startSluice({ maxInFlight: 10, userMaxInFlightShare: 0.5 });
-    const hung = await receiver();
-    const open = new Tracker([hung]);
-    open.reply = () => ({ status: 200, delayMs: NEVER_MS });
-    const fast = await receiver();
+    const { open, fast, bob } = await aliceHoldsHerShare(5, 30, 0.5);
 
-    await publishBacklog(sluice.client(0), (p) => hung.url(p), 30);
-    await open.waitFor(5);
-    await sleep(300);
-    expect(open.arrivals.length).toBe(5);
-
-    const latencies = await bobLatencies(sluice.client(1), fast, 5);
-    for (const ms of latencies) expect(ms, `bob's latencies ${latencies.join(", ")} ms`).toBeLessThan(1000);
+    expectPrompt(await bobLatencies(bob, fast, 5));
     expect(open.max()).toBe(5);
   });
 

@@ -26,6 +26,10 @@ export interface Limits {
   maxWaitTimeoutMs: number;
   /** A workflow delivery whose step list is larger is sent with an empty body; the SDK fetches the list (LazyFetch). */
   lazyFetchBytes: number;
+  /** Largest request body the tokenless workflow webhook accepts. */
+  maxWebhookBodyBytes: number;
+  /** Most events kept for one run before it waits for them (webhook requests and run-scoped notifies). */
+  maxRunEvents: number;
 }
 
 export interface Config {
@@ -46,6 +50,11 @@ export interface Config {
   maxInFlight: number;
   /** Deliveries in flight per user across all their keys and queues (global parallelism); 0 = no cap. */
   globalParallelism: number;
+  /**
+   * Share of `maxInFlight` one user may hold (0 < share ≤ 1): the rest stays free for other users, so one user's
+   * hung destination cannot take every slot.
+   */
+  userMaxInFlightShare: number;
   /** Connections kept per destination origin. */
   connectionsPerOrigin: number;
   /** Due messages held in memory (with their bodies) waiting for a delivery slot; more wait in the store. */
@@ -98,6 +107,9 @@ export const ENV = {
   connectionsPerOrigin: "SLUICE_CONNECTIONS_PER_ORIGIN",
   maintenanceInterval: "SLUICE_MAINTENANCE_INTERVAL",
   globalParallelism: "SLUICE_GLOBAL_PARALLELISM",
+  userMaxInFlightShare: "SLUICE_USER_MAX_IN_FLIGHT_SHARE",
+  maxWebhookBodyBytes: "SLUICE_MAX_WEBHOOK_BODY_BYTES",
+  maxRunEvents: "SLUICE_MAX_RUN_EVENTS",
   maxWaiting: "SLUICE_MAX_WAITING",
   shutdownGrace: "SLUICE_SHUTDOWN_GRACE",
   logLevel: "SLUICE_LOG_LEVEL",
@@ -133,6 +145,12 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
   };
   const dur = (name: string, value: string | undefined, dflt: number): number =>
     value === undefined ? dflt : parseDuration(value, name);
+  const share = (name: string, value: string | undefined, dflt: number): number => {
+    if (value === undefined) return dflt;
+    const n = Number(value);
+    if (!(n > 0 && n <= 1)) throw new Error(`setting ${name} must be a number > 0 and ≤ 1, got "${value}"`);
+    return n;
+  };
   const bool = (value: string | undefined, dflt: boolean): boolean =>
     value === undefined ? dflt : ["1", "true", "yes", "on"].includes(value.toLowerCase());
 
@@ -165,6 +183,8 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       maxResponseBodyBytes: 256 * 1024,
       maxWaitTimeoutMs: dur("maxWaitTimeout", pick(ENV.maxWaitTimeout, "maxWaitTimeout"), 365 * 86_400_000),
       lazyFetchBytes: int("lazyFetchBytes", pick(ENV.lazyFetchBytes, "lazyFetchBytes"), 3 * 1024 * 1024, 1),
+      maxWebhookBodyBytes: int("maxWebhookBodyBytes", pick(ENV.maxWebhookBodyBytes, "maxWebhookBodyBytes"), 1024 * 1024, 1),
+      maxRunEvents: int("maxRunEvents", pick(ENV.maxRunEvents, "maxRunEvents"), 100, 1),
     },
     defaultRetries: int("defaultRetries", pick(ENV.defaultRetries, "defaultRetries"), 3),
     egress: {
@@ -180,6 +200,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     shutdownGraceMs: dur("shutdownGrace", pick(ENV.shutdownGrace, "shutdownGrace"), 10_000),
     maxWaiting: int("maxWaiting", pick(ENV.maxWaiting, "maxWaiting"), 50_000, 1),
     globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
+    userMaxInFlightShare: share("userMaxInFlightShare", pick(ENV.userMaxInFlightShare, "userMaxInFlightShare"), 0.8),
     maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),
     logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",
   };

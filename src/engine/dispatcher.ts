@@ -6,8 +6,13 @@ export interface DispatcherOptions {
   now: () => number;
   /** Attempts in flight across the process. */
   maxInFlight: number;
-  /** Attempts in flight per user (global parallelism); 0 means no cap beyond `maxInFlight`. */
+  /** Attempts in flight per user (global parallelism); 0 means no cap beyond the user's share. */
   userParallelism: number;
+  /**
+   * Share of `maxInFlight` one user may hold (0 < share ≤ 1). What is left stays free for the other users, so
+   * one user's attempts hanging on a slow destination do not make everyone else's messages wait.
+   */
+  userShare: number;
   /** Starts the given messages (they have been counted against every limit already). */
   start: (batch: MessageRecord[]) => void;
   /** Settings of a queue, created with defaults when first used. */
@@ -40,8 +45,13 @@ export class Dispatcher {
   /** Attempts counted as started (reserved or in flight). */
   private running = 0;
   private pumping = false;
+  /** Attempts one user may have in flight: their share of the process's slots, or global parallelism if lower. */
+  readonly userLimit: number;
 
-  constructor(private readonly o: DispatcherOptions) {}
+  constructor(private readonly o: DispatcherOptions) {
+    const share = Math.max(1, Math.floor(o.maxInFlight * o.userShare));
+    this.userLimit = o.userParallelism > 0 ? Math.min(o.userParallelism, share) : share;
+  }
 
   get inFlight(): number {
     return this.running;
@@ -358,7 +368,7 @@ export class Dispatcher {
   }
 
   private userCapped(userId: string): boolean {
-    return this.o.userParallelism > 0 && this.userCount(userId) >= this.o.userParallelism;
+    return this.userCount(userId) >= this.userLimit;
   }
 
   private countStart(userId: string): void {

@@ -109,6 +109,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       now: () => this.clock.now(),
       maxInFlight: config.maxInFlight,
       userParallelism: config.globalParallelism,
+      userShare: config.userMaxInFlightShare,
       start: (batch) => this.track(this.activate(batch)),
       queueSettings: (userId, name) => this.queueSettingsFor(userId, name),
       keySettings: (userId, key) => this.flowSettings.get(`${userId}\u0000${key}`),

@@ -57,6 +57,8 @@ export interface Store {
   listWaitersDue(beforeMs: number, limit: number): Promise<StoredWaiter[]>;
   /** The oldest event notified to a run for `eventId` that no wait has taken yet. */
   findRunEvent(userId: string, runId: string, eventId: string): Promise<StoredRunEvent | undefined>;
+  /** How many events are kept for a run (any event id), waiting for a wait to take them. */
+  countRunEvents(userId: string, runId: string): Promise<number>;
 
   getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined>;
   setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void>;

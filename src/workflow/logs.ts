@@ -15,7 +15,7 @@ interface RunMessage {
 
 const text = (b: Buffer | undefined): string => (b ?? Buffer.alloc(0)).toString("utf8");
 
-function parseJson(s: string): any {
+export function parseJson(s: string): any {
   try {
     return JSON.parse(s);
   } catch {

@@ -1,9 +1,10 @@
 import type { Engine } from "../engine/engine.js";
 import { TimerQueue } from "../engine/timer-queue.js";
-import { badRequest } from "../errors.js";
+import { badRequest, HttpError } from "../errors.js";
 import type { Store, WriteOp } from "../store/store.js";
 import type { NewMessage } from "../engine/build-message.js";
-import type { StoredWaiter } from "./types.js";
+import { parseJson } from "./logs.js";
+import type { StoredRunEvent, StoredWaiter } from "./types.js";
 
 /** A waiter as the API shows it (`Waiter` of the SDK and the OpenAPI). */
 export interface WaiterJson {
@@ -133,12 +134,55 @@ export class Waits {
     return this.locks.run(lockKey(userId, runId, eventId), async () => {
       const answered = await this.answer(await this.store.listWaiters(userId, eventId, runId), data, callerIp);
       if (answered.length) return answered;
-      const [r] = await this.engine.commitAndStart([
-        { op: "putRunEvent", event: { userId, runId, eventId, createdMs: this.engine.clock.now(), data } },
-      ]);
-      if (!r.applied) throw new Error("storing a notified event failed");
+      await this.keep({ userId, runId, eventId, createdMs: this.engine.clock.now(), data });
       return [];
     });
+  }
+
+  /** Keeps an event for the run's next wait for it; refused (429) once the run keeps `maxRunEvents`. */
+  private keep(event: StoredRunEvent): Promise<void> {
+    const { userId, runId } = event;
+    // Per run, not per event: notifies of different events of one run must not pass the count together.
+    return this.locks.run(`${userId}\u0000${runId}`, async () => {
+      const limit = this.engine.config.limits.maxRunEvents;
+      if ((await this.store.countRunEvents(userId, runId)) >= limit) {
+        throw new HttpError(429, `workflow run ${runId} keeps ${limit} events already (maxRunEvents): no more are kept until it waits for them`);
+      }
+      const [r] = await this.engine.commitAndStart([{ op: "putRunEvent", event }]);
+      if (!r.applied) throw new Error("storing a notified event failed");
+    });
+  }
+
+  /**
+   * Hands a request to a workflow webhook to its run, as a run-scoped notify of the webhook's event. False when
+   * there is no such webhook: an unknown user, a run that does not exist or has ended, or an event the run did not
+   * create with `context.createWebhook`. Callers answer all of these alike, so the tokenless URL is no way to learn
+   * which users or runs exist.
+   */
+  async notifyWebhook(userId: string, runId: string, eventId: string, request: Buffer, callerIp: string): Promise<boolean> {
+    // The run is looked up first, for a known user or not, so both refusals cost the same.
+    const created = await this.createdWebhook(userId, runId, eventId);
+    if (!created || !this.engine.config.users.some((u) => u.userId === userId)) return false;
+    return (await this.notifyRun(userId, runId, eventId, request, callerIp)) !== undefined;
+  }
+
+  /**
+   * Whether the run is live and one of its steps is the `CreateWebhook` step of `eventId`. The SDK builds the
+   * webhook URL in that step's result (`out` = `{"webhookUrl", "eventId"}`, SPEC §5.7), and the run's code only
+   * gets the URL after that result is stored, so a real webhook is always found.
+   */
+  private async createdWebhook(userId: string, runId: string, eventId: string): Promise<boolean> {
+    const run = await this.store.getRun(userId, runId);
+    if (!run || run.state !== "RUN_STARTED") return false;
+    for (const entry of await this.store.getRunEntries(userId, runId)) {
+      // The trigger's body is the caller's payload, not a step. SDK event ids (`evt_` + URL-safe characters)
+      // appear verbatim in the step's bytes, so entries without them are skipped unparsed.
+      if (entry.callType !== "step" || entry.messageId === run.triggerMessageId || !entry.body.includes(eventId)) continue;
+      const step = parseJson(entry.body.toString("utf8"));
+      if (step?.stepType !== "CreateWebhook" || typeof step.out !== "string") continue;
+      if (parseJson(step.out)?.eventId === eventId) return true;
+    }
+    return false;
   }
 
   /** Live waiters of an event, as the API shows them. */

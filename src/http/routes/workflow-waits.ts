@@ -8,6 +8,12 @@ import { jsonBody, rawBody, type AppDeps } from "../app.js";
 /** The webhook path of `context.createWebhook` (SPEC §5.7); the only `/v2` route that takes no token. */
 export const WEBHOOK_ROUTE = "/v2/workflows/hooks/:userId/:runId/:eventId";
 
+/**
+ * The one answer to a webhook request that is refused for what its URL names (unknown user, unknown or ended
+ * run, unknown webhook): told apart, they would let anyone probe which users and runs exist.
+ */
+export const NO_WEBHOOK = "no such webhook: the URL is not one that a running workflow created";
+
 /** Request headers a waiter keeps as the publish headers of its answer: the SDK's step headers. */
 function stepHeaders(headers: FastifyRequest["headers"]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -126,27 +132,33 @@ export function workflowWaitRoutes({ engine, config }: AppDeps) {
       return waits.list(req.userId, req.params.eventId);
     });
 
-    // Called by third parties without a token: the user in the path owns the run, which must be waiting-capable.
-    app.all<{ Params: { userId: string; runId: string; eventId: string } }>(WEBHOOK_ROUTE, async (req) => {
-      const { userId, runId, eventId } = req.params;
-      if (!config.users.some((u) => u.userId === userId)) throw notFound(`no webhook at ${req.url.split("?", 1)[0]}`);
-      req.userId = userId;
-      const header: Record<string, string[]> = {};
-      // `headersDistinct` keeps repeated headers apart (absent on injected test requests).
-      const distinct = req.raw.headersDistinct ?? req.headers;
-      for (const [name, v] of Object.entries(distinct)) if (v !== undefined) header[canonicalHeaderName(name)] = Array.isArray(v) ? v : [String(v)];
-      const body = rawBody(req);
-      const request = {
-        proto: req.protocol,
-        host: req.headers.host ?? `${config.host}:${config.port}`,
-        url: req.raw.url ?? "/",
-        method: req.method,
-        header,
-        ...(body.length ? { body: body.toString("base64") } : {}),
-      };
-      const results = await waits.notifyRun(userId, runId, eventId, Buffer.from(JSON.stringify(request)), req.ip);
-      if (!results) throw notFound(`workflow run ${runId} not found or already finished`);
-      return { workflowRunId: runId, eventId };
+    // Called by third parties without a token: only webhooks a live run created, with a body of bounded size.
+    // In a plugin of its own, so its smaller body limit gets an error that names its own setting.
+    app.register(async (hooks) => {
+      const bodyLimit = config.limits.maxWebhookBodyBytes;
+      hooks.setErrorHandler((err: Error & { code?: string }, _req, reply) => {
+        if (err.code !== "FST_ERR_CTP_BODY_TOO_LARGE") throw err;
+        return reply.code(413).send({ error: `webhook request body is larger than the configured limit maxWebhookBodyBytes (${bodyLimit} bytes)` });
+      });
+      hooks.all<{ Params: { userId: string; runId: string; eventId: string } }>(WEBHOOK_ROUTE, { bodyLimit }, async (req) => {
+        const { userId, runId, eventId } = req.params;
+        const header: Record<string, string[]> = {};
+        // `headersDistinct` keeps repeated headers apart (absent on injected test requests).
+        const distinct = req.raw.headersDistinct ?? req.headers;
+        for (const [name, v] of Object.entries(distinct)) if (v !== undefined) header[canonicalHeaderName(name)] = Array.isArray(v) ? v : [String(v)];
+        const body = rawBody(req);
+        const request = {
+          proto: req.protocol,
+          host: req.headers.host ?? `${config.host}:${config.port}`,
+          url: req.raw.url ?? "/",
+          method: req.method,
+          header,
+          ...(body.length ? { body: body.toString("base64") } : {}),
+        };
+        if (!(await waits.notifyWebhook(userId, runId, eventId, Buffer.from(JSON.stringify(request)), req.ip))) throw notFound(NO_WEBHOOK);
+        req.userId = userId;
+        return { workflowRunId: runId, eventId };
+      });
     });
   };
 }

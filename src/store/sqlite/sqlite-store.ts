@@ -536,6 +536,10 @@ export class SqliteStore implements Store {
     return this.wf.findRunEvent(userId, runId, eventId);
   }
 
+  async countRunEvents(userId: string, runId: string): Promise<number> {
+    return this.wf.countRunEvents(userId, runId);
+  }
+
   async getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined> {
     const row = this.stmts.getKeys.get(userId) as Row | undefined;
     return row ? { current: row.current_key, next: row.next_key } : undefined;

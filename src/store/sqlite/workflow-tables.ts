@@ -48,6 +48,7 @@ export class WorkflowTables {
       putEvent: db.prepare(`INSERT INTO wf_run_events (user_id, run_id, event_id, created_ms, data) VALUES (?, ?, ?, ?, ?)`),
       takeEvent: db.prepare(`DELETE FROM wf_run_events WHERE user_id = ? AND id = ?`),
       findEvent: db.prepare(`SELECT * FROM wf_run_events WHERE user_id = ? AND run_id = ? AND event_id = ? ORDER BY id LIMIT 1`),
+      countEvents: db.prepare(`SELECT COUNT(*) AS n FROM wf_run_events WHERE user_id = ? AND run_id = ?`),
     };
   }
 
@@ -207,6 +208,10 @@ export class WorkflowTables {
     const r = this.stmts.findEvent.get(userId, runId, eventId) as Row | undefined;
     if (!r) return undefined;
     return { id: r.id, userId: r.user_id, runId: r.run_id, eventId: r.event_id, createdMs: r.created_ms, data: r.data ?? Buffer.alloc(0) };
+  }
+
+  countRunEvents(userId: string, runId: string): number {
+    return (this.stmts.countEvents.get(userId, runId) as { n: number }).n;
   }
 
   /** Deletes finished runs older than `beforeMs` with their entries and stored events. */

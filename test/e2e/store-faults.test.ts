@@ -142,7 +142,7 @@ describe("a full disk", () => {
       const seen = new Set(dest.requests.map((r) => r.headers["upstash-message-id"]));
       return [...acked].every((id) => seen.has(id));
     }, 20_000, 100);
-    const burst = [];
+    const burst: string[] = [];
     for (let i = 0; i < 20; i++) burst.push((await publish(s, dest.url(`/burst/${i}`), `burst ${i}`)).json.messageId as string);
     await eventually(() => {
       const seen = new Set(dest.requests.map((r) => r.headers["upstash-message-id"]));

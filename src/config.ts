@@ -173,7 +173,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       lazyFetchBytes: int("lazyFetchBytes", pick(ENV.lazyFetchBytes, "lazyFetchBytes"), 3 * 1024 * 1024, 1),
       // One request stays well under a second of work: each message is a row, an event and a delivery.
       maxUrlGroupEndpoints: int("maxUrlGroupEndpoints", pick(ENV.maxUrlGroupEndpoints, "maxUrlGroupEndpoints"), 1000, 1),
-      maxMessagesPerRequest: int("maxMessagesPerRequest", pick(ENV.maxMessagesPerRequest, "maxMessagesPerRequest"), 5000, 1),
+      maxMessagesPerRequest: int("maxMessagesPerRequest", pick(ENV.maxMessagesPerRequest, "maxMessagesPerRequest"), 2000, 1),
     },
     defaultRetries: int("defaultRetries", pick(ENV.defaultRetries, "defaultRetries"), 3),
     egress: {

@@ -30,6 +30,10 @@ export interface Limits {
   maxWebhookBodyBytes: number;
   /** Most events kept for one run before it waits for them (webhook requests and run-scoped notifies). */
   maxRunEvents: number;
+  /** Endpoints one URL group may hold. */
+  maxUrlGroupEndpoints: number;
+  /** Messages one publish, batch or schedule tick may create, URL-group fan-out included. */
+  maxMessagesPerRequest: number;
 }
 
 export interface Config {
@@ -96,6 +100,8 @@ export const ENV = {
   maxBatchItems: "SLUICE_MAX_BATCH_ITEMS",
   maxWaitTimeout: "SLUICE_MAX_WAIT_TIMEOUT",
   lazyFetchBytes: "SLUICE_LAZY_FETCH_BYTES",
+  maxUrlGroupEndpoints: "SLUICE_MAX_URL_GROUP_ENDPOINTS",
+  maxMessagesPerRequest: "SLUICE_MAX_MESSAGES_PER_REQUEST",
   defaultRetries: "SLUICE_DEFAULT_RETRIES",
   egressAllowHosts: "SLUICE_EGRESS_ALLOW_HOSTS",
   egressDenyHosts: "SLUICE_EGRESS_DENY_HOSTS",
@@ -185,6 +191,9 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       lazyFetchBytes: int("lazyFetchBytes", pick(ENV.lazyFetchBytes, "lazyFetchBytes"), 3 * 1024 * 1024, 1),
       maxWebhookBodyBytes: int("maxWebhookBodyBytes", pick(ENV.maxWebhookBodyBytes, "maxWebhookBodyBytes"), 1024 * 1024, 1),
       maxRunEvents: int("maxRunEvents", pick(ENV.maxRunEvents, "maxRunEvents"), 100, 1),
+      // One request stays well under a second of work: each message is a row, an event and a delivery.
+      maxUrlGroupEndpoints: int("maxUrlGroupEndpoints", pick(ENV.maxUrlGroupEndpoints, "maxUrlGroupEndpoints"), 1000, 1),
+      maxMessagesPerRequest: int("maxMessagesPerRequest", pick(ENV.maxMessagesPerRequest, "maxMessagesPerRequest"), 2000, 1),
     },
     defaultRetries: int("defaultRetries", pick(ENV.defaultRetries, "defaultRetries"), 3),
     egress: {

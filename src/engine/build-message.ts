@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { parsePublishHeaders, type PublishConfig, type PublishLimits } from "../protocol/publish-headers.js";
 import type { Destination } from "../protocol/destination.js";
+import { HttpError } from "../errors.js";
 import { newId } from "./ids.js";
 import type { MessageKind, MessageRecord } from "./message.js";
 import type { Transition } from "./transitions.js";
@@ -29,6 +30,13 @@ export function targetsOf(
     .endpoints.map((e) => ({ url: e.url, topicName: dest.name, endpointName: e.name, queueName, scheduleId }));
 }
 
+/** One request (publish, batch, schedule tick) creating more messages than `maxMessagesPerRequest` is a 413 naming it. */
+export function assertMessageCount(count: number, maxMessagesPerRequest: number, what: string): void {
+  if (count > maxMessagesPerRequest) {
+    throw new HttpError(413, `${what} would create ${count} messages; the configured limit maxMessagesPerRequest is ${maxMessagesPerRequest}`);
+  }
+}
+
 export interface Origin {
   userId: string;
   callerIp: string;
@@ -40,6 +48,21 @@ export interface NewMessage {
   dedupKey?: string;
   /** For a message of a workflow run: how it joins its run when stored. */
   run?: RunPlan;
+  /** Set on every message of one fan-out: their common body is stored once under this id. */
+  sharedBodyId?: string;
+}
+
+/**
+ * The messages of one publish to `targets`, all with the same body. A URL group's messages share one stored
+ * body, so a large body sent to many endpoints is written once instead of once per endpoint.
+ */
+export function buildMessages(cfg: PublishConfig, targets: Target[], body: Buffer, origin: Origin, defaultRetries: number): NewMessage[] {
+  const sharedBodyId = targets.length > 1 && body.length > 0 ? newId("body_", origin.nowMs) : undefined;
+  return targets.map((t) => {
+    const m = buildMessage(cfg, t, body, origin, defaultRetries);
+    if (sharedBodyId !== undefined) m.sharedBodyId = sharedBodyId;
+    return m;
+  });
 }
 
 /** Builds a pending message from validated publish headers; the due time is Not-Before, else now + Delay. */

@@ -272,7 +272,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * The insert of a new message. One that is due now while there is room in flight is stored directly as
    * active (CREATED and ACTIVE in one transaction), which saves the hot path a second write and a turn.
    */
-  insertOp({ record, dedupKey }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
+  insertOp({ record, dedupKey, sharedBodyId }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
     const events: LogEvent[] = [{ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" }];
     if (!this.stopped && record.dueMs <= this.clock.now() && this.dispatcher.tryStartNow(record)) {
       record.state = "active";
@@ -284,6 +284,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       dedupKey,
       dedupExpiresMs: dedupKey === undefined ? undefined : record.createdAtMs + this.config.limits.dedupWindowMs,
       events,
+      sharedBodyId,
     };
   }
 

@@ -1,9 +1,9 @@
-import { badRequest, notFound } from "../errors.js";
+import { badRequest, coerceError, notFound } from "../errors.js";
 import { parseCron, latestTick, type CronSpec } from "../protocol/cron.js";
 import type { Destination } from "../protocol/destination.js";
 import { parsePublishHeaders, type PublishConfig } from "../protocol/publish-headers.js";
 import type { StoredSchedule } from "../store/store.js";
-import { buildMessage, targetsOf, type NewMessage } from "./build-message.js";
+import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "./build-message.js";
 import type { Engine } from "./engine.js";
 import { newId } from "./ids.js";
 import { TimerQueue } from "./timer-queue.js";
@@ -97,7 +97,8 @@ export class Scheduler {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(input.headers)) if (!SCHEDULE_ONLY.has(k) && !k.startsWith("upstash-telemetry-")) headers[k] = v;
     const config = parsePublishHeaders(headers, this.engine.config.limits);
-    targetsOf(this.engine, input.userId, input.destination);
+    const targets = targetsOf(this.engine, input.userId, input.destination);
+    assertMessageCount(targets.length, this.engine.config.limits.maxMessagesPerRequest, "each tick of this schedule");
     return { spec, headers, config };
   }
 
@@ -177,16 +178,21 @@ export class Scheduler {
     if (next !== null) this.timers.push(k, next);
   }
 
-  /** The tick's messages; none when its URL group has been deleted since (the tick still counts as fired). */
+  /**
+   * The tick's messages. None when its URL group has been deleted since, or has grown past
+   * `maxMessagesPerRequest` (the limit lowered since): the tick still counts as fired, and the error is logged.
+   */
   private messagesFor(s: Schedule, nowMs: number): NewMessage[] {
     try {
       const cfg = s.config;
       const destination: Destination = /^https?:\/\//i.test(s.destination) ? { kind: "url", url: s.destination } : { kind: "group", name: s.destination };
       const queueName = s.headers["upstash-queue-name"];
       const origin = { userId: s.userId, callerIp: s.callerIp, nowMs };
-      return targetsOf(this.engine, s.userId, destination, queueName, s.id).map((t) => buildMessage(cfg, t, s.body, origin, this.engine.config.defaultRetries));
+      const targets = targetsOf(this.engine, s.userId, destination, queueName, s.id);
+      assertMessageCount(targets.length, this.engine.config.limits.maxMessagesPerRequest, `a tick of schedule ${s.id}`);
+      return buildMessages(cfg, targets, s.body, origin, this.engine.config.defaultRetries);
     } catch (err) {
-      this.engine.emit("error", err);
+      this.engine.emit("error", new Error(`schedule ${s.id} fired without messages: ${coerceError(err).message}`));
       return [];
     }
   }

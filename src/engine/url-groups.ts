@@ -1,4 +1,4 @@
-import { badRequest, notFound } from "../errors.js";
+import { badRequest, HttpError, notFound } from "../errors.js";
 import type { StoredUrlGroup, Store } from "../store/store.js";
 import type { Committer } from "./committer.js";
 
@@ -32,8 +32,11 @@ export class UrlGroups {
     return [...this.groups.values()].filter((g) => g.userId === userId).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Adds endpoints, creating the group if needed; an endpoint already there (same URL and name) is kept once. */
-  async addEndpoints(userId: string, name: string, endpoints: Endpoint[]): Promise<void> {
+  /**
+   * Adds endpoints, creating the group if needed; an endpoint already there (same URL and name) is kept once.
+   * A change that would leave the group with more than `maxEndpoints` is refused whole (413).
+   */
+  async addEndpoints(userId: string, name: string, endpoints: Endpoint[], maxEndpoints: number): Promise<void> {
     const now = this.now();
     const existing = this.get(userId, name);
     const list = [...(existing?.endpoints ?? [])];
@@ -42,6 +45,12 @@ export class UrlGroups {
         throw badRequest(`endpoint name "${e.name}" is already used in url group "${name}" for another URL`);
       }
       if (!list.some((x) => x.url === e.url && x.name === e.name)) list.push(e);
+    }
+    if (list.length > maxEndpoints) {
+      throw new HttpError(
+        413,
+        `url group "${name}" would have ${list.length} endpoints; the configured limit maxUrlGroupEndpoints is ${maxEndpoints}`,
+      );
     }
     await this.save({ userId, name, createdAtMs: existing?.createdAtMs ?? now, updatedAtMs: now, endpoints: list });
   }

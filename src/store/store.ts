@@ -63,7 +63,10 @@ export interface Store {
   getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined>;
   setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void>;
 
-  /** Deletes finished messages, their events and DLQ entries older than `beforeMs`, and expired dedup keys. */
+  /**
+   * Deletes finished messages, their events and DLQ entries older than `beforeMs` (and shared bodies no message
+   * names any more), and expired dedup keys.
+   */
   purge(beforeMs: number, nowMs: number, limit: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -77,6 +80,12 @@ export type WriteOp =
       events?: LogEvent[];
       /** Insert only if this DLQ entry exists, and remove it: a DLQ retry happens once even when asked twice at once. */
       consumeDlq?: { userId: string; dlqId: string };
+      /**
+       * Messages of one request that carry the same body (a URL-group fan-out) name the same id here: the store
+       * keeps their body once, written with the first of them that is applied, reads it back with each, and removes
+       * it with the last of them (at retention). Unset: the body is kept with the message.
+       */
+      sharedBodyId?: string;
     }
   /**
    * Moves a message to `state` only if it is still in `expectState` (the fence that keeps a cancel and a

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { validateName } from "../../protocol/names.js";
-import { buildMessage, targetsOf, type NewMessage } from "../../engine/build-message.js";
+import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "../../engine/build-message.js";
 import { badRequest, HttpError } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
@@ -56,7 +56,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
       return [engine.workflows.prepare(wf, headers, body, { url: dest.url, queueName }, origin, runs)];
     }
     const cfg = parsePublishHeaders(headers, limits);
-    return targetsOf(engine, req.userId, dest, queueName).map((t) => buildMessage(cfg, t, body, origin, config.defaultRetries));
+    return buildMessages(cfg, targetsOf(engine, req.userId, dest, queueName), body, origin, config.defaultRetries);
   }
 
   /** Accepts messages; a workflow step refused because its run has ended is the SDK's 400 (SPEC §5.4). */
@@ -85,6 +85,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
     const headers = withQueryConfig(req.headers, queryConfig);
     const runs = await engine.workflows.runsFor(req.userId, [headers]);
     const items = prepare(req, destination, headers, rawBody(req), queueName, runs);
+    assertMessageCount(items.length, limits.maxMessagesPerRequest, "this publish");
     const results = await acceptAll(req.userId, items);
     const replies = results.map((r, i) => ({
       messageId: r.messageId,
@@ -126,6 +127,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
         }
       });
       const all = prepared.flatMap((p) => (Array.isArray(p) ? p : []));
+      assertMessageCount(all.length, limits.maxMessagesPerRequest, "this batch");
       const results = await acceptAll(req.userId, all);
       let k = 0;
       return prepared.map((p) => {

@@ -41,12 +41,13 @@ function parseEndpoints(body: unknown, forRemoval: boolean): { url?: string; nam
 }
 
 /** URL groups (SPEC §2.5), still spelled "topics" on the wire. */
-export function urlGroupRoutes({ engine }: AppDeps) {
+export function urlGroupRoutes({ engine, config }: AppDeps) {
   const groups = engine.urlGroups;
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.post<{ Params: { name: string } }>("/v2/topics/:name/endpoints", async (req) => {
       validateName(req.params.name, "url group name");
-      await groups.addEndpoints(req.userId, req.params.name, parseEndpoints(jsonBody(req), false) as Endpoint[]);
+      const endpoints = parseEndpoints(jsonBody(req), false) as Endpoint[];
+      await groups.addEndpoints(req.userId, req.params.name, endpoints, config.limits.maxUrlGroupEndpoints);
       return groupJson(groups.require(req.userId, req.params.name));
     });
 

@@ -5,7 +5,7 @@
  * - Times are epoch milliseconds in `*_ms` integer columns: SQLite has no clock of its own we want to trust,
  *   and the engine passes `now` in.
  * - Columns exist only for what is filtered or indexed; the rest of a message lives in `spec` (JSON) and
- *   `body` (BLOB) and is written once.
+ *   `body` (BLOB) and is written once; a body shared by a fan-out's messages lives once in `bodies`.
  * - Finished messages stay (with their events) until retention removes them, so logs and the DLQ can show
  *   the message they describe without copying it into every event row.
  */
@@ -198,5 +198,15 @@ export const MIGRATIONS: string[] = [
   `,
   `
   CREATE INDEX wf_waiters_run ON wf_waiters (user_id, run_id);
+  `,
+  // A body shared by the messages of one fan-out is kept once here; such a message has `body_id` and no `body`.
+  // Rows written before keep their body inline (`body_id` NULL), so nothing is rewritten.
+  `
+  CREATE TABLE bodies (
+    id          TEXT PRIMARY KEY,
+    body        BLOB NOT NULL
+  ) STRICT;
+  ALTER TABLE messages ADD COLUMN body_id TEXT;
+  CREATE INDEX messages_body ON messages (body_id) WHERE body_id IS NOT NULL;
   `,
 ];

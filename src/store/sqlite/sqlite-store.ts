@@ -97,10 +97,14 @@ export class SqliteStore implements Store {
     return {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, user_id, state, due_ms, retried, created_ms, finished_ms, url, host, path,
-          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, source_id, run_id)
+          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, body_id, source_id, run_id)
          VALUES (@id, @user_id, @state, @due_ms, @retried, @created_ms, @finished_ms, @url, @host, @path,
-          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body, @source_id, @run_id)`,
+          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body, @body_id, @source_id, @run_id)`,
       ),
+      // OR IGNORE: a body already kept (named again by a later request) is left as it is.
+      putBody: db.prepare(`INSERT OR IGNORE INTO bodies (id, body) VALUES (?, ?)`),
+      getBody: db.prepare(`SELECT body FROM bodies WHERE id = ?`),
+      dropUnusedBody: db.prepare(`DELETE FROM bodies WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = ?)`),
       updateMessage: db.prepare(
         `UPDATE messages SET state = ?, retried = ?, due_ms = ?, finished_ms = ? WHERE id = ? AND state = ?`,
       ),
@@ -184,7 +188,19 @@ export class SqliteStore implements Store {
   }
 
   private readonly commitSync = (ops: WriteOp[]): OpResult[] =>
-    this.db.transaction((list: WriteOp[]) => list.map((op) => this.applyOp(op)))(ops);
+    this.db.transaction((list: WriteOp[]) => {
+      this.bodiesWritten.clear();
+      return list.map((op) => this.applyOp(op));
+    })(ops);
+
+  /** Shared bodies written in the current transaction: the later messages of a fan-out only name theirs. */
+  private readonly bodiesWritten = new Set<string>();
+
+  /**
+   * Shared bodies read recently. The messages of a fan-out are read together (they are due together), and each
+   * would otherwise get its own copy of the bytes in memory; a body never changes under its id.
+   */
+  private readonly bodyCache = new Map<string, Buffer>();
 
   /** Applies one operation inside the current transaction. */
   private applyOp(op: WriteOp): OpResult {
@@ -277,7 +293,16 @@ export class SqliteStore implements Store {
       if (existing && existing.expires_ms > m.createdAtMs) return { applied: false, duplicateOf: existing.message_id };
       this.stmts.putDedup.run(m.userId, op.dedupKey, m.id, op.dedupExpiresMs ?? m.createdAtMs);
     }
-    this.stmts.insertMessage.run(toRow(m));
+    const row = toRow(m);
+    if (op.sharedBodyId !== undefined) {
+      if (!this.bodiesWritten.has(op.sharedBodyId)) {
+        this.stmts.putBody.run(op.sharedBodyId, m.body);
+        this.bodiesWritten.add(op.sharedBodyId);
+      }
+      row.body = null;
+      row.body_id = op.sharedBodyId;
+    }
+    this.stmts.insertMessage.run(row);
     for (const e of op.events ?? []) this.writeEvent(e);
     return { applied: true };
   }
@@ -295,9 +320,23 @@ export class SqliteStore implements Store {
     this.stmts.insertEvent.run(e.userId, e.messageId, e.timeMs, e.state, detail, e.responseBody ?? null);
   }
 
+  /** A message row as a record, with its body read from `bodies` when it shares one. */
+  private messageOf(r: Row): MessageRecord {
+    return fromRow(r, r.body ?? (r.body_id ? this.sharedBody(r.body_id) : Buffer.alloc(0)));
+  }
+
+  private sharedBody(id: string): Buffer {
+    const hit = this.bodyCache.get(id);
+    if (hit) return hit;
+    const body = (this.stmts.getBody.get(id) as Row | undefined)?.body ?? Buffer.alloc(0);
+    if (this.bodyCache.size >= 64) this.bodyCache.delete(this.bodyCache.keys().next().value!);
+    this.bodyCache.set(id, body);
+    return body;
+  }
+
   async getMessage(userId: string, id: string): Promise<MessageRecord | undefined> {
     const row = this.stmts.getMessage.get(userId, id) as Row | undefined;
-    return row ? fromRow(row) : undefined;
+    return row ? this.messageOf(row) : undefined;
   }
 
   async listDue(after: DueKey, beforeMs: number, limit: number): Promise<DueKey[]> {
@@ -311,13 +350,13 @@ export class SqliteStore implements Store {
     const out: MessageRecord[] = [];
     for (const id of ids) {
       const row = this.stmts.getMessageAny.get(id) as Row | undefined;
-      if (row) out.push(fromRow(row));
+      if (row) out.push(this.messageOf(row));
     }
     return out;
   }
 
   async listActive(): Promise<MessageRecord[]> {
-    return (this.stmts.listActive.all() as Row[]).map(fromRow);
+    return (this.stmts.listActive.all() as Row[]).map((r) => this.messageOf(r));
   }
 
   async findUnfinished(userId: string, filter: MessageFilter): Promise<string[]> {
@@ -350,7 +389,7 @@ export class SqliteStore implements Store {
         responseStatus: detail.responseStatus,
         responseHeaders: detail.responseHeaders,
         responseBody: r.r_response_body ?? undefined,
-        message: fromRow(r),
+        message: this.messageOf(r),
       };
     });
     return { items, cursor: more ? String(items[items.length - 1].seq) : undefined };
@@ -368,7 +407,7 @@ export class SqliteStore implements Store {
     const more = rows.length > page.count;
     const kept = rows.slice(0, page.count);
     return {
-      items: kept.map(dlqFromRow),
+      items: kept.map((r) => dlqFromRow(r, this.messageOf(r))),
       cursor: more ? String(kept[kept.length - 1].r_seq) : undefined,
     };
   }
@@ -381,7 +420,7 @@ export class SqliteStore implements Store {
          FROM dlq r JOIN messages m ON m.id = r.message_id WHERE r.user_id = ? AND r.dlq_id = ?`,
       )
       .get(userId, dlqId) as Row | undefined;
-    return row ? dlqFromRow(row) : undefined;
+    return row ? dlqFromRow(row, this.messageOf(row)) : undefined;
   }
 
   async listQueues(): Promise<StoredQueue[]> {
@@ -498,7 +537,7 @@ export class SqliteStore implements Store {
     const rows = this.cached(`SELECT * FROM messages WHERE user_id = ? AND run_id = ? ORDER BY id`).all(userId, runId) as Row[];
     const events = this.cached(`SELECT * FROM events WHERE message_id = ? ORDER BY seq`);
     return rows.map((r) => ({
-      message: fromRow(r),
+      message: this.messageOf(r),
       events: (events.all(r.id) as Row[]).map((e) => {
         const detail = e.detail ? JSON.parse(e.detail) : {};
         return {
@@ -551,23 +590,25 @@ export class SqliteStore implements Store {
 
   async purge(beforeMs: number, nowMs: number, limit: number): Promise<number> {
     return this.db.transaction(() => {
-      const ids = (
-        this.db
-          .prepare(`SELECT id FROM messages WHERE finished_ms IS NOT NULL AND finished_ms < ? LIMIT ?`)
-          .all(beforeMs, limit) as Row[]
-      ).map((r) => r.id as string);
+      const rows = this.db
+        .prepare(`SELECT id, body_id FROM messages WHERE finished_ms IS NOT NULL AND finished_ms < ? LIMIT ?`)
+        .all(beforeMs, limit) as Row[];
       const delEvents = this.db.prepare(`DELETE FROM events WHERE message_id = ?`);
       const delDlq = this.db.prepare(`DELETE FROM dlq WHERE message_id = ?`);
       const delMsg = this.db.prepare(`DELETE FROM messages WHERE id = ?`);
-      for (const id of ids) {
+      const sharedBodies = new Set<string>();
+      for (const { id, body_id } of rows) {
         delEvents.run(id);
         delDlq.run(id);
         delMsg.run(id);
+        if (body_id) sharedBodies.add(body_id);
       }
+      // A shared body goes with the last message that names it; the others of its fan-out may still be unfinished.
+      for (const id of sharedBodies) this.stmts.dropUnusedBody.run(id, id);
       this.db.prepare(`DELETE FROM dedup WHERE expires_ms < ?`).run(nowMs);
       // Periods are at most a week: an older window cannot limit anything.
       this.db.prepare(`DELETE FROM flow_windows WHERE start_ms < ?`).run(nowMs - 8 * 86_400_000);
-      return ids.length + this.wf.purge(beforeMs, limit);
+      return rows.length + this.wf.purge(beforeMs, limit);
     })();
   }
 
@@ -583,7 +624,7 @@ function cursorSql(page: Page): { clause: string; cursorParams: unknown[]; order
   return { clause: page.asc ? "AND r.seq > ?" : "AND r.seq < ?", cursorParams: [Number(page.cursor)], order };
 }
 
-function dlqFromRow(r: Row): DlqRecord {
+function dlqFromRow(r: Row, message: MessageRecord): DlqRecord {
   const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
   return {
     dlqId: r.r_dlq_id,
@@ -594,7 +635,7 @@ function dlqFromRow(r: Row): DlqRecord {
     responseHeaders: detail.responseHeaders,
     responseBody: r.r_response_body ?? undefined,
     error: detail.error,
-    message: fromRow(r),
+    message,
   };
 }
 
@@ -638,19 +679,20 @@ function toRow(m: MessageRecord): Row {
     labels: JSON.stringify(m.labels),
     spec: JSON.stringify(spec),
     body: m.body,
+    body_id: null,
     source_id: m.sourceMessageId ?? null,
     run_id: m.workflow?.runId ?? null,
   };
 }
 
-function fromRow(r: Row): MessageRecord {
+function fromRow(r: Row, body: Buffer): MessageRecord {
   const spec = JSON.parse(r.spec) as SpecColumn;
   return {
     ...spec,
     id: r.id,
     userId: r.user_id,
     url: r.url,
-    body: r.body ?? Buffer.alloc(0),
+    body,
     createdAtMs: r.created_ms,
     callerIp: r.caller_ip ?? "",
     labels: JSON.parse(r.labels),

@@ -20,7 +20,7 @@ async function publish(s: TestSluice, url: string, body: string, headers: Record
 describe("one bad write does not fail the others", () => {
   it("a write the store refuses fails only its caller: every publish of its group commits and is delivered", async () => {
     // Few slots: a start leaked by a failed commit would soon stall every delivery.
-    const s = await startSluice({ maxInFlight: 4 });
+    const s = await startSluice({ maxInFlight: 4, userMaxInFlightShare: 1 });
     const dest = await TestReceiver.start();
     cleanups.push(() => s.close(), () => dest.close());
 
@@ -72,7 +72,7 @@ describe("a full disk", () => {
     });
     const dataDir = join(mountPoint, "data");
     mkdirSync(dataDir);
-    const s = await startSluice({ dataDir, maxInFlight: 4 });
+    const s = await startSluice({ dataDir, maxInFlight: 4, userMaxInFlightShare: 1 });
     const dest = await TestReceiver.start();
     cleanups.push(() => dest.close(), () => s.close());
 

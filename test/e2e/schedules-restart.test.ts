@@ -89,10 +89,10 @@ describe("schedules across restarts", () => {
     const run2 = await start();
     await eventually(() => firstAttemptsAfter(run2.readyAt) >= 3, 8000, 20);
 
-    // Graceful stop, down for ~1.5 s, start again.
+    // Graceful stop, down for ~2.5 s (at least two ticks missed, however fast the start), start again.
     await stopGracefully(run2.proc);
     const stoppedAt = Date.now();
-    await sleep(1500);
+    await sleep(2500);
     const run3 = await start();
     await eventually(() => firstAttemptsAfter(run3.readyAt) >= 3, 8000, 20);
     await run3.client.schedules.pause({ schedule: scheduleId });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { killHard, runSluiceToExit, spawnSluice, type SluiceProcess } from "../helpers/process.js";
 import { eventually, TestReceiver } from "../helpers/receiver.js";
-import { DEV_TOKEN } from "../helpers/sluice.js";
+import { DEV_TOKEN, startSluice } from "../helpers/sluice.js";
 
 const root = mkdtempSync(join(tmpdir(), "sluice-lock-"));
 const procs: SluiceProcess[] = [];
@@ -77,5 +77,23 @@ describe("one process per data folder", () => {
     const files = readdirSync(dataDir);
     expect(files).toEqual(expect.arrayContaining(["sluice.db", "sluice.db-wal", "sluice.db-shm", "sluice.lock", "sluice.pid"]));
     for (const f of files) expect({ f, mode: (statSync(join(dataDir, f)).mode & 0o777).toString(8) }).toEqual({ f, mode: "600" });
+  }, 30_000);
+
+  it("a start that fails on a port in use lets go of the folder, so the next start can take it", async () => {
+    const holder = await startSluice();
+    try {
+      const dataDir = join(root, "port-in-use");
+      await expect(startSluice({ dataDir, port: holder.port })).rejects.toThrow(/EADDRINUSE/);
+      const next = await startSluice({ dataDir });
+      try {
+        expect((await next.api("GET", "/v2/keys")).status).toBe(200);
+        // Two servers in one process are refused too.
+        await expect(startSluice({ dataDir })).rejects.toThrow(`data folder ${dataDir} is in use by another Sluice process (pid ${process.pid})`);
+      } finally {
+        await next.close();
+      }
+    } finally {
+      await holder.close();
+    }
   }, 30_000);
 });

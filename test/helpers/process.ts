@@ -21,14 +21,19 @@ function launch(args: string[], env: Record<string, string>): { child: ChildProc
   return { child, output: () => out };
 }
 
+/** Kills the child if it is still running after `timeoutMs`, then calls `onTimeout`; clear the timer to cancel. */
+function killAfter(child: ChildProcess, timeoutMs: number, onTimeout: () => void): NodeJS.Timeout {
+  return setTimeout(() => {
+    child.kill("SIGKILL");
+    onTimeout();
+  }, timeoutMs);
+}
+
 /** Runs the built `sluice` CLI as a child process and resolves with its URL once the banner is printed. */
 export function spawnSluice(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<SluiceProcess> {
   const { child, output } = launch(args, env);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`sluice did not start within ${timeoutMs}ms:\n${output()}`));
-    }, timeoutMs);
+    const timer = killAfter(child, timeoutMs, () => reject(new Error(`sluice did not start within ${timeoutMs}ms:\n${output()}`)));
     child.stdout!.on("data", () => {
       const m = /running at (http:\/\/[^\s]+)/.exec(output());
       if (m) {
@@ -50,10 +55,7 @@ export function spawnSluice(args: string[], env: Record<string, string> = {}, ti
 export function runSluiceToExit(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<{ code: number | null; output: string }> {
   const { child, output } = launch(args, env);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`sluice was still running after ${timeoutMs}ms:\n${output()}`));
-    }, timeoutMs);
+    const timer = killAfter(child, timeoutMs, () => reject(new Error(`sluice was still running after ${timeoutMs}ms:\n${output()}`)));
     // "close", not "exit": it comes after the output pipes are drained, so the last message is in the output.
     child.on("close", (code) => {
       clearTimeout(timer);

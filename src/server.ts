@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { join } from "node:path";
 import { tokenFor, type Config } from "./config.js";
 import { Deliverer } from "./engine/deliverer.js";
 import { EgressPolicy } from "./engine/egress.js";
@@ -18,19 +19,35 @@ export interface RunningServer {
 
 /** Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. */
 export async function startServer(config: Config, clock: Clock = systemClock): Promise<RunningServer> {
+  // Takes the data folder's lock first: nothing (keys, recovery) is read before this process owns the folder.
   const store = new SqliteStore({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
-  const keys = await KeyRing.load(store, config.users);
   const deliverer = new Deliverer({
     connectionsPerOrigin: config.connectionsPerOrigin,
     maxResponseBodyBytes: config.limits.maxResponseBodyBytes,
     egress: new EgressPolicy(config.egress),
   });
-  const engine = new Engine(store, config, deliverer, keys, clock);
-  const app = buildApp({ engine, config });
-  engine.on("error", (err: unknown) => app.log.error({ err }, "engine error"));
-  engine.on("storeError", throttledLog((err, suppressed) => app.log.warn({ err, suppressed }, "store write failed")));
-  await engine.start();
-  await app.listen({ host: config.host, port: config.port });
+  let engine: Engine | undefined;
+  let app: FastifyInstance | undefined;
+  const closeAll = async (): Promise<void> => {
+    await app?.close();
+    await engine?.stop(config.shutdownGraceMs);
+    await deliverer.close();
+    await store.close();
+  };
+  try {
+    const keys = await KeyRing.load(store, config.users);
+    engine = new Engine(store, config, deliverer, keys, clock);
+    app = buildApp({ engine, config });
+    const log = app.log;
+    engine.on("error", (err: unknown) => log.error({ err }, "engine error"));
+    engine.on("storeError", throttledLog((err, suppressed) => log.warn({ err, suppressed }, "store write failed")));
+    await engine.start();
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // A start that fails (the port in use, say) lets go of the data folder, so a next attempt can take it.
+    await closeAll();
+    throw err;
+  }
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
@@ -44,10 +61,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
-      await engine.stop(config.shutdownGraceMs);
-      await deliverer.close();
-      await store.close();
+      await closeAll();
     },
   };
 }
@@ -68,17 +82,45 @@ function throttledLog(log: (err: unknown, suppressed: number) => void, everyMs =
   };
 }
 
-/** The banner printed at start: where Sluice listens and how to point the SDKs at it. */
+/**
+ * The banner printed at start: where Sluice listens and how to point the SDKs at it. `sluice dev` shows the
+ * well-known dev credentials. `sluice serve` never prints a token, and prints signing keys only on the start that
+ * generated them: start-up output ends up in log collectors, where secrets repeated on every start would leak.
+ */
 export function banner(s: RunningServer): string {
-  const lines = [`Sluice is running at ${s.url} (${s.config.mode} mode, ${s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory"})`, ""];
-  for (const u of s.config.users) {
-    const keys = s.engine.keys.get(u.userId);
-    lines.push(`  user ${u.userId}`);
-    lines.push(`    QSTASH_URL=${s.url}`);
-    lines.push(`    QSTASH_TOKEN=${tokenFor(u)}`);
-    lines.push(`    QSTASH_CURRENT_SIGNING_KEY=${keys.current}`);
-    lines.push(`    QSTASH_NEXT_SIGNING_KEY=${keys.next}`);
-    if (s.config.mode === "dev") break;
+  const where = s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
+  const credentials = s.config.mode === "dev" ? devCredentials(s) : serveCredentials(s);
+  return [`Sluice is running at ${s.url} (${s.config.mode} mode, ${where})`, "", ...credentials].join("\n");
+}
+
+function devCredentials(s: RunningServer): string[] {
+  const u = s.config.users[0];
+  const keys = s.engine.keys.get(u.userId);
+  return [
+    `  user ${u.userId}`,
+    `    QSTASH_URL=${s.url}`,
+    `    QSTASH_TOKEN=${tokenFor(u)}`,
+    `    QSTASH_CURRENT_SIGNING_KEY=${keys.current}`,
+    `    QSTASH_NEXT_SIGNING_KEY=${keys.next}`,
+  ];
+}
+
+function serveCredentials(s: RunningServer): string[] {
+  const lines = [
+    `  QSTASH_URL=${s.url}`,
+    `  users: ${s.config.users.map((u) => u.userId).join(", ")}`,
+    `  A user's QSTASH_TOKEN is the base64 of {"UserID":"<id>","Password":"<password>"}.`,
+  ];
+  const keptIn = s.config.dataDir ? `kept in ${join(s.config.dataDir, "sluice.db")}` : "kept in memory only: new ones on every start";
+  for (const userId of s.engine.keys.generatedFor) {
+    const keys = s.engine.keys.get(userId);
+    lines.push(
+      "",
+      `  signing keys generated for user ${userId} (shown on this start only, ${keptIn}):`,
+      `    QSTASH_CURRENT_SIGNING_KEY=${keys.current}`,
+      `    QSTASH_NEXT_SIGNING_KEY=${keys.next}`,
+    );
   }
-  return lines.join("\n");
+  lines.push("", `  Read a user's signing keys at any time: curl -H "Authorization: Bearer $QSTASH_TOKEN" ${s.url}/v2/keys`);
+  return lines;
 }

@@ -1,7 +1,9 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { tokenFor, type Config } from "../config.js";
+import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
+import { redactingLoggerOptions } from "./log-redaction.js";
+import { requestToken, tokenLookup } from "./token-auth.js";
 import { dlqRoutes } from "./routes/dlq.js";
 import { flowControlRoutes } from "./routes/flow-control.js";
 import { queueRoutes } from "./routes/queues.js";
@@ -34,7 +36,7 @@ const PUBLIC_PATHS = new Set(["/", "/health", "/healthz"]);
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const app = Fastify({
-    logger: config.logLevel === "silent" ? false : { level: config.logLevel },
+    logger: config.logLevel === "silent" ? false : { level: config.logLevel, ...redactingLoggerOptions },
     bodyLimit: config.limits.maxBodyBytes,
     // Destinations are URLs inside the path: allow them to be long, and keep `//` as it came.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024 },
@@ -68,16 +70,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
-  const tokens = new Map(config.users.map((u) => [tokenFor(u), u.userId]));
+  const userOfToken = tokenLookup(config.users);
   app.decorateRequest("userId", "");
   app.addHook("onRequest", async (req) => {
     const path = req.url.split("?", 1)[0];
     if (PUBLIC_PATHS.has(path)) return;
     // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
     if (req.routeOptions.url === WEBHOOK_ROUTE) return;
-    const token = bearerToken(req);
+    const token = requestToken(req);
     if (!token) throw new HttpError(401, "missing token: send Authorization: Bearer <QSTASH_TOKEN>");
-    const userId = tokens.get(token);
+    const userId = userOfToken(token);
     if (!userId) throw new HttpError(401, "invalid token");
     req.userId = userId;
   });
@@ -112,17 +114,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(workflowWaitRoutes(deps));
   app.register(workflowLogRoutes(deps));
   return app;
-}
-
-function bearerToken(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (h) {
-    const m = /^Bearer\s+(.+)$/i.exec(h.trim());
-    return m ? m[1].trim() : undefined;
-  }
-  const q = req.query as Record<string, unknown>;
-  const t = q?.qstash_token;
-  return typeof t === "string" && t ? t : undefined;
 }
 
 /** Parses a JSON request body with an error that says what is wrong. */

@@ -9,31 +9,57 @@ export interface SluiceProcess {
   output: () => string;
 }
 
-/** Runs the built `sluice` CLI as a child process and resolves with its URL once the banner is printed. */
-export function spawnSluice(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<SluiceProcess> {
+/** Starts the built `sluice` CLI and collects everything it prints, stdout and stderr in arrival order. */
+function launch(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, SLUICE_LOG_LEVEL: "error", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
+}
+
+/** Kills the child if it is still running after `timeoutMs`, then calls `onTimeout`; clear the timer to cancel. */
+function killAfter(child: ChildProcess, timeoutMs: number, onTimeout: () => void): NodeJS.Timeout {
+  return setTimeout(() => {
+    child.kill("SIGKILL");
+    onTimeout();
+  }, timeoutMs);
+}
+
+/** Runs the built `sluice` CLI as a child process and resolves with its URL once the banner is printed. */
+export function spawnSluice(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<SluiceProcess> {
+  const { child, output } = launch(args, env);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`sluice did not start within ${timeoutMs}ms:\n${out}`));
-    }, timeoutMs);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      const m = /running at (http:\/\/[^\s]+)/.exec(out);
+    const timer = killAfter(child, timeoutMs, () => reject(new Error(`sluice did not start within ${timeoutMs}ms:\n${output()}`)));
+    child.stdout!.on("data", () => {
+      const m = /running at (http:\/\/[^\s]+)/.exec(output());
       if (m) {
         clearTimeout(timer);
-        resolve({ child, url: m[1], output: () => out });
+        resolve({ child, url: m[1], output });
       }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    });
     child.on("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`sluice exited with ${code} before starting:\n${out}`));
+      reject(new Error(`sluice exited with ${code} before starting:\n${output()}`));
+    });
+  });
+}
+
+/**
+ * Runs the `sluice` CLI expecting it to stop by itself (a refused start), and resolves with its exit code and
+ * everything it printed once its output is closed; a process still running after `timeoutMs` is killed and fails.
+ */
+export function runSluiceToExit(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<{ code: number | null; output: string }> {
+  const { child, output } = launch(args, env);
+  return new Promise((resolve, reject) => {
+    const timer = killAfter(child, timeoutMs, () => reject(new Error(`sluice was still running after ${timeoutMs}ms:\n${output()}`)));
+    // "close", not "exit": it comes after the output pipes are drained, so the last message is in the output.
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: output() });
     });
   });
 }

@@ -1,5 +1,4 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../engine/message.js";
 import type { FlowSettings } from "../../engine/flow-limiter.js";
@@ -17,7 +16,9 @@ import type {
   WriteOp,
 } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
+import { DataFolderLock } from "./data-folder-lock.js";
 import { filterSql } from "./filter-sql.js";
+import { createOwnerOnlyFile, makeOwnerOnlyFolder } from "./owner-only-files.js";
 import { MIGRATIONS } from "./schema.js";
 import { WorkflowTables } from "./workflow-tables.js";
 import type { RunEntry, RunFilter, RunRecord, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
@@ -46,7 +47,7 @@ type SpecColumn = Pick<
 >;
 
 export interface SqliteOptions {
-  /** Folder for `sluice.db`; undefined keeps everything in memory. */
+  /** Folder for `sluice.db`, locked to this process while the store is open; undefined keeps everything in memory. */
   dataDir?: string;
   synchronous?: "NORMAL" | "FULL";
 }
@@ -57,12 +58,16 @@ export class SqliteStore implements Store {
   private readonly stmts;
   private readonly checkpointer?: Checkpointer;
   private readonly wf: WorkflowTables;
+  private readonly lock?: DataFolderLock;
 
   constructor(opts: SqliteOptions = {}) {
     let file = ":memory:";
     if (opts.dataDir) {
-      mkdirSync(opts.dataDir, { recursive: true });
+      makeOwnerOnlyFolder(opts.dataDir);
+      // Before the database is opened: a second process must not read, recover or migrate anything.
+      this.lock = DataFolderLock.acquire(opts.dataDir);
       file = join(opts.dataDir, "sluice.db");
+      createOwnerOnlyFile(file);
     }
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
@@ -615,6 +620,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
+    this.lock?.release();
   }
 }
 

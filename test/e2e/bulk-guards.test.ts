@@ -202,6 +202,19 @@ async function cancelLoop(call: () => Promise<{ cancelled: number }>): Promise<n
   return counts;
 }
 
+/** The SDKs' documented loop: pass the cursor back until there is none (at most 10 calls); the total deleted. */
+async function deleteInPages(call: (cursor?: string) => Promise<{ deleted: number; cursor?: string }>): Promise<number> {
+  let deleted = 0;
+  let cursor: string | undefined;
+  for (let i = 0; i < 10; i++) {
+    const res = await call(cursor);
+    deleted += res.deleted;
+    cursor = res.cursor;
+    if (!cursor) break;
+  }
+  return deleted;
+}
+
 describe("what the SDKs send is accepted, and their loops over count finish", () => {
   let wf: WorkflowClient;
   let acted: Awaited<ReturnType<typeof seedUser>>;
@@ -244,15 +257,7 @@ describe("what the SDKs send is accepted, and their loops over count finish", ()
     expect(retried.cursor).toEqual(expect.any(String));
     // The retried message fails again, so a fresh entry joins: delete everything a page at a time.
     await eventually(async () => (await dlqIds(1)).length === 3);
-    let cursor: string | undefined;
-    let deleted = 0;
-    for (let i = 0; i < 10; i++) {
-      const res = await client.dlq.delete({ all: true, count: 2, cursor });
-      deleted += res.deleted;
-      cursor = res.cursor;
-      if (!cursor) break;
-    }
-    expect(deleted).toBe(3);
+    expect(await deleteInPages((cursor) => client.dlq.delete({ all: true, count: 2, cursor }))).toBe(3);
     expect(await dlqIds(1)).toEqual([]);
   });
 
@@ -285,15 +290,7 @@ describe("what the SDKs send is accepted, and their loops over count finish", ()
     expect(second.cursor).toBeUndefined();
     // The resumed runs fail again; delete all their new entries in pages of 2.
     await eventually(async () => (await workflowDlqIds(1)).length === 3, 10_000);
-    let deleted = 0;
-    let cursor: string | undefined;
-    for (let i = 0; i < 10; i++) {
-      const res = await wf.dlq.delete({ all: true, count: 2, cursor });
-      deleted += res.deleted;
-      cursor = res.cursor;
-      if (!cursor) break;
-    }
-    expect(deleted).toBe(3);
+    expect(await deleteInPages((cursor) => wf.dlq.delete({ all: true, count: 2, cursor }))).toBe(3);
 
     expect(await wf.cancel({ filter: { workflowUrlStartingWith: acted.urls.sleepy.replace("/sleepy", "/none") } })).toEqual({ cancelled: 0 });
     expect(await wf.cancel({ filter: { workflowUrl: acted.urls.sleepy, label: "nothing" } })).toEqual({ cancelled: 0 });

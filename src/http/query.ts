@@ -23,14 +23,30 @@ export function one(q: Query, name: string): string | undefined {
   return s === undefined || s === "" ? undefined : s;
 }
 
-/** An integer query parameter within [min, max]; absent gives `dflt`. */
+/** An integer query parameter within [min, max]; absent gives `dflt`, above `max` is read as `max`. */
 export function intParam(q: Query, name: string, dflt: number, min: number, max: number): number {
-  const s = one(q, name);
-  if (s === undefined) return dflt;
-  if (!/^-?\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected an integer`);
-  const n = Number(s);
+  const n = integer(q, name);
+  if (n === undefined) return dflt;
   if (n < min) throw badRequest(`invalid ${name} ${n}: must be at least ${min}`);
   return Math.min(n, max);
+}
+
+/**
+ * `count` of a bulk action: how many items one call may touch. Out of [1, max] is refused rather than clamped,
+ * so a caller never believes a call did more (or less) than it did.
+ */
+export function countParam(q: Query, dflt: number, max: number): number {
+  const n = integer(q, "count");
+  if (n === undefined) return dflt;
+  if (n < 1 || n > max) throw badRequest(`invalid count ${n}: must be between 1 and ${max}`);
+  return n;
+}
+
+function integer(q: Query, name: string): number | undefined {
+  const s = one(q, name);
+  if (s === undefined) return undefined;
+  if (!/^-?\d+$/.test(s)) throw badRequest(`invalid ${name} "${s}": expected an integer`);
+  return Number(s);
 }
 
 /** All values of a parameter, without splitting on commas (URLs may hold them). */
@@ -101,19 +117,12 @@ export function parseFilter(q: Query): MessageFilter {
   return f;
 }
 
-/** Every query parameter `parseFilter` reads as a filter. */
-const FILTER_PARAMS = [
-  "messageIds", "messageIds[]", "dlqIds", "dlqIds[]", "messageId", "url", "topicName", "urlGroup", "endpointName",
-  "scheduleId", "queueName", "label", "flowControlKey", "callerIp", "callerIP", "host", "path", "fromDate", "toDate",
-  "state", "responseStatus",
-];
-
 /**
  * For bulk cancel / delete / retry: a filter present with no value (`?label=`, `?messageIds=`) would otherwise be
  * dropped and widen the selection to everything the user has, so it is a 400 instead.
  */
-export function rejectEmptyFilters(q: Query): void {
-  for (const name of FILTER_PARAMS) {
+export function rejectEmptyFilters(q: Query, names: readonly string[]): void {
+  for (const name of names) {
     const v = q[name];
     if (v === undefined) continue;
     const values = Array.isArray(v) ? v : [v];

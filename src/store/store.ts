@@ -18,8 +18,11 @@ export interface Store {
   getMessagesById(ids: string[]): Promise<MessageRecord[]>;
   /** Messages whose attempt was in flight when the process stopped. */
   listActive(): Promise<MessageRecord[]>;
-  /** Ids of a user's unfinished messages that match the filter. */
-  findUnfinished(userId: string, filter: MessageFilter): Promise<string[]>;
+  /**
+   * Ids of a user's unfinished messages that match the filter. With `limit`, at most that many, oldest first, and
+   * none already asked to cancel: a capped cancel repeated until it reports 0 then reaches every match.
+   */
+  findUnfinished(userId: string, filter: MessageFilter, limit?: number): Promise<string[]>;
 
   listEvents(userId: string, filter: MessageFilter, page: Page): Promise<{ items: StoredEvent[]; cursor?: string }>;
   listDlq(userId: string, filter: MessageFilter, page: Page): Promise<{ items: DlqRecord[]; cursor?: string }>;

@@ -501,8 +501,8 @@ describe("bad input", () => {
     expect((await sluice.api("DELETE", `/v2/dlq/${e.dlqId}`)).status).toBe(404);
     expect((await listFor(workflowRunId)).map((m) => m.dlqId)).toEqual([e.dlqId]);
 
-    // Too many ids for one resume call.
-    const many = Array.from({ length: 51 }, (_, i) => `dlqIds=1-${i}`).join("&");
+    // Too many ids for one resume call (the bulk limit, DECISIONS #20).
+    const many = Array.from({ length: 501 }, (_, i) => `dlqIds=1-${i}`).join("&");
     expect((await sluice.api("POST", `/v2/workflows/dlq/resume?${many}`)).status).toBe(400);
   });
 });

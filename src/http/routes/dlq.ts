@@ -6,7 +6,9 @@ import { parsePublishHeaders, type HeaderBag } from "../../protocol/publish-head
 import { dlqJson } from "../../protocol/shapes.js";
 import type { AppDeps } from "../app.js";
 import { deleteWorkflowDlq, listWorkflowDlq } from "./workflow-dlq.js";
-import { cursorParam, intParam, one, orderParam, parseFilter, rejectEmptyFilters, type Query } from "../query.js";
+import { bulkScope } from "../bulk-scope.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
+import { cursorParam, intParam, one, orderParam, parseFilter, type Query } from "../query.js";
 
 /**
  * The plain DLQ (SPEC §2.6): list, get, delete one/many/all, retry one/many with header overrides. It shows only
@@ -23,17 +25,21 @@ export function dlqRoutes({ engine, config }: AppDeps) {
     return entry;
   }
 
-  /** A page of entries selected by `dlqIds` (exclusive) or by filters, with the cursor to continue. */
-  async function select(req: FastifyRequest, maxCount: number, bulk = false): Promise<{ items: DlqRecord[]; cursor?: string }> {
-    const q = req.query as Query;
-    if (bulk) rejectEmptyFilters(q);
+  /** A page of at most `count` entries selected by `dlqIds` (exclusive) or by filters, with the cursor to continue. */
+  async function select(req: FastifyRequest, q: Query, count: number): Promise<{ items: DlqRecord[]; cursor?: string }> {
     const filter = parseFilter(q);
     filter.workflow = false;
     return store.listDlq(req.userId, filter, {
       cursor: filter.dlqIds?.length ? undefined : cursorParam(q),
-      count: filter.dlqIds?.length ? filter.dlqIds.length : intParam(q, "count", 100, 1, maxCount),
+      count: filter.dlqIds?.length ? filter.dlqIds.length : count,
       asc: orderParam(q),
     });
+  }
+
+  /** The bulk selection of a delete or retry: ids, filters or everything, `count` (1–500) per call. */
+  function selectBulk(req: FastifyRequest): Promise<{ items: DlqRecord[]; cursor?: string }> {
+    const { q, count } = bulkScope(req, PARAMS.dlqBulk, "DLQ");
+    return select(req, q, count);
   }
 
   /** A fresh message from a DLQ entry: same content, a new id, any publish header given on the request overriding. */
@@ -74,7 +80,8 @@ export function dlqRoutes({ engine, config }: AppDeps) {
     app.get("/v2/dlq", async (req) => {
       // The workflow SDK's `client.dlq.list()` (SPEC §5.11).
       if (isWorkflowSource(req)) return listWorkflowDlq(engine, req);
-      const page = await select(req, 100);
+      const q = knownQuery(req, PARAMS.dlqList);
+      const page = await select(req, q, intParam(q, "count", 100, 1, 100));
       return { messages: page.items.map(dlqJson), ...(page.cursor ? { cursor: page.cursor } : {}) };
     });
 
@@ -90,14 +97,14 @@ export function dlqRoutes({ engine, config }: AppDeps) {
 
     app.delete("/v2/dlq", async (req) => {
       if (isWorkflowSource(req)) return deleteWorkflowDlq(engine, req);
-      const page = await select(req, 1000, true);
+      const page = await selectBulk(req);
       await engine.committer.run(page.items.map((e) => ({ op: "deleteDlq" as const, userId: req.userId, dlqId: e.dlqId })));
       return { deleted: page.items.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
     });
 
     app.post("/v2/dlq/retry", async (req, reply) => {
       if (isWorkflowSource(req)) throw badRequest("workflow DLQ entries are not retried: resume or restart their runs with /v2/workflows/dlq/resume or /restart");
-      const page = await select(req, 1000, true);
+      const page = await selectBulk(req);
       // Everything is validated before anything is requeued, so a bad override header changes nothing.
       const fresh = page.items.map((e) => [e, retried(req, e)] as const);
       const ids = await Promise.all(fresh.map(([entry, msg]) => engine.requeueFromDlq(req.userId, entry.dlqId, msg)));

@@ -3,6 +3,7 @@ import { flowInfo, listFlow, steerFlow } from "../../engine/controls.js";
 import { badRequest } from "../../errors.js";
 import type { AppDeps } from "../app.js";
 import { one, type Query } from "../query.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
 
 function positiveInt(q: Query, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const v = one(q, name);
@@ -21,7 +22,7 @@ function flag(q: Query, name: string): boolean {
 /** Flow-control keys at run time (SPEC §2.9) and the user's global parallelism. */
 export function flowControlRoutes({ engine, config }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get("/v2/flowControl", async (req) => listFlow(engine, req.userId, one(req.query as Query, "search")));
+    app.get("/v2/flowControl", async (req) => listFlow(engine, req.userId, one(knownQuery(req, PARAMS.flowControlList), "search")));
 
     app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req) => flowInfo(engine, req.userId, req.params.key));
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { logJson } from "../../protocol/shapes.js";
 import type { AppDeps } from "../app.js";
-import { cursorParam, intParam, orderParam, parseFilter, type Query } from "../query.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
+import { cursorParam, intParam, orderParam, parseFilter } from "../query.js";
 
 /** GET /v2/events (key `events`) and GET /v2/logs (key `logs`): one implementation, two spellings (DECISIONS #2). */
 export function logRoutes({ engine }: AppDeps) {
@@ -11,7 +12,7 @@ export function logRoutes({ engine }: AppDeps) {
       ["/v2/logs", "logs", 1000],
     ] as const) {
       app.get(path, async (req) => {
-        const q = req.query as Query;
+        const q = knownQuery(req, PARAMS.logs);
         const page = await engine.store.listEvents(req.userId, parseFilter(q), {
           cursor: cursorParam(q),
           count: intParam(q, "count", 100, 1, max),

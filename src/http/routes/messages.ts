@@ -2,7 +2,9 @@ import type { FastifyInstance } from "fastify";
 import { notFound } from "../../errors.js";
 import { messageJson } from "../../protocol/shapes.js";
 import type { AppDeps } from "../app.js";
-import { parseFilter, rejectEmptyFilters, type Query } from "../query.js";
+import { bulkScope } from "../bulk-scope.js";
+import { PARAMS } from "../endpoint-params.js";
+import { parseFilter } from "../query.js";
 
 /** GET/DELETE /v2/messages/{id} and bulk DELETE /v2/messages. */
 export function messageRoutes({ engine }: AppDeps) {
@@ -20,11 +22,11 @@ export function messageRoutes({ engine }: AppDeps) {
     });
 
     // Without ids, every filter given selects; with none at all this cancels all the user's unfinished messages,
-    // which is what the SDK's `cancel({all: true})` sends.
+    // which is what the SDK's `cancel({all: true})` sends (only `count`). At most `count` are cancelled per call:
+    // a caller repeats it until it reports 0.
     app.delete("/v2/messages", async (req) => {
-      rejectEmptyFilters(req.query as Query);
-      const filter = parseFilter(req.query as Query);
-      const ids = await engine.store.findUnfinished(req.userId, filter);
+      const { q, count } = bulkScope(req, PARAMS.messageCancel, "message");
+      const ids = await engine.store.findUnfinished(req.userId, parseFilter(q), count);
       const cancelled = ids.length ? await engine.cancel(req.userId, ids) : 0;
       return { cancelled };
     });

@@ -3,6 +3,7 @@ import { deleteQueue, listQueues, queueInfo, upsertQueue } from "../../engine/co
 import { badRequest } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
 import { jsonBody, type AppDeps } from "../app.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
 
 /** The queue API (SPEC §2.3): upsert, get, list, delete, pause, resume. Enqueueing is in publish.ts. */
 export function queueRoutes({ engine }: AppDeps) {
@@ -21,7 +22,10 @@ export function queueRoutes({ engine }: AppDeps) {
       return { queueName };
     });
 
-    app.get("/v2/queues", async (req) => listQueues(engine, req.userId));
+    app.get("/v2/queues", async (req) => {
+      knownQuery(req, PARAMS.none);
+      return listQueues(engine, req.userId);
+    });
 
     app.get<{ Params: { name: string } }>("/v2/queues/:name", async (req) => queueInfo(engine, req.userId, req.params.name));
 

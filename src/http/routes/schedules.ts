@@ -9,6 +9,7 @@ import { validateName } from "../../protocol/names.js";
 import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { rawBody, type AppDeps } from "../app.js";
 import { assertBodySize, rawRemainder } from "./publish.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
 
 const TICK_STATE: Record<MessageState, "IN_PROGRESS" | "SUCCESS" | "FAIL"> = {
   pending: "IN_PROGRESS",
@@ -82,7 +83,10 @@ export function scheduleRoutes({ engine, config }: AppDeps) {
       return { scheduleId: s.id };
     });
 
-    app.get("/v2/schedules", async (req) => Promise.all(scheduler.list(req.userId).map(scheduleJson)));
+    app.get("/v2/schedules", async (req) => {
+      knownQuery(req, PARAMS.none);
+      return Promise.all(scheduler.list(req.userId).map(scheduleJson));
+    });
 
     app.get<{ Params: { id: string } }>("/v2/schedules/:id", async (req) => scheduleJson(scheduler.get(req.userId, req.params.id)));
 

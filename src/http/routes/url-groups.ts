@@ -4,6 +4,7 @@ import { badRequest } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
 import type { StoredUrlGroup } from "../../store/store.js";
 import { jsonBody, type AppDeps } from "../app.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
 
 function groupJson(g: StoredUrlGroup) {
   return {
@@ -57,7 +58,10 @@ export function urlGroupRoutes({ engine, config }: AppDeps) {
       return left ? groupJson(left) : { deleted: true };
     });
 
-    app.get("/v2/topics", async (req) => groups.list(req.userId).map(groupJson));
+    app.get("/v2/topics", async (req) => {
+      knownQuery(req, PARAMS.none);
+      return groups.list(req.userId).map(groupJson);
+    });
 
     app.get<{ Params: { name: string } }>("/v2/topics/:name", async (req) => groupJson(groups.require(req.userId, req.params.name)));
 

@@ -5,40 +5,19 @@ import type { HeaderBag } from "../../protocol/publish-headers.js";
 import type { MessageFilter, Page } from "../../store/store.js";
 import { parseOverrides, WorkflowDlq, workflowDlqJson, type FailedRun, type PreparedRun } from "../../workflow/dlq.js";
 import type { AppDeps } from "../app.js";
-import { allValues, cursorParam, dateParam, intParam, list, one, orderParam, type Query } from "../query.js";
-
-/** At most this many runs are resumed or restarted per call (SPEC §2.10); a cursor continues. */
-const MAX_RUNS_PER_CALL = 50;
+import { bulkScope, type BulkScope } from "../bulk-scope.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
+import { allValues, cursorParam, dateParam, intParam, list, orderParam, type Query } from "../query.js";
 
 const FAILURE_STATES = new Set(["CALLBACK_INPROGRESS", "CALLBACK_SUCCESS", "CALLBACK_FAIL", "CALLBACK_CANCELED"]);
-
-/** Every query parameter the workflow DLQ reads as a selection. */
-const FILTER_PARAMS = [
-  "dlqIds", "dlqIds[]", "workflowUrl", "workflowUrl[]", "url", "workflowRunId", "workflowCreatedAt", "label", "label[]",
-  "failureFunctionState", "failureCallbackState", "callerIp", "callerIP", "flowControlKey", "flowControlKey[]",
-  "fromDate", "toDate", "responseStatus",
-];
-
 
 /**
  * The workflow DLQ selection (SPEC §2.10, the SDK's `WorkflowDLQListFilters`): `dlqIds` alone, or filters on the
  * entry (fromDate/toDate = when it entered the DLQ, responseStatus, label, flowControlKey, workflowRunId) and on
  * its run (workflowUrl — `url` is the SDK's deprecated name for it —, workflowCreatedAt, callerIp,
- * failureFunctionState). For bulk actions a filter given without a value is refused rather than dropped, which
- * would widen the selection to every entry.
+ * failureFunctionState). Which parameters exist, and that none is empty on a bulk action, is checked before.
  */
-export function parseWorkflowDlqFilter(q: Query, bulk: boolean): MessageFilter {
-  for (const name of ["host", "path", "host[]", "path[]"]) {
-    if (q[name] !== undefined) throw badRequest(`filter ${name.replace("[]", "")} is not supported by the workflow DLQ`);
-  }
-  if (bulk) {
-    for (const name of FILTER_PARAMS) {
-      const v = q[name];
-      if (v !== undefined && (Array.isArray(v) ? v : [v]).every((x) => x.split(",").every((p) => p.trim() === ""))) {
-        throw badRequest(`filter ${name} has no value: give one, or leave the filter out`);
-      }
-    }
-  }
+export function parseWorkflowDlqFilter(q: Query): MessageFilter {
   const states = list(q, "failureFunctionState", "failureFunctionState[]", "failureCallbackState")?.map((s) => {
     const st = s.toUpperCase();
     if (!FAILURE_STATES.has(st)) throw badRequest(`invalid failureFunctionState "${s}": use ${[...FAILURE_STATES].join(", ")}`);
@@ -66,31 +45,46 @@ export function parseWorkflowDlqFilter(q: Query, bulk: boolean): MessageFilter {
   };
 }
 
-/** A page of the selection: every given id, or `count` entries (at most `max`) after the cursor. */
-function pageOf(q: Query, filter: MessageFilter, dflt: number, max: number): Page {
-  if (filter.dlqIds?.length) {
-    if (filter.dlqIds.length > max) throw badRequest(`too many dlqIds (${filter.dlqIds.length}): at most ${max} per call`);
-    return { count: filter.dlqIds.length };
+/** A page of a bulk selection: every given id, or `count` entries after the cursor. */
+function bulkPage({ q, ids, count }: BulkScope): Page {
+  return ids ? { count } : { cursor: cursorParam(q), count, asc: orderParam(q) };
+}
+
+/** The bulk selection of a delete, resume or restart; workflow DLQ routes do not take `host` or `path`. */
+function bulkSelection(req: FastifyRequest): { scope: BulkScope; filter: MessageFilter } {
+  rejectHostPath(req.query as Query);
+  const scope = bulkScope(req, PARAMS.workflowDlqBulk, "workflow DLQ entry");
+  return { scope, filter: parseWorkflowDlqFilter(scope.q) };
+}
+
+/** Named apart from other unknown parameters: they are filters elsewhere, so the caller may expect them here. */
+function rejectHostPath(q: Query): void {
+  for (const name of ["host", "path", "host[]", "path[]"]) {
+    if (q[name] !== undefined) throw badRequest(`filter ${name.replace("[]", "")} is not supported by the workflow DLQ`);
   }
-  return { cursor: cursorParam(q), count: intParam(q, "count", dflt, 1, max), asc: orderParam(q) };
 }
 
 const withCursor = (cursor: string | undefined): { cursor?: string } => (cursor ? { cursor } : {});
 
 /** `GET /v2/workflows/dlq` and the SDK's `GET /v2/dlq?source=workflow`: `{messages, cursor?}`. */
 export async function listWorkflowDlq(engine: Engine, req: FastifyRequest): Promise<Record<string, unknown>> {
-  const q = req.query as Query;
-  const filter = parseWorkflowDlqFilter(q, false);
-  const page = await new WorkflowDlq(engine).list(req.userId, filter, pageOf(q, filter, 100, 100));
+  rejectHostPath(req.query as Query);
+  const q = knownQuery(req, PARAMS.workflowDlqList);
+  const filter = parseWorkflowDlqFilter(q);
+  const ids = filter.dlqIds?.length;
+  const page = await new WorkflowDlq(engine).list(
+    req.userId,
+    filter,
+    ids ? { count: ids } : { cursor: cursorParam(q), count: intParam(q, "count", 100, 1, 100), asc: orderParam(q) },
+  );
   return { messages: page.items.map(workflowDlqJson), ...withCursor(page.cursor) };
 }
 
 /** `DELETE /v2/workflows/dlq` (and `DELETE /v2/dlq?source=workflow`): ids, filters, or everything (`?count=100`). */
 export async function deleteWorkflowDlq(engine: Engine, req: FastifyRequest): Promise<Record<string, unknown>> {
-  const q = req.query as Query;
-  const filter = parseWorkflowDlqFilter(q, true);
+  const { scope, filter } = bulkSelection(req);
   const dlq = new WorkflowDlq(engine);
-  const page = await dlq.list(req.userId, filter, pageOf(q, filter, 100, 1000));
+  const page = await dlq.list(req.userId, filter, bulkPage(scope));
   const deleted = await dlq.delete(req.userId, page.items.map((f) => f.entry.dlqId));
   return { deleted, ...withCursor(page.cursor) };
 }
@@ -107,11 +101,10 @@ export function workflowDlqRoutes({ engine, config }: AppDeps) {
 
   /** Bulk resume or restart: the selected entries (ids must all exist), each made a new run once. */
   async function bulk(action: Action, req: FastifyRequest): Promise<Record<string, unknown>> {
-    const q = req.query as Query;
     // Bad override headers refuse the call before anything is selected or changed.
     parseOverrides(req.headers as HeaderBag, config.limits);
-    const filter = parseWorkflowDlqFilter(q, true);
-    const page = await dlq.list(req.userId, filter, pageOf(q, filter, MAX_RUNS_PER_CALL, MAX_RUNS_PER_CALL));
+    const { scope, filter } = bulkSelection(req);
+    const page = await dlq.list(req.userId, filter, bulkPage(scope));
     if (filter.dlqIds?.length) {
       const found = new Set(page.items.map((f) => f.entry.dlqId));
       const missing = filter.dlqIds.filter((id) => !found.has(id));

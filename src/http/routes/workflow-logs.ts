@@ -3,6 +3,7 @@ import { badRequest } from "../../errors.js";
 import { runLog, workflowEvent } from "../../workflow/logs.js";
 import type { RunRecord } from "../../workflow/types.js";
 import type { AppDeps } from "../app.js";
+import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { cursorParam, intParam, one, orderParam, parseFilter, type Query } from "../query.js";
 import { parseRunFilter } from "./workflow-runs.js";
 
@@ -16,9 +17,9 @@ export function workflowLogRoutes({ engine }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     for (const path of ["/v2/workflows/events", "/v2/workflows/logs"]) {
       app.get(path, async (req) => {
-        const q = req.query as Query;
-        const grouped = one(q, "groupBy") === "workflowRunId" || path.endsWith("/logs");
-        if (!grouped) return eventMode(req.userId, q);
+        const grouped = one(req.query as Query, "groupBy") === "workflowRunId" || path.endsWith("/logs");
+        if (!grouped) return eventMode(req.userId, knownQuery(req, PARAMS.workflowEvents));
+        const q = knownQuery(req, PARAMS.runLogs);
         const filter = parseRunFilter(q, "exact");
         const messageId = one(q, "messageId");
         if (messageId) {

@@ -7,7 +7,9 @@ import { workflowHeadersOf } from "../../workflow/headers.js";
 import { rawStep } from "../../workflow/workflows.js";
 import type { RunFilter, RunState } from "../../workflow/types.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
-import { allValues, dateParam, intParam, list, one, type Query } from "../query.js";
+import { bulkScope } from "../bulk-scope.js";
+import { PARAMS } from "../endpoint-params.js";
+import { allValues, dateParam, list, one, type Query } from "../query.js";
 import { assertBodySize, rawRemainder } from "./publish.js";
 
 const RUN_STATES = new Set<RunState>(["RUN_STARTED", "RUN_SUCCESS", "RUN_FAILED", "RUN_CANCELED"]);
@@ -114,17 +116,12 @@ export function workflowRunRoutes({ engine, config }: AppDeps) {
       return cancel ? { cancelled: 1 } : { workflowRunId: runId };
     });
 
+    // At most `count` runs per call; cancelled runs leave the selection, so repeating the call until it reports 0
+    // reaches every match.
     app.delete("/v2/workflows/runs", async (req) => {
-      const q = req.query as Query;
-      for (const name of ["workflowRunIds", "workflowUrl", "label", "callerIp", "flowControlKey", "host", "path"]) {
-        const v = q[name];
-        if (v !== undefined && (Array.isArray(v) ? v : [v]).every((x) => x.trim() === "")) {
-          throw badRequest(`filter ${name} has no value: give one, or leave the filter out`);
-        }
-      }
+      const { q, count } = bulkScope(req, PARAMS.runCancel, "workflow run");
       const filter = parseRunFilter(q, "prefix");
       filter.state = ["RUN_STARTED"];
-      const count = filter.runIds ? filter.runIds.length : intParam(q, "count", 100, 1, 1000);
       const { items } = await engine.store.listRuns(req.userId, filter, { count });
       let cancelled = 0;
       for (const run of items) if ((await workflows.finish(req.userId, run.runId, { cancel: true })) === "RUN_STARTED") cancelled++;

@@ -364,11 +364,15 @@ export class SqliteStore implements Store {
     return (this.stmts.listActive.all() as Row[]).map((r) => this.messageOf(r));
   }
 
-  async findUnfinished(userId: string, filter: MessageFilter): Promise<string[]> {
+  async findUnfinished(userId: string, filter: MessageFilter, limit?: number): Promise<string[]> {
     const { where, params } = filterSql(filter, { timeColumn: "m.created_ms" });
+    // An attempt in flight stays `active` after its cancel is requested; a capped call must not pick it again.
+    const capped = limit === undefined ? "" : `AND NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.state = 'CANCEL_REQUESTED')
+      ORDER BY m.created_ms, m.id LIMIT ?`;
     const sql = `SELECT m.id FROM messages m WHERE m.user_id = ? AND m.state IN ('pending', 'active')
-      ${where.map((w) => ` AND ${w}`).join("")}`;
-    return (this.cached(sql).all(userId, ...params) as Row[]).map((r) => r.id);
+      ${where.map((w) => ` AND ${w}`).join("")} ${capped}`;
+    const bound = limit === undefined ? params : [...params, limit];
+    return (this.cached(sql).all(userId, ...bound) as Row[]).map((r) => r.id);
   }
 
   async listEvents(userId: string, filter: MessageFilter, page: Page): Promise<{ items: StoredEvent[]; cursor?: string }> {

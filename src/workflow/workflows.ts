@@ -480,12 +480,16 @@ function parseInvoke(body: Buffer): { payload: Buffer; invoker: Invoker } {
   if (req.headers !== undefined && !isHeaderMap(req.headers)) {
     throw badRequest("invalid invoke request: headers must be an object of strings or string arrays");
   }
+  const parentCreatedAt = Number(req.workflowRunCreatedAt ?? 0);
+  if (!Number.isSafeInteger(parentCreatedAt) || parentCreatedAt < 0) {
+    throw badRequest(`invalid invoke request: workflowRunCreatedAt must be unix milliseconds, got ${JSON.stringify(req.workflowRunCreatedAt).slice(0, 40)}`);
+  }
   return {
     payload: Buffer.from(typeof req.body === "string" ? req.body : req.body === undefined ? "" : JSON.stringify(req.body)),
     invoker: {
       workflowRunId: req.workflowRunId,
       workflowUrl: req.workflowUrl,
-      workflowRunCreatedAt: Number(req.workflowRunCreatedAt) || 0,
+      workflowRunCreatedAt: parentCreatedAt,
       headers: req.headers ?? {},
       step: req.step,
     },

@@ -175,14 +175,19 @@ describe("JSON nested 20,000 levels deep", () => {
     await stillServing();
   });
 
-  it("an invoke whose headers are not strings is a 400 and starts no run", async () => {
-    const invoke = `{"workflowRunId":"wfr_parent","workflowUrl":"http://127.0.0.1:1/","step":{"stepId":1},"headers":{"x":{"y":1}}}`;
+  it.each([
+    ["headers that are not strings", `"headers":{"x":{"y":1}}`, /invoke request: headers must be an object of strings/],
+    ["a creation time out of range", `"workflowRunCreatedAt":1e308`, /invoke request: workflowRunCreatedAt must be unix milliseconds, got 1e\+308/],
+    ["a creation time that is not a number", `"workflowRunCreatedAt":"yesterday"`, /invoke request: workflowRunCreatedAt must be unix milliseconds/],
+  ])("an invoke with %s is a 400 and starts no run", async (_label, field, error) => {
+    const runId = `wfr_bad-invoke-${_label.replace(/\W+/g, "-")}`;
+    const invoke = `{"workflowRunId":"wfr_parent","workflowUrl":"http://127.0.0.1:1/","step":{"stepId":1},${field}}`;
     const res = await sluice.api("POST", `/v2/publish/${dest.url("/invoked")}`, {
       body: invoke,
-      headers: { "upstash-workflow-runid": "wfr_bad-headers", "upstash-workflow-init": "true", "upstash-workflow-invoke": "true" },
+      headers: { "upstash-workflow-runid": runId, "upstash-workflow-init": "true", "upstash-workflow-invoke": "true" },
     });
-    expect(await jsonError(res, 400)).toMatch(/invoke request: headers must be an object of strings/);
-    expect((await sluice.api("GET", "/v2/workflows/runs/wfr_bad-headers")).status).toBe(404);
+    expect(await jsonError(res, 400)).toMatch(error);
+    expect((await sluice.api("GET", `/v2/workflows/runs/${runId}`)).status).toBe(404);
   });
 
   it("a workflow step whose body is too deep to show still leaves the run's log readable", async () => {

@@ -68,6 +68,20 @@ export interface Config {
   /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
   maintenanceIntervalMs: number;
   logLevel: string;
+  /** Bounds on what one client can hold of the HTTP server (its sockets and the memory of its bodies). */
+  requestBounds: RequestBounds;
+}
+
+/** Per-request bounds of the HTTP server: nothing a slow or hostile client sends is held without limit. */
+export interface RequestBounds {
+  /** Bytes of request bodies held in memory across all requests at once; more is a 503 with Retry-After. */
+  maxInflightBodyBytes: number;
+  /** A request whose headers are not complete this long after its connection sent its first byte is cut off. */
+  headersTimeoutMs: number;
+  /** A request (headers and body) not fully received in this long is cut off. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
 }
 
 /** The four well-known users of the vendor's dev server, with their fixed keys (SPEC §6). */
@@ -119,6 +133,10 @@ export const ENV = {
   maxWaiting: "SLUICE_MAX_WAITING",
   shutdownGrace: "SLUICE_SHUTDOWN_GRACE",
   logLevel: "SLUICE_LOG_LEVEL",
+  maxInflightBodyBytes: "SLUICE_MAX_INFLIGHT_BODY_BYTES",
+  headersTimeout: "SLUICE_HEADERS_TIMEOUT",
+  requestTimeout: "SLUICE_REQUEST_TIMEOUT",
+  keepAliveTimeout: "SLUICE_KEEP_ALIVE_TIMEOUT",
 } as const;
 
 /** Options given on the command line; they win over the environment and the config file. */
@@ -171,6 +189,17 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     throw new Error(`sluice serve needs at least one user: set ${ENV.users}="id:password,…" or "users" in the config file`);
   }
 
+  const maxBodyBytes = int("maxBodyBytes", pick(ENV.maxBody, "maxBodyBytes"), 10 * 1024 * 1024, 1);
+  const requestBounds: RequestBounds = {
+    maxInflightBodyBytes: int(
+      "maxInflightBodyBytes", pick(ENV.maxInflightBodyBytes, "maxInflightBodyBytes"), Math.max(256 * 1024 * 1024, 8 * maxBodyBytes), 1,
+    ),
+    headersTimeoutMs: dur("headersTimeout", pick(ENV.headersTimeout, "headersTimeout"), 10_000),
+    requestTimeoutMs: dur("requestTimeout", pick(ENV.requestTimeout, "requestTimeout"), 60_000),
+    keepAliveTimeoutMs: dur("keepAliveTimeout", pick(ENV.keepAliveTimeout, "keepAliveTimeout"), 72_000),
+  };
+  validateRequestBounds(requestBounds, maxBodyBytes);
+
   return {
     mode,
     host: flags.host ?? pick(ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
@@ -179,7 +208,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     sqliteSynchronous: sync,
     users,
     limits: {
-      maxBodyBytes: int("maxBodyBytes", pick(ENV.maxBody, "maxBodyBytes"), 10 * 1024 * 1024, 1),
+      maxBodyBytes,
       maxRetries: int("maxRetries", pick(ENV.maxRetries, "maxRetries"), 100),
       maxDelayMs: dur("maxDelay", pick(ENV.maxDelay, "maxDelay"), 365 * 86_400_000),
       maxTimeoutMs: dur("maxTimeout", pick(ENV.maxTimeout, "maxTimeout"), 15 * 60_000),
@@ -212,7 +241,22 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     userMaxInFlightShare: share("userMaxInFlightShare", pick(ENV.userMaxInFlightShare, "userMaxInFlightShare"), 0.8),
     maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),
     logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",
+    requestBounds,
   };
+}
+
+/** A budget smaller than one body would refuse every large request; a zero timeout would mean none at all. */
+function validateRequestBounds(b: RequestBounds, maxBodyBytes: number): void {
+  if (b.maxInflightBodyBytes < maxBodyBytes) {
+    throw new Error(`setting maxInflightBodyBytes (${b.maxInflightBodyBytes}) must be at least maxBodyBytes (${maxBodyBytes})`);
+  }
+  for (const [name, ms] of [["headersTimeout", b.headersTimeoutMs], ["requestTimeout", b.requestTimeoutMs], ["keepAliveTimeout", b.keepAliveTimeoutMs]] as const) {
+    if (ms < 1) throw new Error(`setting ${name} must be a positive duration, got ${ms}ms`);
+  }
+  // Node's HTTP server refuses a headers timeout longer than the whole-request timeout.
+  if (b.headersTimeoutMs > b.requestTimeoutMs) {
+    throw new Error(`setting headersTimeout (${b.headersTimeoutMs}ms) must not be longer than requestTimeout (${b.requestTimeoutMs}ms)`);
+  }
 }
 
 function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[] {

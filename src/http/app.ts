@@ -4,6 +4,8 @@ import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
 import { redactingLoggerOptions } from "./log-redaction.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
+import { BodyBudget, BodyBudgetExceededError, registerBudgetedBodyParser } from "./body-budget.js";
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
 import { dlqRoutes } from "./routes/dlq.js";
 import { flowControlRoutes } from "./routes/flow-control.js";
 import { queueRoutes } from "./routes/queues.js";
@@ -22,6 +24,10 @@ declare module "fastify" {
   interface FastifyRequest {
     userId: string;
   }
+  interface FastifyInstance {
+    /** Request body bytes held in memory right now, against maxInflightBodyBytes. */
+    bodyBudget: BodyBudget;
+  }
 }
 
 export interface AppDeps {
@@ -35,23 +41,34 @@ const PUBLIC_PATHS = new Set(["/", "/health", "/healthz"]);
 /** The HTTP API: auth, one error mapping, and one plugin per resource. */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
+  const bounds = config.requestBounds;
   const app = Fastify({
     logger: config.logLevel === "silent" ? false : { level: config.logLevel, ...redactingLoggerOptions },
     bodyLimit: config.limits.maxBodyBytes,
+    // A client that never finishes its headers, or trickles its body, is cut off (408) instead of holding its
+    // socket for ever. Node checks these every `connectionsCheckingInterval`, so that follows the shorter one.
+    requestTimeout: bounds.requestTimeoutMs,
+    keepAliveTimeout: bounds.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: bounds.headersTimeoutMs,
+      requestTimeout: bounds.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(bounds.headersTimeoutMs / 4))),
+    },
     // Destinations are URLs inside the path: allow them to be long, and keep `//` as it came.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024 },
     trustProxy: false,
     // Errors from Node's HTTP parser (e.g. a request line or headers over 16 KiB) also answer in JSON.
     clientErrorHandler: (err: Error & { code?: string }, socket) => {
-      if (!socket.writable) return socket.destroy();
-      const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
-      const body = JSON.stringify({
-        error: tooLarge ? "request line or headers are larger than 16 KiB" : `malformed HTTP request: ${err.code ?? err.message}`,
-      });
+      // A response already under way cannot be replaced by another one: the connection just ends.
+      const inProgress = (socket as typeof socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
+      if (!socket.writable || inProgress?.headersSent) return socket.destroy();
+      const [status, error] = clientErrorReply(err.code, bounds.headersTimeoutMs, bounds.requestTimeoutMs);
+      const body = JSON.stringify({ error: err.code ? error : `malformed HTTP request: ${err.message}` });
       socket.end(
-        `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\n` +
+        `HTTP/1.1 ${status}\r\n` +
           `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
+      socket.destroySoon();
     },
     // Router-level failures (a path with malformed %-escapes, an over-long path) get the same `{error}` shape.
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
@@ -68,7 +85,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // Bodies are opaque bytes for publishes; routes that take JSON parse it themselves with a clear error.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+  const budget = new BodyBudget(bounds.maxInflightBodyBytes);
+  app.decorate("bodyBudget", budget);
+  registerBudgetedBodyParser(
+    app,
+    budget,
+    () => new HttpError(413, `request body is larger than the configured limit maxBodyBytes (${config.limits.maxBodyBytes} bytes)`),
+  );
 
   const userOfToken = tokenLookup(config.users);
   app.decorateRequest("userId", "");
@@ -85,10 +108,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    // Refused before its body was read (a bad token, a body too large or over the budget): the rest of the body
+    // is not waited for, the connection closes after the reply.
+    if (!req.raw.complete) reply.header("connection", "close");
+    if (err instanceof BodyBudgetExceededError) reply.header("retry-after", String(err.retryAfterSeconds));
     if (err instanceof HttpError) return reply.code(err.status).send({ error: err.message });
-    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      return reply.code(413).send({ error: `request body is larger than the configured limit maxBodyBytes (${config.limits.maxBodyBytes} bytes)` });
-    }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ error: err.message });
     }
@@ -116,12 +140,26 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   return app;
 }
 
-/** Parses a JSON request body with an error that says what is wrong. */
+/** The status line and error of a request Node's HTTP parser refused or timed out. */
+function clientErrorReply(code: string | undefined, headersTimeoutMs: number, requestTimeoutMs: number): [string, string] {
+  if (code === "HPE_HEADER_OVERFLOW") return ["431 Request Header Fields Too Large", "request line or headers are larger than 16 KiB"];
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    return [
+      "408 Request Timeout",
+      `request not received in time: headers must arrive within headersTimeout (${headersTimeoutMs}ms) and the whole request within requestTimeout (${requestTimeoutMs}ms)`,
+    ];
+  }
+  return ["400 Bad Request", `malformed HTTP request: ${code}`];
+}
+
+/** Parses a JSON request body with an error that says what is wrong; nesting is bounded (see json-depth.ts). */
 export function jsonBody(req: FastifyRequest): unknown {
   const raw = req.body;
   if (!Buffer.isBuffer(raw) || raw.length === 0) throw new HttpError(400, "request body must be JSON");
+  const text = raw.toString("utf8");
+  if (exceedsJsonDepth(text)) throw new HttpError(400, `request body is JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
-    return JSON.parse(raw.toString("utf8"));
+    return JSON.parse(text);
   } catch (e) {
     throw new HttpError(400, `request body is not valid JSON: ${(e as Error).message}`);
   }

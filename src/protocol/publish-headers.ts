@@ -3,7 +3,7 @@ import type { FlowControlSpec, RedactSpec, SubPublishHeaders } from "../engine/m
 import { parseDuration } from "./duration.js";
 import { canonicalHeaderName } from "./header-names.js";
 import { validateName } from "./names.js";
-import { compileRetryDelay } from "./retry-delay.js";
+import { validateRetryDelay } from "./retry-delay.js";
 
 /** Request headers with lower-case names, as Node delivers them. */
 export type HeaderBag = Record<string, string | string[] | undefined>;
@@ -34,6 +34,13 @@ export interface PublishLimits {
   maxDelayMs: number;
   maxTimeoutMs: number;
 }
+
+/**
+ * Largest parallelism (of a queue or a flow-control key) and rate (per period) accepted anywhere: far above any
+ * plan and any real destination, and small enough to be stored, compared and echoed exactly.
+ */
+export const MAX_PARALLELISM = 1_000_000;
+export const MAX_RATE = 1_000_000;
 
 /** SPEC §1 and the SDK's `HTTPMethods`: exactly these five, as the error message below says. */
 const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
@@ -156,7 +163,8 @@ export function parsePublishHeaders(h: HeaderBag, limits: PublishLimits): Publis
   }
   const retryDelay = get("upstash-retry-delay");
   if (retryDelay) {
-    compileRetryDelay(retryDelay);
+    // Evaluated for every retry the message may make, so a division by zero is refused now, not met later.
+    validateRetryDelay(retryDelay, cfg.retries ?? limits.maxRetries);
     cfg.retryDelay = retryDelay;
   }
   const timeout = get("upstash-timeout");
@@ -260,7 +268,10 @@ export function parseFlowControl(key: string | undefined, value: string | undefi
     const name = m[1].toLowerCase();
     const v = m[2].trim();
     if (name === "parallelism" || name === "rate" || name === "ratepersecond") {
-      if (!/^\d+$/.test(v) || Number(v) < 1) throw badRequest(`invalid Upstash-Flow-Control-Value: ${m[1]} must be a positive integer, got "${v}"`);
+      const max = name === "parallelism" ? MAX_PARALLELISM : MAX_RATE;
+      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
+        throw badRequest(`invalid Upstash-Flow-Control-Value: ${m[1]} must be an integer from 1 to ${max}, got "${v}"`);
+      }
       if (name === "parallelism") spec.parallelism = Number(v);
       else spec.rate = Number(v);
     } else if (name === "period") {

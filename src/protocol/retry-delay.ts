@@ -37,12 +37,7 @@ const BINARY: Record<string, (a: number, b: number) => number> = {
  * Throws a 400 describing the first syntax error, unknown identifier or wrong argument count.
  */
 export function compileRetryDelay(expr: string): RetryDelayFn {
-  if (expr.length > MAX_LENGTH) {
-    throw badRequest(
-      `invalid Upstash-Retry-Delay "${expr.slice(0, 40)}…": expression is longer than ${MAX_LENGTH} characters`,
-    );
-  }
-  const node = new Parser(expr).parse();
+  const node = new Parser(checkLength(expr)).parse();
   return (retried) => {
     const value = node(retried);
     if (Number.isNaN(value)) return Number.MAX_SAFE_INTEGER;
@@ -51,10 +46,32 @@ export function compileRetryDelay(expr: string): RetryDelayFn {
   };
 }
 
-/** Throws a 400 unless `expr` compiles; also evaluates it for retried = 0..3 so evaluation runs at publish time. */
-export function validateRetryDelay(expr: string): void {
-  const fn = compileRetryDelay(expr);
-  for (let retried = 0; retried <= 3; retried++) fn(retried);
+/** Most retries a publish-time check evaluates, whatever maxRetries is configured to. */
+const MAX_CHECKED_RETRIES = 1000;
+
+/**
+ * Throws a 400 unless `expr` compiles and gives a finite number for every `retried` a message with `retries`
+ * retries evaluates it with (0 … retries - 1, and at least 0): a division by zero, `0 / 0`, `sqrt` of a
+ * negative or an overflow (`pow(10, 400)`) would otherwise only surface as a clamped delay at run time.
+ */
+export function validateRetryDelay(expr: string, retries = 1): void {
+  const node = new Parser(checkLength(expr)).parse();
+  const last = Math.min(Math.max(retries, 1), MAX_CHECKED_RETRIES) - 1;
+  for (let retried = 0; retried <= last; retried++) {
+    const value = node(retried);
+    if (!Number.isFinite(value)) {
+      const why = Number.isNaN(value) ? "is not a number (0 / 0, % 0 or sqrt of a negative)" : "is infinite (a division by zero or an overflow)";
+      throw badRequest(`invalid Upstash-Retry-Delay "${expr}": ${why} when retried is ${retried}`);
+    }
+  }
+}
+
+/** `expr`, unless it is longer than an expression may be. */
+function checkLength(expr: string): string {
+  if (expr.length > MAX_LENGTH) {
+    throw badRequest(`invalid Upstash-Retry-Delay "${expr.slice(0, 40)}…": expression is longer than ${MAX_LENGTH} characters`);
+  }
+  return expr;
 }
 
 /** Recursive-descent parser that compiles the expression into nested closures, so nothing is ever eval'd. */

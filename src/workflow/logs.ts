@@ -1,4 +1,5 @@
 import type { LogEvent, MessageRecord } from "../engine/message.js";
+import { parseJsonBounded } from "../protocol/json-depth.js";
 import type { RunEntry, RunRecord, StoredWaiter } from "./types.js";
 
 /**
@@ -15,13 +16,6 @@ interface RunMessage {
 
 const text = (b: Buffer | undefined): string => (b ?? Buffer.alloc(0)).toString("utf8");
 
-export function parseJson(s: string): any {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The fields of a published step the log repeats, under the names the log uses. */
 function stepFields(step: Json): Json {
@@ -58,7 +52,8 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
       });
       return;
     }
-    const step = parseJson(text(entry.body));
+    // A step body is the user's bytes: one that is not JSON, or too deep to write back into the log, is not shown.
+    const step = parseJsonBounded(text(entry.body)) as any;
     if (!step || typeof step !== "object") return;
     // A plan step (stepId 0 with a target) only schedules a branch; the branch's result is what the log shows.
     if (step.stepId === 0 && step.targetStep !== undefined) return;
@@ -74,7 +69,7 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
         logged.callHeaders = call.header;
         logged.callBody = text(call.body);
       }
-      const res = typeof step.out === "string" ? parseJson(step.out) : undefined;
+      const res = typeof step.out === "string" ? (parseJsonBounded(step.out) as any) : undefined;
       if (res && typeof res === "object") {
         logged.callResponseStatus = res.status;
         logged.callResponseBody = typeof res.body === "string" ? res.body : JSON.stringify(res.body);
@@ -185,7 +180,7 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
 /** The failure function's block: what failed (from the callback's body) and how the callback itself went. */
 function failureFunctionLog(run: RunRecord, delivery: RunMessage | undefined): Json {
   const ff = run.failureFunction!;
-  const sent = delivery ? parseJson(text(delivery.message.body)) : undefined;
+  const sent = delivery ? (parseJsonBounded(text(delivery.message.body)) as any) : undefined;
   const lastResponse = delivery?.events.filter((e) => e.responseStatus !== undefined || e.error !== undefined).pop();
   const errors = delivery?.events
     .filter((e) => e.state === "ERROR")

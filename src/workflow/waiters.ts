@@ -3,7 +3,7 @@ import { TimerQueue } from "../engine/timer-queue.js";
 import { badRequest, HttpError } from "../errors.js";
 import type { Store, WriteOp } from "../store/store.js";
 import type { NewMessage } from "../engine/build-message.js";
-import { parseJson } from "./logs.js";
+import { parseJsonBounded } from "../protocol/json-depth.js";
 import type { StoredRunEvent, StoredWaiter } from "./types.js";
 
 /** A waiter as the API shows it (`Waiter` of the SDK and the OpenAPI). */
@@ -178,9 +178,9 @@ export class Waits {
       // The trigger's body is the caller's payload, not a step. SDK event ids (`evt_` + URL-safe characters)
       // appear verbatim in the step's bytes, so entries without them are skipped unparsed.
       if (entry.callType !== "step" || entry.messageId === run.triggerMessageId || !entry.body.includes(eventId)) continue;
-      const step = parseJson(entry.body.toString("utf8"));
+      const step = parseJsonBounded(entry.body.toString("utf8")) as { stepType?: unknown; out?: unknown } | undefined;
       if (step?.stepType !== "CreateWebhook" || typeof step.out !== "string") continue;
-      if (parseJson(step.out)?.eventId === eventId) return true;
+      if ((parseJsonBounded(step.out) as { eventId?: unknown } | undefined)?.eventId === eventId) return true;
     }
     return false;
   }

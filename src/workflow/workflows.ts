@@ -3,6 +3,7 @@ import type { Engine } from "../engine/engine.js";
 import type { DlqEntry, MessageRecord } from "../engine/message.js";
 import type { Transition } from "../engine/transitions.js";
 import { badRequest, HttpError } from "../errors.js";
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
 import { parsePublishHeaders, type HeaderBag } from "../protocol/publish-headers.js";
 import type { WriteOp } from "../store/store.js";
 import { canonicalHeaderName } from "../protocol/header-names.js";
@@ -455,23 +456,40 @@ function validUrl(u: string | undefined): string | undefined {
   }
 }
 
+/** `{name: "v"}` or `{name: ["v", …]}`: the headers the parent's answer step is published with. */
+function isHeaderMap(v: unknown): v is Record<string, string | string[]> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  return Object.values(v).every((h) => typeof h === "string" || (Array.isArray(h) && h.every((x) => typeof x === "string")));
+}
+
 /** The body of a `context.invoke` trigger (SPEC §5.8): the child's payload and how to answer the parent. */
 function parseInvoke(body: Buffer): { payload: Buffer; invoker: Invoker } {
+  const text = body.toString("utf8");
+  // Its body is re-serialised and its step and headers are stored: a value too deep to write back is refused here.
+  if (exceedsJsonDepth(text)) throw badRequest(`invalid invoke request: body is JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   let req: any;
   try {
-    req = JSON.parse(body.toString("utf8"));
+    req = JSON.parse(text);
   } catch {
     throw badRequest("invalid invoke request: body must be JSON {body, headers, workflowRunId, workflowUrl, step}");
   }
   if (typeof req !== "object" || req === null || typeof req.workflowRunId !== "string" || typeof req.workflowUrl !== "string" || typeof req.step !== "object") {
     throw badRequest("invalid invoke request: workflowRunId, workflowUrl and step are required");
   }
+  if (req.step === null || Array.isArray(req.step)) throw badRequest("invalid invoke request: step must be an object");
+  if (req.headers !== undefined && !isHeaderMap(req.headers)) {
+    throw badRequest("invalid invoke request: headers must be an object of strings or string arrays");
+  }
+  const parentCreatedAt = Number(req.workflowRunCreatedAt ?? 0);
+  if (!Number.isSafeInteger(parentCreatedAt) || parentCreatedAt < 0) {
+    throw badRequest(`invalid invoke request: workflowRunCreatedAt must be unix milliseconds, got ${JSON.stringify(req.workflowRunCreatedAt).slice(0, 40)}`);
+  }
   return {
     payload: Buffer.from(typeof req.body === "string" ? req.body : req.body === undefined ? "" : JSON.stringify(req.body)),
     invoker: {
       workflowRunId: req.workflowRunId,
       workflowUrl: req.workflowUrl,
-      workflowRunCreatedAt: Number(req.workflowRunCreatedAt) || 0,
+      workflowRunCreatedAt: parentCreatedAt,
       headers: req.headers ?? {},
       step: req.step,
     },

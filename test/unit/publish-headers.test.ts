@@ -264,6 +264,30 @@ describe("parsePublishHeaders: Upstash-Retry-Delay", () => {
     expect(err.status).toBe(400);
     expect(err.message).toContain("Upstash-Retry-Delay");
   });
+
+  it.each<[string, HeaderBag, string]>([
+    ["1000 / retried (retried 0 comes first)", { "upstash-retry-delay": "1000 / retried" }, "is infinite"],
+    ["0 / 0", { "upstash-retry-delay": "0 / 0" }, "is not a number"],
+    ["a huge literal", { "upstash-retry-delay": "9".repeat(400) }, "is infinite"],
+    ["an overflow", { "upstash-retry-delay": "pow(10, 400)" }, "is infinite"],
+    // Evaluated for each retry the message may make: retries 5 means retried 0 to 4.
+    ["1 / (retried - 4) with 5 retries", { "upstash-retry-delay": "1 / (retried - 4)", "upstash-retries": "5" }, "when retried is 4"],
+    ["sqrt(2 - retried) without retries (up to maxRetries)", { "upstash-retry-delay": "sqrt(2 - retried)" }, "when retried is 3"],
+    ["on a callback", { "upstash-callback": "http://127.0.0.1/cb", "upstash-callback-retry-delay": "1 / 0" }, "Upstash-Callback-Retry-Delay"],
+  ])("refuses a delay that does not evaluate to a number: %s", (_label, headers, message) => {
+    const err = thrown(() => parse(headers));
+    expect(err.status).toBe(400);
+    expect(err.message).toMatch(/Upstash-(Callback-)?Retry-Delay/);
+    expect(err.message).toContain(message);
+  });
+
+  it.each<[string, HeaderBag]>([
+    ["1 / (retried - 4) with 4 retries (retried never reaches 4)", { "upstash-retry-delay": "1 / (retried - 4)", "upstash-retries": "4" }],
+    ["negative results (retried at once)", { "upstash-retry-delay": "0 - 1000" }],
+    ["huge finite results (capped at maxDelay when used)", { "upstash-retry-delay": "pow(10, 300)" }],
+  ])("keeps %s", (_label, headers) => {
+    expect(parse(headers).retryDelay).toBe(headers["upstash-retry-delay"]);
+  });
 });
 
 describe("parsePublishHeaders: Upstash-Timeout", () => {
@@ -552,6 +576,7 @@ describe("parseFlowControl: accepted values", () => {
     ["parallelism=3,", { parallelism: 3 }],
     ["period=10s, parallelism=2", { parallelism: 2, periodSec: 10 }],
     ["rate=1, rate=2", { rate: 2 }],
+    ["parallelism=1000000, rate=1000000", { parallelism: 1_000_000, rate: 1_000_000 }],
   ])("%j", (value, expected) => {
     expect(parseFlowControl("my-key", value)).toEqual({ key: "my-key", ...expected });
   });
@@ -578,12 +603,17 @@ describe("parseFlowControl: errors", () => {
     ["k", "3", "should be either rate=X or parallelism=Y"],
     ["k", "rate:1", "should be either rate=X or parallelism=Y"],
     ["k", "rate=", "should be either rate=X or parallelism=Y"],
-    ["k", "rate=0", "rate must be a positive integer"],
-    ["k", "parallelism=0", "parallelism must be a positive integer"],
-    ["k", "rate=-1", "rate must be a positive integer"],
-    ["k", "parallelism=-3", "parallelism must be a positive integer"],
-    ["k", "rate=1.5", "rate must be a positive integer"],
-    ["k", "rate=ten", "rate must be a positive integer"],
+    ["k", "rate=0", "rate must be an integer from 1 to"],
+    ["k", "parallelism=0", "parallelism must be an integer from 1 to"],
+    ["k", "rate=-1", "rate must be an integer from 1 to"],
+    ["k", "parallelism=-3", "parallelism must be an integer from 1 to"],
+    ["k", "rate=1.5", "rate must be an integer from 1 to"],
+    ["k", "rate=ten", "rate must be an integer from 1 to"],
+    ["k", "parallelism=1000001", "parallelism must be an integer from 1 to 1000000"],
+    ["k", "rate=1000001", "rate must be an integer from 1 to 1000000"],
+    ["k", "ratePerSecond=1000001", "ratePerSecond must be an integer from 1 to 1000000"],
+    ["k", `parallelism=1${"0".repeat(400)}`, "parallelism must be an integer from 1 to 1000000"], // Infinity as a Number
+    ["k", `rate=${"9".repeat(30)}`, "rate must be an integer from 1 to 1000000"],
     ["k", "rate=10, period=0", "period must be whole seconds"],
     ["k", "rate=10, period=0s", "period must be whole seconds"],
     ["k", "rate=10, period=500ms", "period must be whole seconds"],

@@ -129,11 +129,41 @@ describe("compileRetryDelay: compile-time errors", () => {
 });
 
 describe("validateRetryDelay", () => {
-  it.each(["pow(2, retried) * 1000", "1000", "1 / 0", "sqrt(retried - 2)"])("accepts %j", (expr) => {
-    expect(() => validateRetryDelay(expr)).not.toThrow();
+  it.each<[string, number]>([
+    ["pow(2, retried) * 1000", 100],
+    ["1000", 1],
+    ["0 - 1000", 3], // negative: retried at once, not an error
+    ["pow(10, 300)", 1], // finite: capped at maxDelay when used
+    ["1000 / (retried + 1)", 5],
+  ])("accepts %j for %d retries", (expr, retries) => {
+    expect(() => validateRetryDelay(expr, retries)).not.toThrow();
   });
 
   it.each(["", "pow(2)", "retried +", "x"])("rejects %j with a 400", (expr) => {
     expect(thrown(() => validateRetryDelay(expr)).status).toBe(400);
+  });
+
+  it.each<[string, number, string]>([
+    ["1 / 0", 1, "is infinite (a division by zero or an overflow) when retried is 0"],
+    ["-1 / 0", 1, "is infinite (a division by zero or an overflow) when retried is 0"],
+    ["1000 / retried", 0, "is infinite (a division by zero or an overflow) when retried is 0"],
+    ["1000 / (retried - 2)", 3, "is infinite (a division by zero or an overflow) when retried is 2"],
+    ["0 / 0", 1, "is not a number (0 / 0, % 0 or sqrt of a negative) when retried is 0"],
+    ["5 % 0", 1, "is not a number (0 / 0, % 0 or sqrt of a negative) when retried is 0"],
+    ["sqrt(retried - 2)", 3, "is not a number (0 / 0, % 0 or sqrt of a negative) when retried is 0"],
+    ["sqrt(1 - retried)", 3, "is not a number (0 / 0, % 0 or sqrt of a negative) when retried is 2"],
+    ["pow(10, 400)", 1, "is infinite (a division by zero or an overflow) when retried is 0"],
+    ["9".repeat(400), 1, "is infinite (a division by zero or an overflow) when retried is 0"],
+    ["pow(2, retried * 100)", 20, "is infinite (a division by zero or an overflow) when retried is 11"],
+  ])("rejects %j with %d retries: %s", (expr, retries, reason) => {
+    const err = thrown(() => validateRetryDelay(expr, retries));
+    expect(err.status).toBe(400);
+    expect(err.message).toBe(`invalid Upstash-Retry-Delay "${expr}": ${reason}`);
+  });
+
+  it("evaluates only the retries a message makes, and at most 1000 whatever maxRetries is", () => {
+    expect(() => validateRetryDelay("1 / (retried - 3)", 3)).not.toThrow();
+    expect(thrown(() => validateRetryDelay("1 / (retried - 3)", 4)).message).toContain("when retried is 3");
+    expect(() => validateRetryDelay("1 / (retried - 1000)", 1_000_000)).not.toThrow();
   });
 });

@@ -4,11 +4,12 @@ import { badRequest } from "../../errors.js";
 import type { AppDeps } from "../app.js";
 import { one, type Query } from "../query.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
+import { MAX_PARALLELISM, MAX_RATE } from "../../protocol/publish-headers.js";
 
-function positiveInt(q: Query, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function positiveInt(q: Query, name: string, max: number): number | undefined {
   const v = one(q, name);
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw badRequest(`invalid ${name} "${v}": expected a positive integer`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw badRequest(`invalid ${name} "${v}": expected an integer from 1 to ${max}`);
   return Number(v);
 }
 
@@ -38,8 +39,8 @@ export function flowControlRoutes({ engine, config }: AppDeps) {
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pin", async (req) => {
       const q = req.query as Query;
-      const parallelism = positiveInt(q, "parallelism");
-      const rate = positiveInt(q, "rate");
+      const parallelism = positiveInt(q, "parallelism", MAX_PARALLELISM);
+      const rate = positiveInt(q, "rate", MAX_RATE);
       const periodSec = positiveInt(q, "period", 7 * 86_400);
       if (parallelism === undefined && rate === undefined && periodSec === undefined) {
         throw badRequest("pin needs at least one of parallelism, rate or period");

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { deleteQueue, listQueues, queueInfo, upsertQueue } from "../../engine/controls.js";
 import { badRequest } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
+import { MAX_PARALLELISM } from "../../protocol/publish-headers.js";
 import { jsonBody, type AppDeps } from "../app.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 
@@ -14,8 +15,8 @@ export function queueRoutes({ engine }: AppDeps) {
       const { queueName, parallelism, paused } = body as Record<string, unknown>;
       if (typeof queueName !== "string") throw badRequest("queueName is required and must be a string");
       validateName(queueName, "queueName");
-      if (parallelism !== undefined && (!Number.isInteger(parallelism) || (parallelism as number) < 1)) {
-        throw badRequest(`parallelism must be an integer ≥ 1, got ${JSON.stringify(parallelism)}`);
+      if (parallelism !== undefined && (!Number.isInteger(parallelism) || (parallelism as number) < 1 || (parallelism as number) > MAX_PARALLELISM)) {
+        throw badRequest(`parallelism must be an integer from 1 to ${MAX_PARALLELISM}, got ${JSON.stringify(parallelism)}`);
       }
       if (paused !== undefined && typeof paused !== "boolean") throw badRequest(`paused must be true or false, got ${JSON.stringify(paused)}`);
       await upsertQueue(engine, req.userId, queueName, { parallelism: (parallelism as number | undefined) ?? 1, paused: (paused as boolean | undefined) ?? false });

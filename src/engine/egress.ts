@@ -110,7 +110,7 @@ interface Form {
 
 /** What a new message would call: its destination (a URL group endpoint, if it names one) and its callbacks. */
 export interface MessageDestinations {
-  url: string;
+  url?: string;
   topicName?: string;
   callback?: string;
   failureCallback?: string;

@@ -1,11 +1,14 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { Agent, errors as undiciErrors } from "undici";
+import { Agent } from "undici";
 import type { EgressPolicy } from "./egress.js";
 
-/** What one HTTP attempt produced: a response (any status) or no response at all (DECISIONS #12). */
+/**
+ * What one HTTP attempt produced: a response (any status) or no response at all (DECISIONS #12). A `permanent`
+ * error (the egress policy refused the destination) would fail the same way on every retry.
+ */
 export type AttemptResult =
   | { kind: "response"; status: number; headers: Record<string, string | string[]>; body: Buffer }
-  | { kind: "error"; error: string };
+  | { kind: "error"; error: string; permanent?: boolean };
 
 export interface AttemptRequest {
   url: string;
@@ -42,17 +45,19 @@ export class Deliverer {
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 120_000,
       connect: {
-        // Resolved addresses are checked too, so a public name pointing at a private address is refused.
+        // Resolved addresses are checked too, so a public name pointing at a private address is refused; only the
+        // allowed ones are handed to the socket, which therefore never connects to a refused one.
         lookup: (hostname: string, options: object, cb: (...args: any[]) => void) => {
           dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
             if (err) return cb(err);
             const list = addresses as LookupAddress[];
-            for (const a of list) {
-              const reason = egress.checkAddress(a.address, hostname);
-              if (reason) return cb(new EgressDenied(reason));
+            const allowed = list.filter((a) => egress.checkAddress(a.address, hostname) === undefined);
+            if (allowed.length === 0) {
+              const reason = egress.checkAddress(list[0].address, hostname);
+              return cb(new EgressDenied(`destination host "${hostname}" resolves to a refused address: ${reason}`));
             }
-            if ((options as { all?: boolean }).all) cb(null, list);
-            else cb(null, list[0].address, list[0].family);
+            if ((options as { all?: boolean }).all) cb(null, allowed);
+            else cb(null, allowed[0].address, allowed[0].family);
           });
         },
       },
@@ -79,10 +84,10 @@ export class Deliverer {
       return { kind: "error", error: `invalid destination URL ${req.url}` };
     }
     const denied = this.checkHost(url.hostname);
-    if (denied) return { kind: "error", error: denied };
-    // undici's own timers bound the wait for headers and the gap between body chunks; the explicit deadline
-    // below bounds the whole body read, so an attempt never outlives its timeout by much.
-    const deadline = Date.now() + req.timeoutMs;
+    if (denied) return { kind: "error", error: denied, permanent: true };
+    // One deadline over connect, headers and body together: undici's own timers restart with every chunk, so a
+    // body trickled in just under them would stretch the attempt far past its timeout.
+    const signal = AbortSignal.timeout(req.timeoutMs);
     try {
       const res = await this.agent.request({
         origin: url.origin,
@@ -90,13 +95,17 @@ export class Deliverer {
         method: req.method as any,
         headers: req.headers,
         body: req.method === "GET" || req.method === "HEAD" ? undefined : req.body,
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
+        signal,
+        headersTimeout: 0,
+        bodyTimeout: 0,
       });
-      const body = await readLimited(res.body, this.opts.maxResponseBodyBytes, deadline);
+      const body = await readLimited(res.body, this.opts.maxResponseBodyBytes);
       return { kind: "response", status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body };
     } catch (err) {
-      return { kind: "error", error: describeError(err, req.timeoutMs) };
+      if (signal.aborted) return { kind: "error", error: `attempt timed out after ${req.timeoutMs}ms` };
+      const egressRefusal = egressRefusalOf(err);
+      if (egressRefusal !== undefined) return { kind: "error", error: egressRefusal, permanent: true };
+      return { kind: "error", error: describeError(err) };
     }
   }
 
@@ -111,16 +120,18 @@ export class Deliverer {
 }
 
 class EgressDenied extends Error {}
-class AttemptTimeout extends Error {}
 
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number, deadline: number): Promise<Buffer> {
+/** The message of an egress refusal raised in the lookup, however undici wrapped it; undefined for other errors. */
+function egressRefusalOf(err: unknown): string | undefined {
+  if (err instanceof EgressDenied) return err.message;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause instanceof EgressDenied ? cause.message : undefined;
+}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
-    if (Date.now() > deadline) {
-      body.destroy();
-      throw new AttemptTimeout();
-    }
     if (size + chunk.length > max) {
       chunks.push(chunk.subarray(0, max - size));
       size = max;
@@ -133,19 +144,8 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, ma
   return Buffer.concat(chunks, size);
 }
 
-function describeError(err: unknown, timeoutMs: number): string {
-  if (err instanceof EgressDenied) return err.message;
-  if (err instanceof AttemptTimeout) return `attempt timed out after ${timeoutMs}ms`;
-  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (
-    e.name === "TimeoutError" ||
-    e.name === "AbortError" ||
-    err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError
-  ) {
-    return `attempt timed out after ${timeoutMs}ms`;
-  }
+function describeError(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause?.message ?? e.cause?.code;
-  if (e.cause instanceof EgressDenied) return e.cause.message;
   return [e.code, e.message, cause].filter(Boolean).join(": ") || "request failed";
 }

@@ -1,4 +1,7 @@
 import { BlockList, isIP } from "node:net";
+import { badRequest } from "../errors.js";
+import { urlHostname } from "../protocol/destination.js";
+import { embeddedIpv4 } from "./embedded-ipv4.js";
 
 /** Which destinations deliveries may reach (DECISIONS #18); resolved from configuration once at startup. */
 export interface EgressSettings {
@@ -17,13 +20,19 @@ const PRIVATE_RANGES = (
     ["link-local", ["169.254.0.0/16", "fe80::/10"]],
     ["shared address space", ["100.64.0.0/10"]],
     ["unspecified address", ["0.0.0.0/8", "::/128"]],
+    ["IETF protocol assignments", ["192.0.0.0/24"]],
+    ["benchmarking network", ["198.18.0.0/15"]],
+    ["reserved range", ["240.0.0.0/4"]],
   ] as const
 ).map(([label, cidrs]) => ({ label, list: toBlockList([...cidrs], "built-in range") }));
 
+/** The addresses `localhost` names (RFC 6761), by which a localhost name is judged before any lookup. */
+const LOCALHOST_ADDRESSES = ["127.0.0.1", "::1"];
+
 /**
  * Decides whether a delivery may go to a host or address. Explicit allow entries win, then explicit deny entries,
- * then (unless `allowPrivate`) loopback, private, link-local, CGNAT and unspecified ranges are refused.
- * Node's BlockList also matches IPv4-mapped IPv6 (`::ffff:127.0.0.1`) against the IPv4 ranges.
+ * then (unless `allowPrivate`) loopback, private, link-local, CGNAT, unspecified and reserved ranges are refused.
+ * An IPv6 address that embeds an IPv4 one (mapped, NAT64, 6to4, ...) is judged by both.
  */
 export class EgressPolicy {
   private readonly allowHosts: HostList;
@@ -51,8 +60,10 @@ export class EgressPolicy {
     if (isIP(host)) return this.checkAddress(host);
     if (this.allowHosts.matches(host)) return undefined;
     if (this.denyHosts.matches(host)) return denied("host", hostname, "deny list");
-    if (!this.allowPrivate && (host === "localhost" || host.endsWith(".localhost"))) {
-      return denied("host", hostname, "loopback");
+    if (host === "localhost" || host.endsWith(".localhost")) {
+      // Judged as the loopback addresses it names, so allowing 127.0.0.0/8 (or ::1) allows localhost too.
+      const rules = LOCALHOST_ADDRESSES.map((address) => this.addressRule(address));
+      return rules.includes(undefined) ? undefined : denied("host", hostname, rules[0]!);
     }
     return undefined;
   }
@@ -66,14 +77,65 @@ export class EgressPolicy {
     const address = stripBrackets(ip.trim()).replace(/%.*$/, "");
     const family = isIP(address);
     if (family === 0) return `destination address "${ip}" is not an IP address`;
-    const type = family === 4 ? "ipv4" : "ipv6";
-    if (this.allowNets.check(address, type)) return undefined;
-    const host = hostname === undefined ? undefined : canonicalHost(hostname);
+    const rule = this.addressRule(address, hostname === undefined ? undefined : canonicalHost(hostname));
+    return rule && denied("address", ip, rule);
+  }
+
+  /** The rule that refuses a valid address (undefined when it is allowed); `host` is the canonical name it came from. */
+  private addressRule(address: string, host?: string): string | undefined {
+    const embedded = isIP(address) === 6 ? embeddedIpv4(address) : undefined;
+    const forms: Form[] = [{ address, type: isIP(address) === 4 ? "ipv4" : "ipv6", note: "" }];
+    if (embedded !== undefined) forms.push({ address: embedded, type: "ipv4", note: `, embeds ${embedded}` });
+    const matching = (list: BlockList): Form | undefined => forms.find((f) => list.check(f.address, f.type));
+    if (matching(this.allowNets)) return undefined;
     if (host !== undefined && this.allowHosts.matches(host)) return undefined;
-    if (this.denyNets.check(address, type)) return denied("address", ip, "deny list");
+    const deniedForm = matching(this.denyNets);
+    if (deniedForm) return `deny list${deniedForm.note}`;
     if (this.allowPrivate) return undefined;
-    const range = PRIVATE_RANGES.find(({ list }) => list.check(address, type));
-    return range && denied("address", ip, range.label);
+    for (const form of forms) {
+      const range = PRIVATE_RANGES.find(({ list }) => list.check(form.address, form.type));
+      if (range) return `${range.label}${form.note}`;
+    }
+    return undefined;
+  }
+}
+
+/** One way of reading an address: as written, or as the IPv4 address it embeds. */
+interface Form {
+  address: string;
+  type: "ipv4" | "ipv6";
+  /** Added to the rule's label, so an error shows which address was refused. */
+  note: string;
+}
+
+/** What a new message would call: its destination (a URL group endpoint, if it names one) and its callbacks. */
+export interface MessageDestinations {
+  url?: string;
+  topicName?: string;
+  callback?: string;
+  failureCallback?: string;
+}
+
+const policies = new WeakMap<EgressSettings, EgressPolicy>();
+
+/**
+ * Refuses with a 400 naming the rule a new message whose destination or callback the policy denies without a DNS
+ * lookup: an IP literal, `localhost`, a listed host or CIDR. A name that needs resolving passes here; its
+ * addresses are checked at every attempt, since they may change by then. A URL without a host is a 400 too.
+ */
+export function assertPublishable(settings: EgressSettings, target: MessageDestinations): void {
+  let policy = policies.get(settings);
+  if (!policy) policies.set(settings, (policy = new EgressPolicy(settings)));
+  const destination = target.topicName === undefined ? "destination" : `endpoint of URL group "${target.topicName}"`;
+  const urls: [string, string | undefined][] = [
+    [destination, target.url],
+    ["Upstash-Callback", target.callback],
+    ["Upstash-Failure-Callback", target.failureCallback],
+  ];
+  for (const [what, url] of urls) {
+    if (url === undefined) continue;
+    const reason = policy.checkHost(urlHostname(url, what));
+    if (reason) throw badRequest(`${what} "${url}" is refused: ${reason}`);
   }
 }
 

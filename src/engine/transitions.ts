@@ -47,8 +47,10 @@ export function nextRetryDelayMs(msg: MessageRecord, result: AttemptResult, nowM
   return defaultBackoffMs(msg.retried + 1);
 }
 
+/** A 489 with `Upstash-NonRetryable-Error: true`, or an error that every retry would repeat (an egress refusal). */
 function isNonRetryable(result: AttemptResult): boolean {
-  if (result.kind !== "response" || result.status !== 489) return false;
+  if (result.kind === "error") return result.permanent === true;
+  if (result.status !== 489) return false;
   const h = result.headers["upstash-nonretryable-error"];
   return (Array.isArray(h) ? h[0] : h)?.toLowerCase() === "true";
 }

@@ -55,17 +55,27 @@ function withQuery(url: string, pieces: string[]): string {
 
 /** Returns `url` unchanged if it parses as an http(s) URL with a host; otherwise throws a 400. */
 function validateUrl(url: string): string {
+  urlHostname(url, "destination");
+  const protocol = new URL(url).protocol;
+  if (protocol !== "http:" && protocol !== "https:") {
+    throw badRequest(`invalid destination "${url}": only http and https URLs are supported`);
+  }
+  return url;
+}
+
+/** A scheme followed by a third slash (or backslash): the URL parser would skip the empty host and take the path's first segment. */
+const EMPTY_AUTHORITY = /^[a-z][a-z0-9+.-]*:[\\/]{3}/i;
+
+/** The host name the HTTP client will call for `url`; a 400 naming `what` when it does not parse or has no host. */
+export function urlHostname(url: string, what: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw badRequest(`invalid destination "${url}": not a valid URL`);
+    throw badRequest(`invalid ${what} "${url}": not a valid URL`);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw badRequest(`invalid destination "${url}": only http and https URLs are supported`);
-  }
-  if (parsed.hostname === "") throw badRequest(`invalid destination "${url}": the host is missing`);
-  return url;
+  if (parsed.hostname === "" || EMPTY_AUTHORITY.test(url)) throw badRequest(`invalid ${what} "${url}": the host is missing`);
+  return parsed.hostname;
 }
 
 /** decodeURIComponent that throws a 400 instead of a URIError. */

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 
 export interface Received {
   method: string;
@@ -6,6 +6,8 @@ export interface Received {
   headers: IncomingHttpHeaders;
   body: Buffer;
   at: number;
+  /** When the connection closed or the reply was fully sent (for how long an attempt lasted). */
+  closedAt?: number;
 }
 
 export interface Reply {
@@ -16,6 +18,8 @@ export interface Reply {
   delayMs?: number;
   /** Answer only once this settles (an attempt held in flight until the test lets it go). */
   until?: Promise<unknown>;
+  /** Send the headers at once, then the body one byte at a time, this long apart (for whole-attempt timeouts). */
+  trickleMs?: number;
 }
 
 /**
@@ -37,11 +41,13 @@ export class TestReceiver {
         const rec: Received = { method: req.method!, path: req.url!, headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
         const index = this.requests.push(rec) - 1;
         const reply = this.respond(rec, index);
+        res.on("close", () => (rec.closedAt = Date.now()));
         const send = (): void => {
           if (res.destroyed) return;
           const headers = Object.fromEntries(Object.entries(reply.headers ?? {}).filter(([, v]) => v !== undefined)) as Record<string, string>;
           res.writeHead(reply.status ?? 200, headers);
-          res.end(reply.body ?? "");
+          if (reply.trickleMs) trickle(res, Buffer.from(reply.body ?? ""), reply.trickleMs);
+          else res.end(reply.body ?? "");
         };
         if (reply.until) void reply.until.finally(send);
         else if (reply.delayMs) setTimeout(send, reply.delayMs);
@@ -81,6 +87,18 @@ export class TestReceiver {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** Writes `body` a byte at a time, `everyMs` apart, stopping if the client goes away. */
+function trickle(res: ServerResponse, body: Buffer, everyMs: number): void {
+  let sent = 0;
+  const next = (): void => {
+    if (res.destroyed) return;
+    if (sent >= body.length) return void res.end();
+    res.write(body.subarray(sent, ++sent));
+    setTimeout(next, everyMs);
+  };
+  next();
 }
 
 /** Polls `check` until it returns a truthy value; bounded in time. */

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { parseDestination } from "../../src/protocol/destination.js";
+import { parseDestination, urlHostname } from "../../src/protocol/destination.js";
 import { HttpError } from "../../src/errors.js";
 
 function thrown(fn: () => unknown): HttpError {
@@ -80,6 +80,9 @@ describe("parseDestination: errors", () => {
     ["https:example.com", "", "must be an http(s) URL or a URL group name"],
     ["https://", "", 'invalid destination "https://": not a valid URL'],
     ["https:///", "", 'invalid destination "https:///": not a valid URL'],
+    ["http:///x", "", 'invalid destination "http:///x": the host is missing'],
+    ["https:////x/y", "", 'invalid destination "https:////x/y": the host is missing'],
+    ["http%3A%2F%2F%2Fx", "", 'invalid destination "http:///x": the host is missing'],
     ["https://exa mple.com/", "", "not a valid URL"],
     ["http://[::1/x", "", "not a valid URL"],
     ["https%3A%2F%2F%E0%A4%A", "", 'invalid destination "https%3A%2F%2F%E0%A4%A": malformed percent-encoding'],
@@ -89,5 +92,26 @@ describe("parseDestination: errors", () => {
     const err = thrown(() => parseDestination(remainder, query));
     expect(err.status).toBe(400);
     expect(err.message).toContain(message);
+  });
+});
+
+describe("urlHostname", () => {
+  it.each([
+    ["https://example.com/x", "example.com"],
+    ["http://user:pw@Example.COM:8080/x?y", "example.com"],
+    ["http://[::1]:80/", "[::1]"],
+    ["http://127.1/", "127.0.0.1"],
+  ])("%s → %s", (url, host) => {
+    expect(urlHostname(url, "destination")).toBe(host);
+  });
+
+  it.each([
+    ["http:///x", 'invalid Upstash-Callback "http:///x": the host is missing'],
+    ["http:\\\\\\x", 'invalid Upstash-Callback "http:\\\\\\x": the host is missing'],
+    ["not a url", 'invalid Upstash-Callback "not a url": not a valid URL'],
+  ])("%j → 400", (url, message) => {
+    const err = thrown(() => urlHostname(url, "Upstash-Callback"));
+    expect(err.status).toBe(400);
+    expect(err.message).toBe(message);
   });
 });

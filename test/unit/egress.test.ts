@@ -33,6 +33,24 @@ describe("EgressPolicy.checkAddress with private ranges denied", () => {
     ["0.1.2.3", "unspecified address"],
     ["::", "unspecified address"],
     ["::ffff:0.0.0.0", "unspecified address"],
+    ["192.0.0.1", "IETF protocol assignments"],
+    ["192.0.0.255", "IETF protocol assignments"],
+    ["198.18.0.1", "benchmarking network"],
+    ["198.19.255.255", "benchmarking network"],
+    ["240.0.0.1", "reserved range"],
+    ["255.255.255.255", "reserved range"],
+    // IPv6 forms a gateway turns into the IPv4 address they carry are judged by that address.
+    ["64:ff9b::7f00:1", "loopback, embeds 127.0.0.1"], // NAT64
+    ["64:ff9b::10.1.2.3", "private network, embeds 10.1.2.3"],
+    ["64:FF9B::A9FE:A9FE", "link-local, embeds 169.254.169.254"],
+    ["2002:7f00:1::", "loopback, embeds 127.0.0.1"], // 6to4
+    ["2002:c0a8:101:1::5", "private network, embeds 192.168.1.1"],
+    ["2002:a9fe:a9fe::1", "link-local, embeds 169.254.169.254"],
+    ["::127.0.0.1", "loopback, embeds 127.0.0.1"], // IPv4-compatible
+    ["::a00:1", "private network, embeds 10.0.0.1"],
+    ["::ffff:0:127.0.0.1", "loopback, embeds 127.0.0.1"], // IPv4-translated
+    ["::ffff:0:a9fe:a9fe", "link-local, embeds 169.254.169.254"],
+    ["0:0:0:0:ffff:0:c612:1", "benchmarking network, embeds 198.18.0.1"],
   ])("%s is denied (%s)", (ip, reason) => {
     expect(policy().checkAddress(ip)).toBe(`destination address "${ip}" is denied by the egress policy (${reason})`);
   });
@@ -50,6 +68,17 @@ describe("EgressPolicy.checkAddress with private ranges denied", () => {
     "2606:4700::1111",
     "fec0::1",
     "::ffff:8.8.8.8",
+    "192.0.1.1",
+    "198.17.255.255",
+    "198.20.0.0",
+    "239.255.255.255",
+    "64:ff9b::808:808",
+    "64:ff9b::1:7f00:1", // not the NAT64 /96: nothing embedded
+    "64:ff9b:1::7f00:1",
+    "2002:808:808::1",
+    "::808:808",
+    "::ffff:0:808:808",
+    "2001:db8::7f00:1",
   ])("%s is allowed", (ip) => {
     expect(policy().checkAddress(ip)).toBeUndefined();
   });
@@ -75,6 +104,12 @@ describe("EgressPolicy precedence", () => {
     ["unlisted host name gets no pass", { allowHosts: ["db.internal"] }, "10.0.0.5", "other.internal", "private network"],
     ["IP in allowHosts acts as a CIDR", { allowHosts: ["127.0.0.1"] }, "127.0.0.1", undefined, undefined],
     ["IP in denyHosts acts as a CIDR", { denyHosts: ["[2001:db8::1]"] }, "2001:db8::1", undefined, "deny list"],
+    ["deny IPv4 CIDR covers NAT64", { allowPrivate: true, denyCidrs: ["203.0.113.0/24"] }, "64:ff9b::cb00:7101", undefined, "deny list, embeds 203.0.113.1"],
+    ["deny IPv4 CIDR covers 6to4", { allowPrivate: true, denyCidrs: ["203.0.113.0/24"] }, "2002:cb00:7101::", undefined, "deny list, embeds 203.0.113.1"],
+    ["deny IPv6 CIDR of the embedding form", { allowPrivate: true, denyCidrs: ["64:ff9b::/96"] }, "64:ff9b::808:808", undefined, "deny list"],
+    ["allow IPv4 CIDR covers its NAT64 form", { allowCidrs: ["10.0.0.0/8"] }, "64:ff9b::a00:1", undefined, undefined],
+    ["allow IPv4 CIDR covers its 6to4 form", { allowCidrs: ["10.0.0.0/8"] }, "2002:a00:1::", undefined, undefined],
+    ["allow 127.0.0.0/8 does not cover ::1", { allowCidrs: ["127.0.0.0/8"] }, "::1", undefined, "loopback"],
   ])("%s", (_label, settings, ip, hostname, reason) => {
     const expected = reason && `destination address "${ip}" is denied by the egress policy (${reason})`;
     expect(policy(settings).checkAddress(ip, hostname)).toBe(expected);
@@ -101,6 +136,12 @@ describe("EgressPolicy.checkHost", () => {
     ["IDN entries match punycode hosts", { denyHosts: ["bücher.example"] }, "xn--bcher-kva.example", "deny list"],
     ["IDN hosts match punycode entries", { denyHosts: ["xn--bcher-kva.example"] }, "BÜCHER.example", "deny list"],
     ["deny applies with allowPrivate", { allowPrivate: true, denyHosts: ["evil.com"] }, "evil.com", "deny list"],
+    ["localhost allowed by 127.0.0.0/8", { allowCidrs: ["127.0.0.0/8"] }, "localhost", undefined],
+    ["localhost allowed by 127.0.0.1 in allowHosts", { allowHosts: ["127.0.0.1"] }, "localhost", undefined],
+    ["*.localhost allowed by ::1", { allowCidrs: ["::1"] }, "api.localhost", undefined],
+    ["localhost outside the allowed CIDR", { allowCidrs: ["10.0.0.0/8"] }, "localhost", "loopback"],
+    ["localhost whose addresses are both deny-listed", { allowPrivate: true, denyCidrs: ["127.0.0.0/8", "::1"] }, "localhost", "deny list"],
+    ["localhost with one address deny-listed", { allowPrivate: true, denyCidrs: ["127.0.0.0/8"] }, "localhost", undefined],
   ])("%s", (_label, settings, host, reason) => {
     const expected = reason && `destination host "${host}" is denied by the egress policy (${reason})`;
     expect(policy(settings).checkHost(host)).toBe(expected);
@@ -114,6 +155,9 @@ describe("EgressPolicy.checkHost", () => {
     ["2130706433", "127.0.0.1", "loopback"],
     ["0x7f.1", "127.0.0.1", "loopback"],
     ["169.254.169.254", "169.254.169.254", "link-local"],
+    ["[64:ff9b::a9fe:a9fe]", "64:ff9b::a9fe:a9fe", "link-local, embeds 169.254.169.254"],
+    ["[2002:7f00:1::]", "2002:7f00:1::", "loopback, embeds 127.0.0.1"],
+    ["198.18.0.1", "198.18.0.1", "benchmarking network"],
   ])("literal %s is checked as address %s", (host, address, reason) => {
     expect(policy().checkHost(host)).toBe(`destination address "${address}" is denied by the egress policy (${reason})`);
   });

@@ -193,6 +193,32 @@ describe("afterAttempt: no response", () => {
   });
 });
 
+describe("afterAttempt: permanent error", () => {
+  const refusal = 'destination host "internal.example" resolves to a refused address: destination address "10.0.0.1" is denied by the egress policy (private network)';
+  const permanent: AttemptResult = { kind: "error", error: refusal, permanent: true };
+
+  it("fails at once, with retries left, naming the error", () => {
+    const t = afterAttempt(message({ retried: 0, maxRetries: 3 }), permanent, NOW);
+    expect(t.verdict).toEqual({ kind: "failed", nonRetryable: true });
+    expect(t.state).toBe("failed");
+    expect(t.retried).toBe(1);
+    expect(t.finishedMs).toBe(NOW);
+    expect(t.error).toBe(refusal);
+    expect(t.events).toEqual([
+      { userId: "user_1", messageId: "msg_test", timeMs: NOW, state: "ERROR", error: refusal },
+      { userId: "user_1", messageId: "msg_test", timeMs: NOW, state: "FAILED", error: refusal },
+    ]);
+  });
+
+  it("the same error without the flag is retried", () => {
+    expect(afterAttempt(message({ retried: 0, maxRetries: 3 }), failure(refusal), NOW).verdict.kind).toBe("retry");
+  });
+
+  it("a pending cancel still wins", () => {
+    expect(afterAttempt(message({ cancelRequested: true }), permanent, NOW).verdict).toEqual({ kind: "cancelled" });
+  });
+});
+
 describe("afterAttempt: cancel requested during the attempt", () => {
   it.each<[string, AttemptResult, MessageRecord]>([
     ["retryable failure", response(500), message({ cancelRequested: true })],

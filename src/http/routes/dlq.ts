@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { assertPublishable } from "../../engine/egress.js";
 import { newId } from "../../engine/ids.js";
 import type { DlqRecord, MessageRecord } from "../../engine/message.js";
 import { badRequest, notFound } from "../../errors.js";
@@ -73,6 +74,8 @@ export function dlqRoutes({ engine, config }: AppDeps) {
       cancelRequested: undefined,
       finishedMs: undefined,
     };
+    // The policy may have changed since the message was first published.
+    assertPublishable(config.egress, record);
     return { record };
   }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { validateName } from "../../protocol/names.js";
 import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "../../engine/build-message.js";
+import { assertPublishable } from "../../engine/egress.js";
 import { badRequest, HttpError } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
@@ -50,13 +51,17 @@ export function publishRoutes({ engine, config }: AppDeps) {
     if (queueName !== undefined) validateName(queueName, "queue name");
     const origin = { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() };
     const wf = workflowHeadersOf(headers);
+    let items: NewMessage[];
     if (wf) {
       // A message of a workflow run (SPEC §5): it joins its run when stored.
       if (dest.kind !== "url") throw badRequest("a workflow message must be sent to a URL, not to a URL group");
-      return [engine.workflows.prepare(wf, headers, body, { url: dest.url, queueName }, origin, runs)];
+      items = [engine.workflows.prepare(wf, headers, body, { url: dest.url, queueName }, origin, runs)];
+    } else {
+      const cfg = parsePublishHeaders(headers, limits);
+      items = buildMessages(cfg, targetsOf(engine, req.userId, dest, queueName), body, origin, config.defaultRetries);
     }
-    const cfg = parsePublishHeaders(headers, limits);
-    return buildMessages(cfg, targetsOf(engine, req.userId, dest, queueName), body, origin, config.defaultRetries);
+    for (const item of items) assertPublishable(config.egress, item.record);
+    return items;
   }
 
   /** Accepts messages; a workflow step refused because its run has ended is the SDK's 400 (SPEC §5.4). */

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { assertPublishable } from "../../engine/egress.js";
 import type { Schedule, ScheduleInput } from "../../engine/scheduler.js";
 import { validateScheduleId } from "../../engine/scheduler.js";
 import type { MessageState } from "../../engine/message.js";
@@ -78,6 +79,9 @@ export function scheduleRoutes({ engine, config }: AppDeps) {
       };
       // All of it is validated before the queue is created, so a bad schedule leaves nothing behind.
       scheduler.validate(input);
+      // A URL group's endpoints were checked when they were added.
+      const { callback, failureCallback } = parsePublishHeaders(headers, config.limits);
+      assertPublishable(config.egress, { url: destination.kind === "url" ? destination.url : undefined, callback, failureCallback });
       if (queueName !== undefined && !hasQueue(engine, req.userId, queueName)) await upsertQueue(engine, req.userId, queueName, {});
       const s = await scheduler.upsert(input);
       return { scheduleId: s.id };

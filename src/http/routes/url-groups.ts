@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { assertPublishable } from "../../engine/egress.js";
 import type { Endpoint } from "../../engine/url-groups.js";
 import { badRequest } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
@@ -48,6 +49,7 @@ export function urlGroupRoutes({ engine, config }: AppDeps) {
     app.post<{ Params: { name: string } }>("/v2/topics/:name/endpoints", async (req) => {
       validateName(req.params.name, "url group name");
       const endpoints = parseEndpoints(jsonBody(req), false) as Endpoint[];
+      for (const e of endpoints) assertPublishable(config.egress, { url: e.url, topicName: req.params.name });
       await groups.addEndpoints(req.userId, req.params.name, endpoints, config.limits.maxUrlGroupEndpoints);
       return groupJson(groups.require(req.userId, req.params.name));
     });

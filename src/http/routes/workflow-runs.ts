@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { assertPublishable } from "../../engine/egress.js";
 import { newId } from "../../engine/ids.js";
 import { badRequest, HttpError, notFound } from "../../errors.js";
 import { parseDestination } from "../../protocol/destination.js";
@@ -81,6 +82,7 @@ export function workflowRunRoutes({ engine, config }: AppDeps) {
     const { headers, runId } = triggerHeaders(given, dest.url);
     const wf = workflowHeadersOf(headers)!;
     const item = workflows.prepare(wf, headers, body, { url: dest.url }, { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() }, new Map());
+    assertPublishable(config.egress, item.record);
     return { item, runId };
   }
 

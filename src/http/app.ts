@@ -90,7 +90,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerBudgetedBodyParser(
     app,
     budget,
-    () => new HttpError(413, `request body is larger than the configured limit maxBodyBytes (${config.limits.maxBodyBytes} bytes)`),
+    // Fastify's own code, so a route with a smaller body limit (the webhook) can answer with its own setting's name.
+    () => Object.assign(new HttpError(413, `request body is larger than the configured limit maxBodyBytes (${config.limits.maxBodyBytes} bytes)`), { code: "FST_ERR_CTP_BODY_TOO_LARGE" }),
   );
 
   const userOfToken = tokenLookup(config.users);

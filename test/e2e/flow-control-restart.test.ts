@@ -11,12 +11,15 @@ import { publishMany, sleep, Tracker, uniqueKey } from "./flow-support.js";
 /** The limiter's settings (pause, pins) survive kill -9, and the limits hold for what is redelivered. Needs `npm run build`. */
 
 const dataDir = mkdtempSync(join(tmpdir(), "sluice-flow-"));
+// A folder of its own: the first test's restarted server still holds `dataDir` (one process per data folder).
+const windowDataDir = mkdtempSync(join(tmpdir(), "sluice-flow-window-"));
 const procs: SluiceProcess[] = [];
 let dest: TestReceiver | undefined;
 afterAll(async () => {
   for (const p of procs) await killHard(p);
   await dest?.close();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(windowDataDir, { recursive: true, force: true });
 });
 
 describe("flow control across kill -9", () => {
@@ -86,7 +89,7 @@ describe("flow control across kill -9", () => {
   it("a key's rate window survives kill -9: the restarted server does not open a fresh window", async () => {
     const rdest = await TestReceiver.start();
     try {
-      const first = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
+      const first = await spawnSluice(["dev", "--data", windowDataDir, "--port", "0"]);
       procs.push(first);
       const c1 = new Client({ baseUrl: first.url, token: DEV_TOKEN });
       const key = uniqueKey("rate-window");
@@ -97,7 +100,7 @@ describe("flow control across kill -9", () => {
       await sleep(1300);
       await killHard(first);
 
-      const second = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
+      const second = await spawnSluice(["dev", "--data", windowDataDir, "--port", "0"]);
       procs.push(second);
       const c2 = new Client({ baseUrl: second.url, token: DEV_TOKEN });
       const laterIds = await publishMany(c2, 3, (i) => rdest.url(`/w2/${i}`), fc);

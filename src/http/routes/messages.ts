@@ -6,6 +6,10 @@ import { bulkScope } from "../bulk-scope.js";
 import { PARAMS } from "../endpoint-params.js";
 import { parseFilter } from "../query.js";
 
+/** Messages one commit of a bulk cancel takes, and how many such commits one call may make (5 million messages). */
+const CANCEL_CHUNK = 500;
+const MAX_CANCEL_CHUNKS = 10_000;
+
 /** GET/DELETE /v2/messages/{id} and bulk DELETE /v2/messages. */
 export function messageRoutes({ engine }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
@@ -22,12 +26,20 @@ export function messageRoutes({ engine }: AppDeps) {
     });
 
     // Without ids, every filter given selects; with none at all this cancels all the user's unfinished messages,
-    // which is what the SDK's `cancel({all: true})` sends (only `count`). At most `count` are cancelled per call:
-    // a caller repeats it until it reports 0.
+    // which is what the SDK's `cancel({all: true})` sends (only `count`). The installed SDK (@upstash/qstash 2.12)
+    // documents one call as cancelling every match and `count` as ignored, so `count` is only checked (1–500), and
+    // the matches are worked through in chunks, each its own commit: one call never holds one huge transaction.
     app.delete("/v2/messages", async (req) => {
-      const { q, count } = bulkScope(req, PARAMS.messageCancel, "message");
-      const ids = await engine.store.findUnfinished(req.userId, parseFilter(q), count);
-      const cancelled = ids.length ? await engine.cancel(req.userId, ids) : 0;
+      const { q } = bulkScope(req, PARAMS.messageCancel, "message");
+      const filter = parseFilter(q);
+      let cancelled = 0;
+      for (let chunk = 0; chunk < MAX_CANCEL_CHUNKS; chunk++) {
+        // What one chunk cancelled (or asked to cancel, when in flight) leaves the selection of the next.
+        const ids = await engine.store.findUnfinished(req.userId, filter, CANCEL_CHUNK);
+        const n = ids.length ? await engine.cancel(req.userId, ids) : 0;
+        cancelled += n;
+        if (n === 0 || ids.length < CANCEL_CHUNK) break;
+      }
       return { cancelled };
     });
   };

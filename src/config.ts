@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseDuration } from "./protocol/duration.js";
 import { parseCsvList, type EgressSettings } from "./engine/egress.js";
@@ -20,7 +21,10 @@ export interface Limits {
   retentionMs: number;
   dedupWindowMs: number;
   maxBatchItems: number;
-  /** Response bodies kept in logs and callbacks are cut to this size. */
+  /**
+   * Largest destination response read. A `context.call` answered with more fails; a plain message's delivery
+   * stands and its logs, DLQ entry and callback keep the first this-many bytes, flagged as cut.
+   */
   maxResponseBodyBytes: number;
   /** Longest `context.waitForEvent` / `waitForWebhook` timeout, and the timeout of a wait that gives none. */
   maxWaitTimeoutMs: number;
@@ -67,10 +71,17 @@ export interface Config {
   shutdownGraceMs: number;
   /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
   maintenanceIntervalMs: number;
-  logLevel: string;
+  logLevel: LogLevel;
+  /** A publish naming an `Upstash-*` header Sluice does not know is refused (400) instead of answered with a warning. */
+  rejectUnknownHeaders: boolean;
+  /** Proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed, so a message records its caller's address. */
+  trustProxy: string[];
   /** Bounds on what one client can hold of the HTTP server (its sockets and the memory of its bodies). */
   requestBounds: RequestBounds;
 }
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Per-request bounds of the HTTP server: nothing a slow or hostile client sends is held without limit. */
 export interface RequestBounds {
@@ -137,6 +148,9 @@ export const ENV = {
   headersTimeout: "SLUICE_HEADERS_TIMEOUT",
   requestTimeout: "SLUICE_REQUEST_TIMEOUT",
   keepAliveTimeout: "SLUICE_KEEP_ALIVE_TIMEOUT",
+  maxResponseBodyBytes: "SLUICE_MAX_RESPONSE_BODY_BYTES",
+  rejectUnknownHeaders: "SLUICE_REJECT_UNKNOWN_HEADERS",
+  trustProxy: "SLUICE_TRUST_PROXY",
 } as const;
 
 /** Options given on the command line; they win over the environment and the config file. */
@@ -150,16 +164,30 @@ export interface ConfigFlags {
 
 type Raw = Record<string, unknown>;
 
-/** Resolves flags > environment > config file > defaults into one validated Config; throws on bad values. */
-export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJS.ProcessEnv): Config {
+/** Called with each setting the loader reads (its environment variable and config-file key), for checking docs. */
+export type SettingSeen = (envName: string, fileKey: string) => void;
+
+/**
+ * Resolves flags > environment > config file > defaults into one validated Config; throws on bad values, naming
+ * the setting. A config-file key no setting reads is refused, so a typo is not silently ignored.
+ */
+export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJS.ProcessEnv, onSetting?: SettingSeen): Config {
   const filePath = flags.config ?? env[ENV.configFile];
-  const file: Raw = filePath ? (JSON.parse(readFileSync(filePath, "utf8")) as Raw) : {};
+  const file: Raw = filePath ? readConfigFile(filePath) : {};
+  const keysRead = new Set<string>();
   const pick = (envName: string, fileKey: string): string | undefined => {
+    keysRead.add(fileKey);
+    onSetting?.(envName, fileKey);
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
     const v = file[fileKey];
     if (v === undefined || v === null) return undefined;
     return Array.isArray(v) ? v.join(",") : String(v);
+  };
+  // The setting is read (and its key known) even when a flag overrides it.
+  const flagOr = (flag: string | undefined, envName: string, fileKey: string): string | undefined => {
+    const v = pick(envName, fileKey);
+    return flag ?? v;
   };
   const int = (name: string, value: string | undefined, dflt: number, min = 0): number => {
     if (value === undefined) return dflt;
@@ -175,15 +203,29 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     if (!(n > 0 && n <= 1)) throw new Error(`setting ${name} must be a number > 0 and ≤ 1, got "${value}"`);
     return n;
   };
-  const bool = (value: string | undefined, dflt: boolean): boolean =>
-    value === undefined ? dflt : ["1", "true", "yes", "on"].includes(value.toLowerCase());
+  const bool = (name: string, value: string | undefined, dflt: boolean): boolean => {
+    if (value === undefined) return dflt;
+    const lower = value.toLowerCase();
+    if (lower !== "true" && lower !== "false") throw new Error(`setting ${name} must be true or false, got "${value}"`);
+    return lower === "true";
+  };
 
-  const port = int("port", flags.port ?? pick(ENV.port, "port"), 8080);
-  if (port > 65535) throw new Error(`port must be at most 65535, got ${port}`);
-  const dataFlag = flags.memory ? undefined : (flags.data ?? pick(ENV.dataDir, "dataDir") ?? ".sluice");
+  const port = int("port", flagOr(flags.port, ENV.port, "port"), 8080);
+  if (port > 65535) throw new Error(`setting port must be at most 65535, got ${port}`);
+  const dataFlag = flagOr(flags.data, ENV.dataDir, "dataDir");
+  const dataDir = flags.memory ? undefined : (dataFlag ?? ".sluice");
   const sync = (pick(ENV.sqliteSynchronous, "sqliteSynchronous") ?? "NORMAL").toUpperCase();
-  if (sync !== "NORMAL" && sync !== "FULL") throw new Error(`${ENV.sqliteSynchronous} must be NORMAL or FULL`);
+  if (sync !== "NORMAL" && sync !== "FULL") throw new Error(`setting sqliteSynchronous (${ENV.sqliteSynchronous}) must be NORMAL or FULL, got "${sync}"`);
 
+  keysRead.add("users");
+  onSetting?.(ENV.users, "users");
+  if (mode === "dev" && (env[ENV.users] || file.users !== undefined)) {
+    // Ignoring them would leave a user wondering why their token is refused.
+    throw new Error(
+      `sluice dev always serves the four dev users and does not read ${ENV.users} or "users" in the config file: ` +
+        `unset them, or run sluice serve to use your own users`,
+    );
+  }
   const users = mode === "dev" ? DEV_USERS : parseUsers(env[ENV.users], file.users);
   if (users.length === 0) {
     throw new Error(`sluice serve needs at least one user: set ${ENV.users}="id:password,…" or "users" in the config file`);
@@ -200,11 +242,11 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
   };
   validateRequestBounds(requestBounds, maxBodyBytes);
 
-  return {
+  const config: Config = {
     mode,
-    host: flags.host ?? pick(ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
+    host: flagOr(flags.host, ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
     port,
-    dataDir: dataFlag === undefined ? undefined : resolve(dataFlag),
+    dataDir: dataDir === undefined ? undefined : resolve(dataDir),
     sqliteSynchronous: sync,
     users,
     limits: {
@@ -215,7 +257,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       retentionMs: dur("retention", pick(ENV.retention, "retention"), 14 * 86_400_000),
       dedupWindowMs: dur("dedupWindow", pick(ENV.dedupWindow, "dedupWindow"), 10 * 60_000),
       maxBatchItems: int("maxBatchItems", pick(ENV.maxBatchItems, "maxBatchItems"), 1000, 1),
-      maxResponseBodyBytes: 256 * 1024,
+      maxResponseBodyBytes: int("maxResponseBodyBytes", pick(ENV.maxResponseBodyBytes, "maxResponseBodyBytes"), 256 * 1024, 1),
       maxWaitTimeoutMs: dur("maxWaitTimeout", pick(ENV.maxWaitTimeout, "maxWaitTimeout"), 365 * 86_400_000),
       lazyFetchBytes: int("lazyFetchBytes", pick(ENV.lazyFetchBytes, "lazyFetchBytes"), 3 * 1024 * 1024, 1),
       maxWebhookBodyBytes: int("maxWebhookBodyBytes", pick(ENV.maxWebhookBodyBytes, "maxWebhookBodyBytes"), 1024 * 1024, 1),
@@ -230,7 +272,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       denyHosts: parseCsvList(pick(ENV.egressDenyHosts, "egressDenyHosts")),
       allowCidrs: parseCsvList(pick(ENV.egressAllowCidrs, "egressAllowCidrs")),
       denyCidrs: parseCsvList(pick(ENV.egressDenyCidrs, "egressDenyCidrs")),
-      allowPrivate: bool(pick(ENV.egressAllowPrivate, "egressAllowPrivate"), mode === "dev"),
+      allowPrivate: bool("egressAllowPrivate", pick(ENV.egressAllowPrivate, "egressAllowPrivate"), mode === "dev"),
     },
     nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
@@ -240,9 +282,59 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
     userMaxInFlightShare: share("userMaxInFlightShare", pick(ENV.userMaxInFlightShare, "userMaxInFlightShare"), 0.8),
     maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),
-    logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",
+    logLevel: logLevel(pick(ENV.logLevel, "logLevel")),
+    rejectUnknownHeaders: bool("rejectUnknownHeaders", pick(ENV.rejectUnknownHeaders, "rejectUnknownHeaders"), false),
+    trustProxy: proxyList(pick(ENV.trustProxy, "trustProxy")),
     requestBounds,
   };
+  const unknown = Object.keys(file).filter((k) => !keysRead.has(k));
+  if (unknown.length > 0) {
+    throw new Error(`config file ${filePath}: unknown setting${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} (see docs/configuration.md)`);
+  }
+  return config;
+}
+
+/** The config file as a JSON object; a syntax error names the file. */
+function readConfigFile(path: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`config file ${path} cannot be read: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`config file ${path} must hold a JSON object of settings`);
+  }
+  return parsed as Raw;
+}
+
+/** `info` by default, so an operator sees the events that matter (event-log.ts) without asking for them. */
+function logLevel(value: string | undefined): LogLevel {
+  if (value === undefined) return "info";
+  const level = value.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`setting logLevel must be one of ${LOG_LEVELS.join(", ")}, got "${value}"`);
+  return level as LogLevel;
+}
+
+/** Proxy addresses or CIDRs (`10.0.0.1`, `10.0.0.0/8`, `::1`), as fastify's `trustProxy` takes them. */
+function proxyList(value: string | undefined): string[] {
+  const list = parseCsvList(value);
+  for (const entry of list) {
+    const [addr, bits, ...rest] = entry.split("/");
+    const family = isIP(addr);
+    const maxBits = family === 6 ? 128 : 32;
+    const badBits = bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || badBits || rest.length > 0) {
+      throw new Error(`setting trustProxy must list proxy addresses or CIDRs (10.0.0.1, 10.0.0.0/8), got "${entry}"`);
+    }
+  }
+  return list;
 }
 
 /** A budget smaller than one body would refuse every large request; a zero timeout would mean none at all. */

@@ -56,7 +56,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     // Destinations are URLs inside the path: allow them to be long, and keep `//` as it came.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024 },
-    trustProxy: false,
+    // Only the configured proxies are believed: anyone else could claim any address in X-Forwarded-For.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     // Errors from Node's HTTP parser (e.g. a request line or headers over 16 KiB) also answer in JSON.
     clientErrorHandler: (err: Error & { code?: string }, socket) => {
       // A response already under way cannot be replaced by another one: the connection just ends.

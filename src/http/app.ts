@@ -4,6 +4,7 @@ import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
 import { redactingLoggerOptions } from "./log-redaction.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
+import { registerUnknownHeaderCheck } from "./unknown-headers.js";
 import { BodyBudget, BodyBudgetExceededError, registerBudgetedBodyParser } from "./body-budget.js";
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
 import { dlqRoutes } from "./routes/dlq.js";
@@ -108,6 +109,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (!userId) throw new HttpError(401, "invalid token");
     req.userId = userId;
   });
+
+  // Requests without a user (health checks, third parties calling the workflow webhook) are not judged.
+  registerUnknownHeaderCheck(app, config.rejectUnknownHeaders, (req) => req.userId === "");
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     // Refused before its body was read (a bad token, a body too large or over the budget): the rest of the body

@@ -7,6 +7,7 @@ import { badRequest, HttpError } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
+import { noteUnknownHeaders } from "../unknown-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { RunClosedError } from "../../workflow/workflows.js";
 import type { RunRecord } from "../../workflow/types.js";
@@ -87,6 +88,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
     if (queueName !== undefined) validateName(queueName, "queue name");
     const { remainder, query } = rawRemainder(req, prefix);
     const { destination, config: queryConfig } = parseDestination(remainder, query);
+    noteUnknownHeaders(req, Object.keys(queryConfig), config.rejectUnknownHeaders, "query parameters: ");
     const headers = withQueryConfig(req.headers, queryConfig);
     const runs = await engine.workflows.runsFor(req.userId, [headers]);
     const items = prepare(req, destination, headers, rawBody(req), queueName, runs);
@@ -171,6 +173,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
         if (typeof v !== "string") throw badRequest(`batch item ${i}: header ${k} must be a string`);
         headers[k.toLowerCase()] = v;
       }
+      noteUnknownHeaders(req, Object.keys(headers), config.rejectUnknownHeaders, `batch item ${i}: `);
       const q = item.destination.indexOf("?");
       const { destination, config: queryConfig } =
         q === -1 ? parseDestination(item.destination, "") : parseDestination(item.destination.slice(0, q), item.destination.slice(q + 1));

@@ -22,6 +22,8 @@ export interface Transition {
   events: LogEvent[];
   /** Status, headers and body of the attempt, for the DLQ and callbacks (absent when there was no response). */
   response?: { status: number; headers: Record<string, string[]>; body: Buffer };
+  /** The response body was over maxResponseBodyBytes: `response.body` (or the log's preview) is its first bytes. */
+  responseTruncated?: true;
   error?: string;
 }
 
@@ -60,6 +62,13 @@ export const NON_WORKFLOW_DESTINATION =
 
 /** Decides the next state of an active message from its attempt's result. Pure: time is passed in. */
 export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: number, maxDelayMs = Infinity): Transition {
+  if (result.kind === "response" && result.overLimit) {
+    // A `context.call` result must reach the workflow whole: a cut body would arrive as an unparseable string with
+    // a success status. The call fails (retried as configured); its log keeps the cut body as a preview.
+    if (msg.workflow?.callType === "toCallback") return withPreview(afterAttempt(msg, { kind: "error", error: `${result.overLimit}: the call fails` }, nowMs, maxDelayMs), result);
+    // A plain delivery stands on its status (the destination did the work); what is kept of the body is flagged.
+    return { ...afterAttempt(msg, { ...result, overLimit: undefined }, nowMs, maxDelayMs), responseTruncated: true };
+  }
   const base = { userId: msg.userId, messageId: msg.id, timeMs: nowMs };
   const attempts = msg.retried + 1;
   const response =
@@ -136,4 +145,10 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
     response,
     error,
   };
+}
+
+/** The attempt's log events keep the status, headers and first bytes of a response the attempt was failed for. */
+function withPreview(t: Transition, result: Extract<AttemptResult, { kind: "response" }>): Transition {
+  const preview = { responseStatus: result.status, responseHeaders: headerMap(result.headers), responseBody: result.body };
+  return { ...t, responseTruncated: true, events: t.events.map((e) => (e.state === "ERROR" ? { ...e, ...preview } : e)) };
 }

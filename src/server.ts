@@ -6,6 +6,7 @@ import { EgressPolicy } from "./engine/egress.js";
 import { Engine, systemClock, type Clock } from "./engine/engine.js";
 import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
+import { subscribeEventLog } from "./observability/event-log.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 
 export interface RunningServer {
@@ -41,9 +42,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     const keys = await KeyRing.load(store, config.users);
     engine = new Engine(store, config, deliverer, keys, clock);
     app = buildApp({ engine, config });
-    const log = app.log;
-    engine.on("error", (err: unknown) => log.error({ err }, "engine error"));
-    engine.on("storeError", throttledLog((err, suppressed) => log.warn({ err, suppressed }, "store write failed")));
+    subscribeEventLog(engine, app.log);
     await engine.start();
     await listenOn(app, config);
   } catch (err) {
@@ -85,22 +84,6 @@ async function listenOn(app: FastifyInstance, config: Config): Promise<void> {
     }
     throw err;
   }
-}
-
-/** At most one line per `everyMs` for a fault that can repeat thousands of times a second (a full disk). */
-function throttledLog(log: (err: unknown, suppressed: number) => void, everyMs = 10_000): (err: unknown) => void {
-  let lastMs = -Infinity;
-  let suppressed = 0;
-  return (err) => {
-    const now = Date.now();
-    if (now - lastMs < everyMs) {
-      suppressed++;
-      return;
-    }
-    lastMs = now;
-    log(err, suppressed);
-    suppressed = 0;
-  };
 }
 
 /**

@@ -34,6 +34,12 @@ export interface EngineEvents {
   delivered: [MessageRecord];
   retry: [MessageRecord, number];
   failed: [MessageRecord, DlqEntry];
+  /** An attempt that did not deliver (it is retried, or the message failed); `nextDeliveryMs` when retried. */
+  attemptFailed: [MessageRecord, { error: string; status?: number; nextDeliveryMs?: number }];
+  /** A workflow run ended in RUN_FAILED. */
+  runFailed: [userId: string, runId: string];
+  /** A schedule tick fired this many ms after it was due (downtime, a busy process). */
+  scheduleLate: [userId: string, scheduleId: string, lateMs: number];
   cancelled: [MessageRecord];
   /** A commit failed (its callers were told, or the engine retries its own write). */
   storeError: [unknown];
@@ -522,6 +528,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     msg.retried = t.retried;
     msg.dueMs = t.dueMs;
     msg.finishedMs = t.finishedMs;
+    if (t.verdict.kind === "retry" || t.verdict.kind === "failed") {
+      const nextDeliveryMs = t.verdict.kind === "retry" ? t.verdict.atMs : undefined;
+      this.emit("attemptFailed", msg, { error: t.error ?? `destination responded with status ${t.response?.status}`, status: t.response?.status, nextDeliveryMs });
+    }
     switch (t.verdict.kind) {
       case "delivered":
         this.emit("delivered", msg);
@@ -550,6 +560,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.settleInserts(wfOps, wfResults);
     wfOps.forEach((op, i) => {
       if (op.op === "runUpdate" && op.patch.state && op.patch.state !== "RUN_STARTED" && wfResults[i].applied) {
+        if (op.patch.state === "RUN_FAILED") this.emit("runFailed", op.userId, op.runId);
         this.track(this.workflows.afterRunEnded(op.userId, op.runId));
       }
     });

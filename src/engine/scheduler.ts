@@ -173,6 +173,7 @@ export class Scheduler {
       return;
     }
     if (!applied || this.schedules.get(k) !== s) return;
+    if (now - expect >= LATE_TICK_REPORT_MS) this.engine.emit("scheduleLate", s.userId, s.id, now - expect);
     const fired: Schedule = { ...s, nextMs: next, lastMs: tick, lastMessageIds: items.map((i) => i.record.id) };
     this.schedules.set(k, fired);
     if (next !== null) this.timers.push(k, next);
@@ -202,6 +203,9 @@ const key = (userId: string, id: string): string => `${userId}\u0000${id}`;
 
 /** How soon a tick whose commit failed is tried again. */
 const TICK_RETRY_MS = 1_000;
+
+/** A tick this late is reported (a second is past any timer jitter; a busy or stopped process is behind). */
+const LATE_TICK_REPORT_MS = 1_000;
 
 /** A tick this late is treated like one missed during downtime: the missed ticks collapse into the latest. */
 const LATE_TICK_CAP_MS = 60_000;

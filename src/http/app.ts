@@ -2,7 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
-import { redactingLoggerOptions } from "./log-redaction.js";
+import { loggerOptions, requestLoggingDisabled } from "../observability/logger-options.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
 import { registerUnknownHeaderCheck } from "./unknown-headers.js";
 import { BodyBudget, BodyBudgetExceededError, registerBudgetedBodyParser } from "./body-budget.js";
@@ -44,7 +44,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const bounds = config.requestBounds;
   const app = Fastify({
-    logger: config.logLevel === "silent" ? false : { level: config.logLevel, ...redactingLoggerOptions },
+    logger: loggerOptions(config.logLevel),
+    disableRequestLogging: requestLoggingDisabled(config.logLevel),
     bodyLimit: config.limits.maxBodyBytes,
     // A client that never finishes its headers, or trickles its body, is cut off (408) instead of holding its
     // socket for ever. Node checks these every `connectionsCheckingInterval`, so that follows the shorter one.

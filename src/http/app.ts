@@ -2,7 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
-import { loggerOptions, requestLoggingDisabled } from "../observability/logger-options.js";
+import { loggerOptions, requestLogController } from "../observability/logger-options.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
 import { registerUnknownHeaderCheck } from "./unknown-headers.js";
 import { BodyBudget, BodyBudgetExceededError, registerBudgetedBodyParser } from "./body-budget.js";
@@ -45,7 +45,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const bounds = config.requestBounds;
   const app = Fastify({
     logger: loggerOptions(config.logLevel),
-    disableRequestLogging: requestLoggingDisabled(config.logLevel),
+    logController: requestLogController(config.logLevel),
     bodyLimit: config.limits.maxBodyBytes,
     // A client that never finishes its headers, or trickles its body, is cut off (408) instead of holding its
     // socket for ever. Node checks these every `connectionsCheckingInterval`, so that follows the shorter one.

@@ -1,9 +1,10 @@
+import { LogController } from "fastify";
 import type { LogLevel } from "../config.js";
 import { redactingLoggerOptions } from "../http/log-redaction.js";
 
 /** Request logs are one line per request: shown at `debug` and `trace` only, so `info` keeps to the events that matter. */
-export function requestLoggingDisabled(level: LogLevel): boolean {
-  return level !== "debug" && level !== "trace";
+export function requestLogController(level: LogLevel): LogController {
+  return new LogController({ disableRequestLogging: level !== "debug" && level !== "trace" });
 }
 
 /**

@@ -89,6 +89,16 @@ export class SqliteStore implements Store {
 
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      // A newer Sluice wrote this schema: reading or writing it with older code could lose or corrupt data.
+      const where = this.db.name;
+      this.db.close();
+      this.lock?.release();
+      throw new Error(
+        `database ${where} has schema version ${version}, newer than this Sluice knows (${MIGRATIONS.length}): ` +
+          `it was written by a newer Sluice. Run that version (or newer), or restore a backup taken before the upgrade`,
+      );
+    }
     for (let v = version; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v]);

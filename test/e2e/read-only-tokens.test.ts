@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, QstashError } from "@upstash/qstash";
 import { Client as WorkflowClient } from "@upstash/workflow";
@@ -152,6 +153,12 @@ describe("read-only passwords in the configuration", () => {
     } finally {
       await sluice.close();
     }
+  });
+
+  it("the README lists the dev users' read-only tokens as the server derives them", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const listed = [...readme.matchAll(/^\| `(\w+)` \| `([A-Za-z0-9+/=]+)` \|$/gm)].map((m) => [m[1], m[2]]);
+    expect(listed).toEqual(DEV_USERS.map((u) => [u.userId, readOnlyTokenFor(u)]));
   });
 
   it("refuses malformed entries, naming the setting and not repeating the passwords", () => {

@@ -102,4 +102,7 @@ function App() {
   return html`<${Shell} onSignOut=${() => (session.signOut(), setSignedIn(false))} />`;
 }
 
-render(html`<${App} />`, document.getElementById("root"));
+const root = document.getElementById("root");
+// Preact keeps nodes it did not render: the boot message goes first.
+root.textContent = "";
+render(html`<${App} />`, root);

@@ -1,49 +1,33 @@
 import { useState } from "preact/hooks";
 import { api } from "./api.js";
+import { MESSAGE_FILTERS, ORDER_FILTER, ORIGIN_FILTERS } from "./filter-fields.js";
 import { useOverrides } from "./overrides.js";
 import {
   Action, Ago, Body, Empty, enc, ErrorNote, Fields, Filters, Headers, html, link, Loading, Pager, Section, toApiDates,
-  useCursorPages, useLoad,
+  useCursorPages, useLoad, useSelection,
 } from "./ui.js";
 
 /** Every filter of `GET /v2/dlq`. */
-const DLQ_FILTERS = [
-  { name: "messageId" },
-  { name: "url", placeholder: "https://…" },
-  { name: "urlGroup", label: "URL group" },
-  { name: "endpointName" },
-  { name: "queueName" },
-  { name: "scheduleId" },
-  { name: "label" },
-  { name: "flowControlKey" },
-  { name: "responseStatus", placeholder: "e.g. 500" },
-  { name: "callerIp" },
-  { name: "host" },
-  { name: "path" },
-  { name: "fromDate", type: "datetime-local" },
-  { name: "toDate", type: "datetime-local" },
-  { name: "order", options: ["desc", "asc"] },
-];
+const DLQ_FILTERS = [...MESSAGE_FILTERS, { name: "responseStatus", placeholder: "e.g. 500" }, ...ORIGIN_FILTERS, ORDER_FILTER];
 const PAGE_SIZE = 25;
 const entries = (n) => `${n} DLQ ${n === 1 ? "entry" : "entries"}`;
 
 /** The plain DLQ: filter, select one or many, retry (with overrides) or delete them. */
 export function DlqList() {
   const [filters, setFilters] = useState({});
-  const [selected, setSelected] = useState(new Set());
+  const selected = useSelection();
   const pages = useCursorPages(JSON.stringify(filters));
   const [overrides, headers] = useOverrides();
   const { data, error, loading, reload } = useLoad(
     () => api("GET", "/v2/dlq", { query: { ...toApiDates(filters), count: PAGE_SIZE, cursor: pages.cursor } }),
     [filters, pages.cursor],
   );
-  const ids = [...selected];
-  const afterAction = () => (setSelected(new Set()), reload());
-  const toggle = (id) => setSelected((s) => (s.has(id) ? (s.delete(id), new Set(s)) : new Set(s.add(id))));
+  const ids = selected.ids;
+  const afterAction = () => (selected.clear(), reload());
   const messages = data?.messages ?? [];
   return html`<h1>Dead-letter queue</h1>
     <p class="muted">Messages whose retries ran out. Retry them (a new message each, with any override below) or delete them. Workflow runs that failed are in ${link("/workflow-dlq", "Workflow DLQ")}.</p>
-    <${Filters} fields=${DLQ_FILTERS} value=${filters} onApply=${(f) => (setSelected(new Set()), setFilters(f))} />
+    <${Filters} fields=${DLQ_FILTERS} value=${filters} onApply=${(f) => (selected.clear(), setFilters(f))} />
     <${ErrorNote} error=${error} />
     <div class="toolbar">
       <span class="muted">${ids.length} selected</span>
@@ -61,13 +45,13 @@ export function DlqList() {
           : html`<div class="table-wrap"><table class="list">
               <thead><tr>
                 <th><input type="checkbox" aria-label="Select all on this page" checked=${messages.every((m) => selected.has(m.dlqId))}
-                  onChange=${(e) => setSelected(new Set(e.target.checked ? messages.map((m) => m.dlqId) : []))} /></th>
+                  onChange=${(e) => selected.set(e.target.checked ? messages.map((m) => m.dlqId) : [])} /></th>
                 <th>Failed</th><th>DLQ id</th><th>Message</th><th>Destination</th><th>Response</th>
               </tr></thead>
               <tbody>
                 ${messages.map(
                   (m) => html`<tr>
-                    <td><input type="checkbox" aria-label=${`Select ${m.dlqId}`} checked=${selected.has(m.dlqId)} onChange=${() => toggle(m.dlqId)} /></td>
+                    <td><input type="checkbox" aria-label=${`Select ${m.dlqId}`} checked=${selected.has(m.dlqId)} onChange=${() => selected.toggle(m.dlqId)} /></td>
                     <td><${Ago} ms=${m.failedAt} /></td>
                     <td class="mono">${link(`/dlq/${enc(m.dlqId)}`, m.dlqId)}</td>
                     <td class="mono">${link(`/messages/${enc(m.messageId)}`, m.messageId)}</td>

@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { api } from "./api.js";
+import { MESSAGE_FILTERS, ORDER_FILTER, ORIGIN_FILTERS } from "./filter-fields.js";
 import {
   Action, Ago, Badge, Body, Empty, enc, ErrorNote, Fields, Filters, Headers, html, link, Loading, Pager, Section,
   toApiDates, useCursorPages, useLoad,
@@ -7,21 +8,10 @@ import {
 
 /** Every filter of `GET /v2/logs` (DECISIONS #20), under the API's own names. */
 const LOG_FILTERS = [
-  { name: "messageId" },
   { name: "state", options: ["CREATED", "ACTIVE", "RETRY", "ERROR", "DELIVERED", "FAILED", "CANCEL_REQUESTED", "CANCELLED", "IN_PROGRESS"] },
-  { name: "url", placeholder: "https://…" },
-  { name: "urlGroup", label: "URL group" },
-  { name: "endpointName" },
-  { name: "queueName" },
-  { name: "scheduleId" },
-  { name: "label" },
-  { name: "flowControlKey" },
-  { name: "callerIp" },
-  { name: "host" },
-  { name: "path" },
-  { name: "fromDate", type: "datetime-local" },
-  { name: "toDate", type: "datetime-local" },
-  { name: "order", options: ["desc", "asc"] },
+  ...MESSAGE_FILTERS,
+  ...ORIGIN_FILTERS,
+  ORDER_FILTER,
 ];
 const PAGE_SIZE = 25;
 

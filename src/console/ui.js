@@ -90,6 +90,18 @@ export function useCursorPages(resetKey) {
   };
 }
 
+/** Items picked by id for a bulk action; cleared after the action (or a new filter). */
+export function useSelection() {
+  const [selected, setSelected] = useState(new Set());
+  return {
+    ids: [...selected],
+    has: (id) => selected.has(id),
+    toggle: (id) => setSelected((s) => (s.has(id) ? (s.delete(id), new Set(s)) : new Set(s.add(id)))),
+    set: (ids) => setSelected(new Set(ids)),
+    clear: () => setSelected(new Set()),
+  };
+}
+
 export function Pager({ pages, nextCursor, shown }) {
   return html`<div class="pager">
     <button onClick=${pages.prev} disabled=${pages.page <= 1}>← Previous</button>

@@ -1,9 +1,10 @@
 import { useState } from "preact/hooks";
 import { api } from "./api.js";
+import { ORIGIN_FILTERS } from "./filter-fields.js";
 import { useOverrides } from "./overrides.js";
 import {
   Action, Ago, Badge, Body, Empty, enc, ErrorNote, Fields, Filters, html, link, Loading, Pager, Section, toApiDates,
-  useCursorPages, useLoad,
+  useCursorPages, useLoad, useSelection,
 } from "./ui.js";
 
 /** Every filter of `GET /v2/workflows/logs`. */
@@ -14,11 +15,7 @@ const RUN_FILTERS = [
   { name: "label" },
   { name: "messageId" },
   { name: "flowControlKey" },
-  { name: "callerIp" },
-  { name: "host" },
-  { name: "path" },
-  { name: "fromDate", type: "datetime-local" },
-  { name: "toDate", type: "datetime-local" },
+  ...ORIGIN_FILTERS,
 ];
 const PAGE_SIZE = 20;
 
@@ -150,13 +147,12 @@ export function RunPage({ param: runId }) {
 /** Failed runs: resume (from the failed step) or restart them, one or many, with the overrides the API allows. */
 export function WorkflowDlq() {
   const pages = useCursorPages("");
-  const [selected, setSelected] = useState(new Set());
+  const selected = useSelection();
   const [overrides, headers] = useOverrides(["Upstash-Retries", "Upstash-Delay", "Upstash-Flow-Control-Key", "Upstash-Label"]);
   const { data, error, loading, reload } = useLoad(() => api("GET", "/v2/workflows/dlq", { query: { count: PAGE_SIZE, cursor: pages.cursor } }), [pages.cursor]);
-  const ids = [...selected];
+  const ids = selected.ids;
   const runs = (n) => `${n} failed ${n === 1 ? "run" : "runs"}`;
-  const afterAction = () => (setSelected(new Set()), reload());
-  const toggle = (id) => setSelected((s) => (s.has(id) ? (s.delete(id), new Set(s)) : new Set(s.add(id))));
+  const afterAction = () => (selected.clear(), reload());
   const messages = data?.messages ?? [];
   return html`<h1>Workflow DLQ</h1>
     <${ErrorNote} error=${error} />
@@ -180,7 +176,7 @@ export function WorkflowDlq() {
               <tbody>
                 ${messages.map(
                   (m) => html`<tr>
-                    <td><input type="checkbox" aria-label=${`Select ${m.dlqId}`} checked=${selected.has(m.dlqId)} onChange=${() => toggle(m.dlqId)} /></td>
+                    <td><input type="checkbox" aria-label=${`Select ${m.dlqId}`} checked=${selected.has(m.dlqId)} onChange=${() => selected.toggle(m.dlqId)} /></td>
                     <td><${Ago} ms=${m.failedAt} /></td>
                     <td class="mono">${link(`/workflows/${enc(m.workflowRunId)}`, m.workflowRunId)}</td>
                     <td class="wrap">${m.workflowUrl}</td>

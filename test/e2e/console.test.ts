@@ -18,7 +18,9 @@ mkdirSync(shots, { recursive: true });
 let sluice: TestSluice;
 let dest: TestReceiver;
 let host: WorkflowHost;
-let browser: TestBrowser;
+/** Each test awaits the browser, so a missing Chromium fails every test with its message instead of skipping them. */
+let browser: Promise<TestBrowser>;
+const pageErrors: Error[] = [];
 
 beforeAll(async () => {
   sluice = await startSluice();
@@ -27,11 +29,12 @@ beforeAll(async () => {
   dest.respond = (req) =>
     req.path === "/flaky" && dest.at("/flaky").length === 1 ? { status: 500, body: "boom" } : { status: 200, body: '{"ok":true}' };
   host = await WorkflowHost.start(sluice);
-  browser = await launchBrowser();
+  browser = launchBrowser();
+  browser.then(({ page }) => page.on("pageerror", (err) => pageErrors.push(err)), () => {});
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await browser?.then((b) => b.close(), () => {});
   await host?.close();
   await dest?.close();
   await sluice?.close();
@@ -39,7 +42,7 @@ afterAll(async () => {
 
 describe("the web console in a browser", () => {
   it("signs in as a dev user and shows the overview", async () => {
-    const { page } = browser;
+    const { page } = await browser;
     await page.goto(`${sluice.url}/console`);
     // A wrong token is refused where it was typed, and nothing is kept.
     await page.getByLabel("Token").fill("not-a-token");
@@ -51,7 +54,7 @@ describe("the web console in a browser", () => {
   });
 
   it("shows a published message and its delivered attempt", async () => {
-    const { page } = browser;
+    const { page } = await browser;
     const { messageId } = await sluice.client().publishJSON({ url: dest.url("/hello"), body: { hello: "console" } });
     await dest.waitFor(1);
     await page.goto(`${sluice.url}/console#/messages`);
@@ -72,7 +75,7 @@ describe("the web console in a browser", () => {
   });
 
   it("retries a DLQ entry after a confirmation that says how many entries it touches", async () => {
-    const { page } = browser;
+    const { page } = await browser;
     const client = sluice.client();
     const { messageId } = await client.publish({ url: dest.url("/flaky"), body: "payload", retries: 0 });
     const entry = await eventually(async () => (await client.dlq.listMessages({ filter: { messageId } })).messages[0]);
@@ -91,7 +94,7 @@ describe("the web console in a browser", () => {
   });
 
   it("pauses and resumes a flow-control key", async () => {
-    const { page } = browser;
+    const { page } = await browser;
     const client = sluice.client();
     const key = "console-key";
     await client.publish({ url: dest.url("/flow"), body: "x", flowControl: { key, parallelism: 2 } });
@@ -107,7 +110,7 @@ describe("the web console in a browser", () => {
   });
 
   it("opens a workflow run and shows its parallel steps side by side", async () => {
-    const { page } = browser;
+    const { page } = await browser;
     const url = host.add("/parallel", async (ctx) => {
       const first = await ctx.run("prepare", () => "ready");
       const [a, b] = await Promise.all([ctx.run("left", () => `${first}-a`), ctx.run("right", () => `${first}-b`)]);
@@ -131,9 +134,39 @@ describe("the web console in a browser", () => {
   });
 
   it("overview counts what happened (screenshot after the other pages made traffic)", async () => {
-    const { page } = browser;
+    const { page } = await browser;
     await page.goto(`${sluice.url}/console#/overview`);
     await eventually(async () => Number(await page.locator('[data-total="delivered"]').textContent()) >= 3, 8000, 200);
     await page.screenshot({ path: join(shots, "overview.png") });
+  });
+
+  it("renders every other page, with its empty state, and a narrow window's menu", async () => {
+    const { page } = await browser;
+    for (const [route, heading, empty] of [
+      ["schedules", "Schedules", "No schedules"],
+      ["queues", "Queues", "No queues"],
+      ["url-groups", "URL groups", "No URL groups"],
+      ["workflow-dlq", "Workflow DLQ", "No failed runs"],
+    ]) {
+      await page.goto(`${sluice.url}/console#/${route}`);
+      await page.getByRole("heading", { name: heading }).waitFor();
+      await page.getByText(empty).waitFor();
+    }
+    await page.goto(`${sluice.url}/console#/keys`);
+    await page.getByText("QSTASH_CURRENT_SIGNING_KEY").waitFor();
+    await page.setViewportSize({ width: 420, height: 800 });
+    try {
+      await expect(page.locator("nav").isVisible()).resolves.toBe(false);
+      await page.getByRole("button", { name: "Menu" }).click();
+      await page.getByRole("link", { name: "Queues" }).click();
+      await page.getByRole("heading", { name: "Queues" }).waitFor();
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
+  it("raised no script error on any page", async () => {
+    await browser;
+    expect(pageErrors.map((e) => e.message)).toEqual([]);
   });
 });

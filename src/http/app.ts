@@ -20,6 +20,7 @@ import { workflowRunRoutes } from "./routes/workflow-runs.js";
 import { workflowDlqRoutes } from "./routes/workflow-dlq.js";
 import { WEBHOOK_ROUTE, workflowWaitRoutes } from "./routes/workflow-waits.js";
 import { workflowLogRoutes } from "./routes/workflow-logs.js";
+import { consoleRoutes, isConsolePath } from "./routes/console.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -101,7 +102,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // The one place tokens are checked: who the caller is, and whether a read-only token may call this route.
   app.addHook("onRequest", async (req, reply) => {
     const path = req.url.split("?", 1)[0];
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || isConsolePath(path)) return;
     // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
     if (req.routeOptions.url === WEBHOOK_ROUTE) return;
     const token = requestToken(req);
@@ -152,6 +153,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(workflowDlqRoutes(deps));
   app.register(workflowWaitRoutes(deps));
   app.register(workflowLogRoutes(deps));
+  app.register(consoleRoutes(deps));
   return app;
 }
 

@@ -8,6 +8,11 @@ import { parseCsvList, type EgressSettings } from "./engine/egress.js";
 export interface UserConfig {
   userId: string;
   password: string;
+  /**
+   * A second password whose token reads everything of the user's and changes nothing (a 403 on every write):
+   * for dashboards, the console and support access.
+   */
+  readOnlyPassword?: string;
   /** Dev users have fixed signing keys; production users get generated ones, kept in the store. */
   signingKeys?: { current: string; next: string };
 }
@@ -97,15 +102,20 @@ export interface RequestBounds {
 
 /** The four well-known users of the vendor's dev server, with their fixed keys (SPEC §6). */
 export const DEV_USERS: UserConfig[] = [
-  { userId: "defaultUser", password: "defaultPassword", signingKeys: { current: "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r", next: "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs" } },
-  { userId: "testUser1", password: "testPassword", signingKeys: { current: "sig_7GVPjvuwsfqF65iC8fSrs1dfYruM", next: "sig_5NoELc3EFnZn4DVS5bDs2Nk4b7Ua" } },
-  { userId: "testUser2", password: "testPassword", signingKeys: { current: "sig_6jWGaWRxHsw4vMSPJprXadyvrybF", next: "sig_7qHbvhmahe5GwfePDiS5Lg3pi6Qx" } },
-  { userId: "testUser3", password: "testPassword", signingKeys: { current: "sig_5T8FcSsynBjn9mMLBsXhpacRovJf", next: "sig_7GFR4YaDshFcqsxWRZpRB161jguD" } },
+  { userId: "defaultUser", password: "defaultPassword", readOnlyPassword: "defaultReadOnlyPassword", signingKeys: { current: "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r", next: "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs" } },
+  { userId: "testUser1", password: "testPassword", readOnlyPassword: "testReadOnlyPassword", signingKeys: { current: "sig_7GVPjvuwsfqF65iC8fSrs1dfYruM", next: "sig_5NoELc3EFnZn4DVS5bDs2Nk4b7Ua" } },
+  { userId: "testUser2", password: "testPassword", readOnlyPassword: "testReadOnlyPassword", signingKeys: { current: "sig_6jWGaWRxHsw4vMSPJprXadyvrybF", next: "sig_7qHbvhmahe5GwfePDiS5Lg3pi6Qx" } },
+  { userId: "testUser3", password: "testPassword", readOnlyPassword: "testReadOnlyPassword", signingKeys: { current: "sig_5T8FcSsynBjn9mMLBsXhpacRovJf", next: "sig_7GFR4YaDshFcqsxWRZpRB161jguD" } },
 ];
 
 /** The token a user authenticates with: base64 of `{"UserID":…,"Password":…}` (the workflow SDK reads UserID). */
 export function tokenFor(user: Pick<UserConfig, "userId" | "password">): string {
   return Buffer.from(JSON.stringify({ UserID: user.userId, Password: user.password })).toString("base64");
+}
+
+/** The read-only token of a user that has a read-only password: the same base64 form, so the SDKs accept it. */
+export function readOnlyTokenFor(user: UserConfig): string | undefined {
+  return user.readOnlyPassword === undefined ? undefined : tokenFor({ userId: user.userId, password: user.readOnlyPassword });
 }
 
 /** Every environment variable Sluice reads, in one list. */
@@ -351,6 +361,10 @@ function validateRequestBounds(b: RequestBounds, maxBodyBytes: number): void {
   }
 }
 
+/**
+ * Users from `SLUICE_USERS` (`id:password` or `id:password:readOnlyPassword`, comma-separated; so neither password
+ * may hold `:` or `,` there) or from the file's `users` (`{userId, password, readOnlyPassword?}`, any characters).
+ */
 function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[] {
   if (!fromEnv && Array.isArray(fromFile)) {
     return fromFile.map((u, i) => {
@@ -358,7 +372,10 @@ function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[
       if (typeof o.userId !== "string" || typeof o.password !== "string" || !o.userId || !o.password) {
         throw new Error(`config users[${i}] needs string "userId" and "password"`);
       }
-      return { userId: o.userId, password: o.password };
+      if (o.readOnlyPassword !== undefined && (typeof o.readOnlyPassword !== "string" || !o.readOnlyPassword)) {
+        throw new Error(`config users[${i}].readOnlyPassword must be a non-empty string`);
+      }
+      return checkedUser({ userId: o.userId, password: o.password, readOnlyPassword: o.readOnlyPassword }, `config users[${i}]`);
     });
   }
   if (!fromEnv) return [];
@@ -366,9 +383,22 @@ function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((pair) => {
-      const i = pair.indexOf(":");
-      if (i <= 0 || i === pair.length - 1) throw new Error(`${ENV.users} entries must be "userId:password", got "${pair}"`);
-      return { userId: pair.slice(0, i), password: pair.slice(i + 1) };
+    .map((entry, i) => {
+      const [userId, password, readOnlyPassword, ...rest] = entry.split(":");
+      if (!userId || !password || readOnlyPassword === "" || rest.length) {
+        // The entry itself is not repeated: it holds passwords, and start-up errors end up in logs.
+        throw new Error(
+          `${ENV.users} entry ${i + 1} must be "userId:password" or "userId:password:readOnlyPassword" (no ":" or "," ` +
+            `inside; use the config file's users for such passwords)`,
+        );
+      }
+      return checkedUser({ userId, password, readOnlyPassword }, `${ENV.users} entry "${userId}"`);
     });
+}
+
+/** A read-only password equal to the password would give one token two meanings. */
+function checkedUser(user: UserConfig, where: string): UserConfig {
+  if (user.readOnlyPassword === undefined) return { userId: user.userId, password: user.password };
+  if (user.readOnlyPassword === user.password) throw new Error(`${where}: readOnlyPassword must differ from password`);
+  return user;
 }

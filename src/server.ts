@@ -95,7 +95,12 @@ export function banner(s: RunningServer): string {
   const where = s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
   const credentials = s.config.mode === "dev" ? devCredentials(s) : serveCredentials(s);
   const bound = s.listeningOn.includes(":") ? `[${s.listeningOn}]:${s.port}` : `${s.listeningOn}:${s.port}`;
-  return [`Sluice is running at ${s.url} (listening on ${bound}, ${s.config.mode} mode, ${where})`, "", ...credentials].join("\n");
+  return [
+    `Sluice is running at ${s.url} (listening on ${bound}, ${s.config.mode} mode, ${where})`,
+    `  console: ${s.url}/console`,
+    "",
+    ...credentials,
+  ].join("\n");
 }
 
 function devCredentials(s: RunningServer): string[] {

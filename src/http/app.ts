@@ -5,6 +5,7 @@ import { HttpError } from "../errors.js";
 import { loggerOptions, requestLogController } from "../observability/logger-options.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
 import { registerUnknownHeaderCheck } from "./unknown-headers.js";
+import { accessOfRoute, recordRouteAccess } from "./route-access.js";
 import { BodyBudget, BodyBudgetExceededError, registerBudgetedBodyParser } from "./body-budget.js";
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
 import { dlqRoutes } from "./routes/dlq.js";
@@ -20,6 +21,7 @@ import { workflowRunRoutes } from "./routes/workflow-runs.js";
 import { workflowDlqRoutes } from "./routes/workflow-dlq.js";
 import { WEBHOOK_ROUTE, workflowWaitRoutes } from "./routes/workflow-waits.js";
 import { workflowLogRoutes } from "./routes/workflow-logs.js";
+import { consoleRoutes, isConsolePath } from "./routes/console.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -97,18 +99,31 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     () => Object.assign(new HttpError(413, `request body is larger than the configured limit maxBodyBytes (${config.limits.maxBodyBytes} bytes)`), { code: "FST_ERR_CTP_BODY_TOO_LARGE" }),
   );
 
-  const userOfToken = tokenLookup(config.users);
+  const ownerOfToken = tokenLookup(config.users);
   app.decorateRequest("userId", "");
-  app.addHook("onRequest", async (req) => {
+  recordRouteAccess(app);
+  // The one place tokens are checked: who the caller is, and whether a read-only token may call this route.
+  app.addHook("onRequest", async (req, reply) => {
     const path = req.url.split("?", 1)[0];
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || isConsolePath(path)) return;
     // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
     if (req.routeOptions.url === WEBHOOK_ROUTE) return;
     const token = requestToken(req);
-    if (!token) throw new HttpError(401, "missing token: send Authorization: Bearer <QSTASH_TOKEN>");
-    const userId = userOfToken(token);
-    if (!userId) throw new HttpError(401, "invalid token");
-    req.userId = userId;
+    if (!token) {
+      reply.header("www-authenticate", "Bearer");
+      // The SDKs show this text as the error's message: it says what to set, not only what is wrong.
+      throw new HttpError(
+        401,
+        "missing token: send Authorization: Bearer <token> (the SDKs read it from QSTASH_TOKEN), or ?qstash_token=<token>; " +
+          "a token is the base64 of {\"UserID\":…,\"Password\":…} of a configured user",
+      );
+    }
+    const owner = ownerOfToken(token);
+    if (!owner) throw new HttpError(401, "invalid token");
+    if (owner.readOnly && accessOfRoute(req.method, req.routeOptions.config?.access) === "write") {
+      throw new HttpError(403, `read-only token: ${req.method} ${req.routeOptions.url ?? path} changes data and needs the user's full token`);
+    }
+    req.userId = owner.userId;
   });
 
   // Requests without a user (health checks, third parties calling the workflow webhook) are not judged.
@@ -144,6 +159,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(workflowDlqRoutes(deps));
   app.register(workflowWaitRoutes(deps));
   app.register(workflowLogRoutes(deps));
+  app.register(consoleRoutes(deps));
   return app;
 }
 

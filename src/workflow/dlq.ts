@@ -212,7 +212,7 @@ export class WorkflowDlq {
     fresh.kind = "publish";
     fresh.sourceMessageId = undefined;
     fresh.body = initial.body;
-    fresh.workflow = { runId: run.runId, callType: "step", init: true, detectTrigger: template.workflow?.detectTrigger };
+    fresh.workflow = { runId: run.runId, callType: "step", init: true, detectTrigger: template.workflow?.detectTrigger, triggerApi: template.workflow?.triggerApi };
     run.triggerMessageId = fresh.id;
     const insert = this.engine.insertOp({ record: fresh });
     return this.prepared(entry, run, [

@@ -208,8 +208,9 @@ export class Workflows {
    */
   async afterAttempt(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, nowMs: number): Promise<WriteOp[]> {
     const tag = msg.workflow!;
-    // Most attempts (a step delivered, a retry) change nothing about the run: no need to read it.
-    if (t.verdict.kind === "retry" && tag.callType !== "toCallback") return [];
+    // Most attempts (a step delivered, a retry) change nothing about the run: no need to read it. A `context.call`
+    // answers the run once, after its final attempt (DECISIONS #19): a retry of the third-party request neither.
+    if (t.verdict.kind === "retry") return [];
     if (t.verdict.kind === "delivered" && (tag.callType === "step" || tag.callType === "fromCallback")) return [];
     const run = await this.store.getRun(msg.userId, tag.runId);
     if (!run) return [];
@@ -250,7 +251,11 @@ export class Workflows {
     // The callback body is not a step list: the SDK must not see its protocol version header (SPEC §5.2).
     delete cfg.header["Upstash-Workflow-Sdk-Version"];
     addRunHeaders(cfg.header, run);
-    const body = Buffer.from(JSON.stringify(callbackBody(msg, t)));
+    const result = callbackBody(msg, t);
+    // The only answer is the final one: a request that failed for good before its retries ran out (non-retryable,
+    // refused by the egress policy) must not read as "will retry" to the SDK, which would then wait for ever.
+    if (t.verdict.kind === "failed") result.retried = msg.maxRetries;
+    const body = Buffer.from(JSON.stringify(result));
     const item = buildMessage(cfg, { url: msg.callback! }, body, { userId: msg.userId, callerIp: msg.callerIp, nowMs }, this.engine.config.defaultRetries);
     item.record.kind = "callback";
     item.record.sourceMessageId = msg.id;

@@ -82,6 +82,7 @@ export function workflowRunRoutes({ engine, config }: AppDeps) {
     const { headers, runId } = triggerHeaders(given, dest.url);
     const wf = workflowHeadersOf(headers)!;
     const item = workflows.prepare(wf, headers, body, { url: dest.url }, { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() }, new Map());
+    item.record.workflow!.triggerApi = true;
     assertPublishable(config.egress, item.record);
     return { item, runId };
   }

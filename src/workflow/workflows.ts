@@ -221,7 +221,7 @@ export class Workflows {
         return cb ? [this.engine.storeOp(cb)] : [];
       }
       case "failureCall": {
-        if (t.verdict.kind === "retry" || !run.failureFunction || run.failureFunction.messageId !== msg.id) return [];
+        if (!run.failureFunction || run.failureFunction.messageId !== msg.id) return [];
         const ok = t.verdict.kind === "delivered";
         const failureFunction = {
           ...run.failureFunction,

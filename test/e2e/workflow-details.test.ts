@@ -1,5 +1,6 @@
 import type { Client as WorkflowClient } from "@upstash/workflow";
 import { WorkflowNonRetryableError } from "@upstash/workflow";
+import { createWorkflow, serveMany } from "@upstash/workflow/cloudflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { quietSdkErrors } from "../helpers/quiet.js";
 import { eventually } from "../helpers/receiver.js";
@@ -57,5 +58,55 @@ describe("the trigger REST API and older SDKs", () => {
     const { runs } = await client.logs({ workflowRunId });
     expect(runs[0].workflowState).toBe("RUN_STARTED");
     await client.cancel({ ids: workflowRunId });
+  });
+});
+
+describe("parallel branches and late answers in the run log", () => {
+  it("a failing parallel branch is shown by name in its group; the invoked run's late result is recorded there", async () => {
+    let childSteps = 0;
+    const child = createWorkflow(async (ctx: any) => {
+      await ctx.sleep("child sleep", 1);
+      await ctx.run("child step", () => ++childSteps);
+      return "child done";
+    });
+    const parent = createWorkflow(
+      async (ctx: any) => {
+        await Promise.all([
+          ctx.invoke("invoke child", { workflow: child, body: "hi", retries: 0 }),
+          ctx.run("failing step", async () => {
+            await sleep(200);
+            throw new WorkflowNonRetryableError("step failed");
+          }),
+        ]);
+      },
+      { retries: 0 } as any,
+    );
+    const many = serveMany({ child, parent });
+    const env = host.env();
+    for (const name of ["child", "parent"]) host.route(`/late/${name}`, (req) => many.fetch(req, env));
+    const { workflowRunId } = await client.trigger({ url: host.url("/late/parent"), retries: 0 });
+    await waitForRun(client, workflowRunId, ["RUN_FAILED"]);
+    const { runs: children } = await client.logs({ workflowUrl: host.url("/late/child") } as any);
+    await waitForRun(client, children[0].workflowRunId, ["RUN_SUCCESS"]);
+    const parentHits = host.hitsTo("/late/parent").length;
+
+    const log: any = await eventually(async () => {
+      const { runs } = await client.logs({ workflowRunId });
+      const group = runs[0]?.steps[1];
+      return group?.type === "parallel" && group.steps.length === 2 ? runs[0] : undefined;
+    }, 5000);
+    const group = log.steps[1];
+    const failing = group.steps.find((s: any) => s.stepName === "failing step");
+    const invoke = group.steps.find((s: any) => s.stepName === "invoke child");
+    expect(failing).toMatchObject({ stepType: "Run", state: "STEP_FAILED", concurrent: 2 });
+    expect(failing.errors[0].status).toBe(489);
+    expect(invoke).toMatchObject({ stepType: "Invoke", state: "STEP_SUCCESS", invokedWorkflowRunId: children[0].workflowRunId });
+    expect(JSON.parse(invoke.out)).toMatchObject({ body: JSON.stringify("child done"), isFailed: false });
+    // The failure is not repeated as an unnamed entry of a trailing group.
+    expect(log.steps.some((g: any) => g.type === "next")).toBe(false);
+    // Recorded, not delivered: the ended parent's endpoint got nothing more.
+    await sleep(300);
+    expect(host.hitsTo("/late/parent")).toHaveLength(parentHits);
+    expect(childSteps).toBe(1);
   });
 });

@@ -70,7 +70,9 @@ class Forks {
   }
 }
 
-export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage[], nowMs: number, waiters: StoredWaiter[] = []): Json {
+export function runLog(run: RunRecord, entries: RunEntry[], allMessages: RunMessage[], nowMs: number, waiters: StoredWaiter[] = []): Json {
+  // Messages older than the run belong to an earlier run of the same id, which has ended (DECISIONS #21).
+  const messages = allMessages.filter((m) => m.message.createdAtMs >= run.createdAtMs);
   const byId = new Map(messages.map((m) => [m.message.id, m]));
   const calls = messages.filter((m) => m.message.workflow?.callType === "toCallback");
   let callIndex = 0;

@@ -110,3 +110,52 @@ describe("parallel branches and late answers in the run log", () => {
     expect(childSteps).toBe(1);
   });
 });
+
+describe("run ids of ended runs (DECISIONS #21)", () => {
+  it("re-triggering the id of a failed run starts a new run with none of the old run's steps, logs or DLQ entry", async () => {
+    let broken = true;
+    const ran: string[] = [];
+    const url = host.add("/reuse", async (ctx) => {
+      await ctx.run("first", () => ran.push("first"));
+      await ctx.run("second", () => {
+        ran.push("second");
+        if (broken) throw new WorkflowNonRetryableError("second is broken");
+      });
+    });
+    const first = await client.trigger({ url, workflowRunId: "reused-id", retries: 0 });
+    const failed = await waitForRun(client, first.workflowRunId, ["RUN_FAILED"]);
+    const dlq = await client.dlq.list({ filter: { workflowRunId: first.workflowRunId } });
+    expect(dlq.messages).toHaveLength(1);
+
+    broken = false;
+    ran.length = 0;
+    const second = await client.trigger({ url, workflowRunId: "reused-id", retries: 0 });
+    expect(second.workflowRunId).toBe(first.workflowRunId);
+    const log = await waitForRun(client, second.workflowRunId, ["RUN_SUCCESS"]);
+    // Every step ran again: the new run's deliveries carried none of the old run's entries.
+    expect(ran).toEqual(["first", "second"]);
+    expect(log.workflowRunCreatedAt).toBeGreaterThan(failed.workflowRunCreatedAt);
+    const { runs } = await client.logs({ workflowRunId: first.workflowRunId });
+    expect(runs).toHaveLength(1);
+    expect(runs[0].steps.some((g: any) => g.type === "next")).toBe(false);
+    expect(runs[0].steps.flatMap((g: any) => g.steps).map((s: any) => `${s.stepName}:${s.state}`)).toEqual([
+      "init:STEP_SUCCESS",
+      "first:STEP_SUCCESS",
+      "second:STEP_SUCCESS",
+    ]);
+    // The failed run's DLQ entry went with it: it could no longer be resumed.
+    expect((await client.dlq.list({ filter: { workflowRunId: first.workflowRunId } })).messages).toEqual([]);
+    const gone = await sluice.api("POST", `/v2/workflows/dlq/resume/${dlq.messages[0].dlqId}`);
+    expect(gone.status).toBe(404);
+  });
+
+  it("a run still active deduplicates a trigger with its id", async () => {
+    const url = host.add("/reuse-active", async (ctx) => {
+      await ctx.sleep("long", 5);
+    });
+    const first = await client.trigger({ url, workflowRunId: "active-id" });
+    const again = await sluice.api("POST", `/v2/trigger/${url}`, { headers: { "Upstash-Workflow-RunId": first.workflowRunId } });
+    expect(await again.json()).toMatchObject({ workflowRunId: first.workflowRunId, deduplicated: true });
+    await client.cancel({ ids: first.workflowRunId });
+  });
+});

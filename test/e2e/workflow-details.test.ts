@@ -159,3 +159,99 @@ describe("run ids of ended runs (DECISIONS #21)", () => {
     await client.cancel({ ids: first.workflowRunId });
   });
 });
+
+describe("run-log query options of the vendor's OpenAPI", () => {
+  let ok: { id: string; createdAt: number };
+  let other: { id: string; createdAt: number };
+  let failed: { id: string; createdAt: number };
+  let okUrl: string;
+  let failUrl: string;
+
+  beforeAll(async () => {
+    okUrl = host.add("/logs-ok", async (ctx) => {
+      await ctx.run("greet", () => "hello world");
+      return "héllo";
+    });
+    failUrl = host.add("/logs-fail", async (ctx) => {
+      await ctx.run("boom", () => {
+        throw new WorkflowNonRetryableError("no");
+      });
+    });
+    const started = await Promise.all([client.trigger({ url: okUrl }), client.trigger({ url: okUrl }), client.trigger({ url: failUrl, retries: 0 })]);
+    const [a, b, c] = await Promise.all([
+      waitForRun(client, started[0].workflowRunId),
+      waitForRun(client, started[1].workflowRunId),
+      waitForRun(client, started[2].workflowRunId, ["RUN_FAILED"]),
+    ]);
+    [ok, other, failed] = [a, b, c].map((r) => ({ id: r.workflowRunId, createdAt: r.workflowRunCreatedAt }));
+  });
+
+  const ids = (runs: any[]) => runs.map((r) => r.workflowRunId).sort();
+
+  it("workflowRuns=ID@TS,… returns only those runs, whatever the other filters say", async () => {
+    const wanted = `${ok.id}@${ok.createdAt},${failed.id}@${failed.createdAt}`;
+    const { runs } = await client.logs({ workflowRuns: wanted } as any);
+    expect(ids(runs)).toEqual([ok.id, failed.id].sort());
+    const ignored = await client.logs({ workflowRuns: wanted, workflowUrl: "http://127.0.0.1:1/elsewhere", state: "RUN_CANCELED" } as any);
+    expect(ids(ignored.runs)).toEqual([ok.id, failed.id].sort());
+    // The creation time is part of a run's identity: another one selects nothing.
+    expect((await client.logs({ workflowRuns: `${other.id}@${other.createdAt + 1}` } as any)).runs).toEqual([]);
+    // Paged like any other selection.
+    const first = await client.logs({ workflowRuns: wanted, count: 1 } as any);
+    expect(first.runs).toHaveLength(1);
+    const second = await client.logs({ workflowRuns: wanted, count: 1, cursor: first.cursor } as any);
+    expect(ids([...first.runs, ...second.runs])).toEqual([ok.id, failed.id].sort());
+  });
+
+  it("trimBody cuts bodies to that many bytes, and -1 leaves them out", async () => {
+    const whole = (await client.logs({ workflowRunId: ok.id })).runs[0] as any;
+    const greet = (log: any) => log.steps.flatMap((g: any) => g.steps).find((s: any) => s.stepName === "greet");
+    expect(greet(whole).out).toBe(JSON.stringify("hello world"));
+    expect(whole.workflowRunResponse).toBe(JSON.stringify("héllo"));
+
+    const cut = (await client.logs({ workflowRunId: ok.id, trimBody: 3 } as any)).runs[0] as any;
+    expect(greet(cut).out).toBe(`"he`);
+    // Never inside a character: "é" is two bytes.
+    expect(cut.workflowRunResponse).toBe(`"h`);
+    expect(greet(cut).headers).toEqual(greet(whole).headers);
+
+    const none = (await client.logs({ workflowRunId: ok.id, trimBody: -1 } as any)).runs[0] as any;
+    expect(none.steps.flatMap((g: any) => g.steps).some((s: any) => "out" in s)).toBe(false);
+    expect(none.workflowRunResponse).toBeUndefined();
+    expect(none.workflowState).toBe("RUN_SUCCESS");
+
+    for (const bad of ["-2", "some", "1.5"]) {
+      const r = await sluice.api("GET", `/v2/workflows/logs?workflowRunId=${ok.id}&trimBody=${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect((await r.json()).error).toContain("trimBody");
+    }
+  });
+
+  it("STEP_* states select runs with a step in that state; OR-ed with run states", async () => {
+    const inBoth = `workflowUrl=${encodeURIComponent(okUrl)}&workflowUrl=${encodeURIComponent(failUrl)}`;
+    const get = async (q: string) => {
+      const r = await sluice.api("GET", `/v2/workflows/logs?${inBoth}&${q}`);
+      expect(r.status, q).toBe(200);
+      return ids((await r.json()).runs);
+    };
+    expect(await get("state=STEP_FAILED")).toEqual([failed.id]);
+    expect(await get("state=STEP_SUCCESS")).toEqual([ok.id, other.id, failed.id].sort());
+    expect(await get("state=STEP_FAILED,RUN_SUCCESS")).toEqual([ok.id, other.id, failed.id].sort());
+    expect(await get("state=STEP_RETRY")).toEqual([]);
+    expect(await get("state=RUN_FAILED")).toEqual([failed.id]);
+    expect(ids((await client.logs({ workflowUrl: failUrl, state: "STEP_FAILED" } as any)).runs)).toEqual([failed.id]);
+  });
+
+  it("a bad workflowRuns or state is a 400 naming it", async () => {
+    for (const [q, name] of [
+      ["workflowRuns=abc", "workflowRuns"],
+      ["workflowRuns=@123", "workflowRuns"],
+      ["workflowRuns=id@soon", "workflowRuns"],
+      ["state=STEP_NOPE", "state"],
+    ]) {
+      const r = await sluice.api("GET", `/v2/workflows/logs?${q}`);
+      expect(r.status, q).toBe(400);
+      expect((await r.json()).error, q).toContain(name);
+    }
+  });
+});

@@ -255,3 +255,24 @@ describe("run-log query options of the vendor's OpenAPI", () => {
     }
   });
 });
+
+describe("DELETE /v2/workflows/dlq/callback/{dlqId} (the vendor's status codes)", () => {
+  it("a failed run without a failure callback: 404 to cancel it, 400 to retry it; the entry stays", async () => {
+    const url = host.add("/no-failure-callback", async (ctx) => {
+      await ctx.run("boom", () => {
+        throw new WorkflowNonRetryableError("no");
+      });
+    });
+    // The trigger REST API configures no failure callback.
+    const res = await sluice.api("POST", `/v2/trigger/${url}`, { body: "{}", headers: { "content-type": "application/json", "Upstash-Retries": "0" } });
+    const { workflowRunId } = await res.json();
+    await waitForRun(client, workflowRunId, ["RUN_FAILED"]);
+    const [entry] = (await client.dlq.list({ filter: { workflowRunId } })).messages;
+    expect(entry.failureCallbackInfo).toBeUndefined();
+    const cancel = await sluice.api("DELETE", `/v2/workflows/dlq/callback/${entry.dlqId}`);
+    expect(cancel.status).toBe(404);
+    expect((await cancel.json()).error).toContain("no failure callback");
+    expect((await sluice.api("POST", `/v2/workflows/dlq/callback/${entry.dlqId}`)).status).toBe(400);
+    expect((await client.dlq.list({ filter: { workflowRunId } })).messages.map((m) => m.dlqId)).toEqual([entry.dlqId]);
+  });
+});

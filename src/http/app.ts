@@ -19,6 +19,7 @@ import { workflowRunRoutes } from "./routes/workflow-runs.js";
 import { workflowDlqRoutes } from "./routes/workflow-dlq.js";
 import { WEBHOOK_ROUTE, workflowWaitRoutes } from "./routes/workflow-waits.js";
 import { workflowLogRoutes } from "./routes/workflow-logs.js";
+import { consoleRoutes, isConsolePath } from "./routes/console.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -98,7 +99,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest("userId", "");
   app.addHook("onRequest", async (req) => {
     const path = req.url.split("?", 1)[0];
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || isConsolePath(path)) return;
     // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
     if (req.routeOptions.url === WEBHOOK_ROUTE) return;
     const token = requestToken(req);
@@ -138,6 +139,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(workflowDlqRoutes(deps));
   app.register(workflowWaitRoutes(deps));
   app.register(workflowLogRoutes(deps));
+  app.register(consoleRoutes(deps));
   return app;
 }
 

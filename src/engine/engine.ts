@@ -307,6 +307,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       return;
     }
     this.emit("accepted", record);
+    // Stored already finished (a step kept only for the log of a run that has ended): nothing to start.
+    if (record.state !== "pending" && !wasActive) return;
     if (wasActive) {
       this.inFlight.set(record.id, record);
       this.track(this.attempt(record));

@@ -139,10 +139,13 @@ export type RunPatch = Partial<Pick<RunRecord, "state" | "completedAtMs" | "resp
 /** Workflow writes (SPEC §5): run records, their entries, waiters and stored events. */
 export type WorkflowOp =
   /**
-   * A message that carries an entry of a run. With `create`, the run is created (not applied when the id exists,
-   * `duplicateOf` = its trigger message; with `continueExisting` an active run takes the new trigger instead).
-   * Without, the run must exist and be started (else not applied, `rejected` says why). Then the entry is
-   * appended and the message inserted.
+   * A message that carries an entry of a run. With `create`, the run is created. When the id names a started run
+   * it is not applied (`duplicateOf` = that run's trigger message), unless `continueExisting`: then that run takes
+   * the new trigger instead (run, configuration and first entry stay; no entry is appended). When the id names a
+   * run that has ended (DECISIONS #21), that run is removed first, in the same transaction: its record, all its
+   * entries (the new run's entries start again at seq 0), waiters, stored run events, and the DLQ entry named by
+   * its `dlqId` (as `deleteDlq` would); its messages and their events stay. Without `create`, the run must exist
+   * and be started (else not applied, `rejected` says why). Then the entry is appended and the message inserted.
    */
   | {
       op: "runStep";
@@ -153,8 +156,11 @@ export type WorkflowOp =
       entry?: { callType: CallType; body: Buffer };
       insert: InsertOp;
     }
-  /** Changes a run only if it is in one of `expectState`; `then` is applied only when it was. */
-  | { op: "runUpdate"; userId: string; runId: string; expectState: RunState[]; patch: RunPatch; then?: WriteOp[] }
+  /**
+   * Changes a run only if it is in one of `expectState` and, when `expectCreatedAtMs` is given, was created then
+   * (not a newer run of the same id); `then` is applied only when it was (an empty patch only fences `then`).
+   */
+  | { op: "runUpdate"; userId: string; runId: string; expectState: RunState[]; expectCreatedAtMs?: number; patch: RunPatch; then?: WriteOp[] }
   /** Appends entries to a run regardless of its state (copied steps of a resumed run). */
   | { op: "runCopyEntries"; userId: string; runId: string; entries: Omit<RunEntry, "seq">[] }
   | { op: "putWaiter"; waiter: StoredWaiter }

@@ -7,7 +7,7 @@ import type { ObservabilitySettings } from "../config.js";
 import type { AttemptResult } from "../engine/deliverer.js";
 import type { MessageRecord } from "../engine/message.js";
 import { packageVersion } from "../package-version.js";
-import { formatTraceparent, parseTraceparent, storedTraceparent } from "./traceparent.js";
+import { formatTraceparent, parseTraceparent, storedTraceparent, type TraceIds } from "./traceparent.js";
 
 /** One attempt's span, as the engine sees it: the traceparent to send, and where to report the outcome. */
 export interface AttemptSpan {
@@ -25,7 +25,7 @@ export interface PublishSpan {
  * OpenTelemetry spans for publishes and attempts, exported over OTLP/HTTP (JSON) in batches. Parents are passed
  * explicitly (no global context manager, no async hooks): a publish continues the caller's `traceparent`; each
  * attempt is a child of the traceparent stored with its message, and the destination receives the attempt's own.
- * Workflow steps without a stored traceparent share one trace per run, derived from the run id.
+ * A workflow run is one trace, its id derived from the run id; each step's span links to the publish behind it.
  */
 export class Tracing {
   private readonly provider: TracerProvider;
@@ -58,9 +58,11 @@ export class Tracing {
   }
 
   startAttempt(msg: MessageRecord): AttemptSpan {
-    const stored = storedTraceparent(msg.header);
+    const stored = parseStored(msg.header);
     const run = msg.workflow?.runId;
-    const parent = contextOf(stored) ?? (run ? runContext(msg.userId, run) : ROOT_CONTEXT);
+    // A run is one trace whoever published its steps (the SDK's step publishes carry no trace of their own): its
+    // steps hang off the run, each linked to the publish that created it.
+    const parent = run ? runContext(msg.userId, run) : stored ? remote(stored) : ROOT_CONTEXT;
     let host = "";
     try {
       host = new URL(msg.url).host;
@@ -79,6 +81,7 @@ export class Tracing {
           "http.request.method": msg.method,
           ...(run ? { "workflow.run_id": run, "workflow.call_type": msg.workflow!.callType } : {}),
         },
+        links: run && stored ? [{ context: { ...stored, isRemote: true } }] : undefined,
       },
       parent,
     );
@@ -110,7 +113,16 @@ export function tracingFrom(settings: ObservabilitySettings): Tracing | undefine
 
 function contextOf(traceparent: string | undefined): Context | undefined {
   const parsed = traceparent === undefined ? undefined : parseTraceparent(traceparent);
-  return parsed && trace.setSpanContext(ROOT_CONTEXT, { ...parsed, isRemote: true });
+  return parsed && remote(parsed);
+}
+
+function remote(ids: TraceIds): Context {
+  return trace.setSpanContext(ROOT_CONTEXT, { ...ids, isRemote: true });
+}
+
+function parseStored(header: Record<string, string[]>): TraceIds | undefined {
+  const stored = storedTraceparent(header);
+  return stored === undefined ? undefined : parseTraceparent(stored);
 }
 
 /** A fixed parent for a run's steps, so a run is one trace even when the endpoint's publishes carry none. */

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
@@ -90,6 +91,25 @@ describe("GET /metrics", () => {
       release();
       await slow.close();
     }
+  });
+});
+
+describe("the metrics documentation", () => {
+  const families = async (): Promise<string[]> => [...(await scrape()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+
+  it("docs/operations.md lists every metric Sluice itself defines", async () => {
+    const doc = readFileSync(new URL("../../docs/operations.md", import.meta.url), "utf8");
+    const own = (await families()).filter((f) => !/^sluice_(process|nodejs)_/.test(f));
+    expect(own.length).toBeGreaterThan(10);
+    for (const f of own) expect(doc, f).toContain(`\`${f}\``);
+  });
+
+  it("the Grafana dashboard only queries metrics that exist", async () => {
+    const dashboard = readFileSync(new URL("../../docs/grafana-dashboard.json", import.meta.url), "utf8");
+    const known = new Set((await families()).flatMap((f) => [f, `${f}_bucket`, `${f}_sum`, `${f}_count`]));
+    const queried = [...dashboard.matchAll(/\bsluice_[a-z0-9_]+/g)].map((m) => m[0]);
+    expect(queried.length).toBeGreaterThan(10);
+    for (const name of queried) expect(known.has(name), name).toBe(true);
   });
 });
 

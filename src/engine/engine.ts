@@ -90,6 +90,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Set when tracing is configured; undefined costs the attempt path nothing. */
   tracing: Tracing | undefined;
   private readonly background = new Set<Promise<unknown>>();
+  /** Due messages one user may hold in the lanes (their share of `maxWaiting`); more wait in the store. */
+  private readonly userWaitingLimit: number;
 
   constructor(
     readonly store: Store,
@@ -99,6 +101,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     readonly clock: Clock = systemClock,
   ) {
     super();
+    this.userWaitingLimit = Math.max(1, Math.floor(config.maxWaiting * config.userMaxInFlightShare));
     this.committer = new Committer(
       store,
       undefined,
@@ -126,6 +129,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       queueSettings: (userId, name) => this.queueSettingsFor(userId, name),
       keySettings: (userId, key) => this.flowSettings.get(`${userId}\u0000${key}`),
       keyWindow: (userId, key) => this.takeSavedWindow(userId, key),
+      userWaitingLimit: this.userWaitingLimit,
+      userHasRoom: (userId) => this.loader.resume(userId),
     });
   }
 
@@ -286,7 +291,13 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   insertOp({ record, dedupKey, sharedBodyId }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
     const events: LogEvent[] = [{ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" }];
-    if (!this.stopped && record.dueMs <= this.clock.now() && this.dispatcher.tryStartNow(record)) {
+    // Nothing starts ahead of its queue's messages held back in the store (a queue keeps its order).
+    if (
+      !this.stopped &&
+      record.dueMs <= this.clock.now() &&
+      !this.loader.isHoldingBackQueue(record.userId, record.queueName) &&
+      this.dispatcher.tryStartNow(record)
+    ) {
       record.state = "active";
       events.push({ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "ACTIVE" });
     }
@@ -405,7 +416,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private enqueueReady(msg: MessageRecord): void {
-    if (this.inFlight.has(msg.id)) return;
+    if (this.inFlight.has(msg.id) || this.dispatcher.isWaiting(msg.id)) return;
+    if (this.dispatcher.waitingOf(msg.userId) >= this.userWaitingLimit || this.loader.isHoldingBackQueue(msg.userId, msg.queueName)) {
+      // This user's share of the lanes is full: the message waits in the store, so one user's backlog cannot keep
+      // another user's due messages out of the lanes. It is read again once the user has room.
+      this.loader.holdBack(msg);
+      return;
+    }
     this.dispatcher.enqueue(msg);
   }
 

@@ -93,7 +93,7 @@ function throttledLog(log: (err: unknown, suppressed: number) => void, everyMs =
 export function banner(s: RunningServer): string {
   const where = s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
   const credentials = s.config.mode === "dev" ? devCredentials(s) : serveCredentials(s);
-  return [`Sluice is running at ${s.url} (${s.config.mode} mode, ${where})`, "", ...credentials].join("\n");
+  return [`Sluice is running at ${s.url} (${s.config.mode} mode, ${where})`, `  console: ${s.url}/console`, "", ...credentials].join("\n");
 }
 
 function devCredentials(s: RunningServer): string[] {

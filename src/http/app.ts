@@ -23,6 +23,7 @@ import { metricsRoutes } from "./routes/metrics.js";
 import { openApiRoutes, recordRoutes } from "./routes/openapi.js";
 import { packageVersion } from "../package-version.js";
 import { registerPublishTracing } from "../observability/publish-tracing.js";
+import { consoleRoutes, isConsolePath } from "./routes/console.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -104,7 +105,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest("userId", "");
   app.addHook("onRequest", async (req) => {
     const path = req.url.split("?", 1)[0];
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || isConsolePath(path)) return;
     // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
     if (req.routeOptions.url === WEBHOOK_ROUTE) return;
     const token = requestToken(req);
@@ -149,6 +150,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // /metrics checks its own token (not a user's): see routes/metrics.ts.
   app.register(metricsRoutes(deps));
   app.register(openApiRoutes(routes, packageVersion()));
+  app.register(consoleRoutes(deps));
   return app;
 }
 

@@ -23,6 +23,13 @@ export const OPERATION_NOTES: Record<string, OperationNote> = {
   "GET /metrics": op("Server", "Prometheus metrics (text exposition format); token per the metrics settings", { public: true }),
   "GET /openapi.json": op("Server", "This description of the API", { public: true }),
 
+  "GET /console": op("Console", "The web console (a page; signs in with a token)", { public: true }),
+  "GET /console/:name": op("Console", "A file of the web console", { public: true }),
+  "GET /console/vendor/:name": op("Console", "A front-end library file of the web console", { public: true }),
+  "GET /console/api/dev-users": op("Console", "The dev users and their tokens, for the console's sign-in (dev mode only)", { public: true }),
+  "GET /v2/console/overview": op("Console", "The console's overview: recent counts, attempts in flight, backlog, DLQ size, active runs"),
+  "GET /v2/console/schedules/:id/ticks": op("Console", "A schedule's next ticks"),
+
   "POST /v2/publish/*": op("Messages", "Publish a message to a URL or a URL group (destination in the path, options in Upstash-* headers)", { body: "bytes" }),
   "POST /v2/enqueue/:queue/*": op("Messages", "Publish a message into a FIFO queue", { body: "bytes" }),
   "POST /v2/batch": op("Messages", "Publish many messages in one call; each item succeeds or fails on its own", { body: "json" }),

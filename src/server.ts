@@ -7,6 +7,7 @@ import { Engine, systemClock, type Clock } from "./engine/engine.js";
 import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
+import { tracingFrom } from "./observability/tracing.js";
 
 export interface RunningServer {
   url: string;
@@ -31,12 +32,14 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   const closeAll = async (): Promise<void> => {
     await app?.close();
     await engine?.stop(config.shutdownGraceMs);
+    await engine?.tracing?.shutdown().catch(() => undefined);
     await deliverer.close();
     await store.close();
   };
   try {
     const keys = await KeyRing.load(store, config.users);
     engine = new Engine(store, config, deliverer, keys, clock);
+    engine.tracing = tracingFrom(config.observability);
     app = buildApp({ engine, config });
     const log = app.log;
     engine.on("error", (err: unknown) => log.error({ err }, "engine error"));

@@ -40,6 +40,8 @@ export interface Store {
   countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number>;
   /** The saved rate windows of flow-control keys. */
   listFlowWindows(): Promise<FlowWindow[]>;
+  /** Totals for the metrics gauges, across users (read from indexes; the caller bounds how often). */
+  countForMetrics(nowMs: number): Promise<MetricsCounts>;
   /** Queue messages that hold their queue's slot: past their first attempt and unfinished, or finished with callbacks unfinished. */
   listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]>;
 
@@ -175,6 +177,15 @@ export interface FlowWindow {
   key: string;
   startMs: number;
   count: number;
+}
+
+export interface MetricsCounts {
+  pending: number;
+  /** Pending and due by `nowMs`: waiting for a delivery slot. */
+  due: number;
+  dlq: number;
+  schedules: number;
+  activeRuns: number;
 }
 
 export interface StoredUrlGroup {

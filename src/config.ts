@@ -83,6 +83,23 @@ export interface Config {
   trustProxy: string[];
   /** Bounds on what one client can hold of the HTTP server (its sockets and the memory of its bodies). */
   requestBounds: RequestBounds;
+  /** `/metrics` and OpenTelemetry traces. */
+  observability: ObservabilitySettings;
+}
+
+/** Who may read `/metrics`, how fresh its store-counted gauges are, and where traces go. */
+export interface ObservabilitySettings {
+  /** `/metrics` answers without a token (dev mode's default). */
+  metricsPublic: boolean;
+  /** When `/metrics` is not public, the bearer token it requires; unset means it is refused. */
+  metricsToken?: string;
+  /** Gauges counted in the store (pending, DLQ, active runs) are recounted at most this often. */
+  metricsStoreCountMs: number;
+  /** OTLP/HTTP traces endpoint (full URL of `/v1/traces`); undefined means tracing is off. */
+  tracesEndpoint?: string;
+  /** Extra headers sent with every export (`OTEL_EXPORTER_OTLP_HEADERS`). */
+  tracesHeaders: Record<string, string>;
+  serviceName: string;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -161,6 +178,9 @@ export const ENV = {
   maxResponseBodyBytes: "SLUICE_MAX_RESPONSE_BODY_BYTES",
   rejectUnknownHeaders: "SLUICE_REJECT_UNKNOWN_HEADERS",
   trustProxy: "SLUICE_TRUST_PROXY",
+  metricsPublic: "SLUICE_METRICS_PUBLIC",
+  metricsToken: "SLUICE_METRICS_TOKEN",
+  metricsStoreCount: "SLUICE_METRICS_STORE_COUNT_INTERVAL",
 } as const;
 
 /** Options given on the command line; they win over the environment and the config file. */
@@ -296,6 +316,12 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     rejectUnknownHeaders: bool("rejectUnknownHeaders", pick(ENV.rejectUnknownHeaders, "rejectUnknownHeaders"), false),
     trustProxy: proxyList(pick(ENV.trustProxy, "trustProxy")),
     requestBounds,
+    observability: {
+      metricsPublic: bool("metricsPublic", pick(ENV.metricsPublic, "metricsPublic"), mode === "dev"),
+      metricsToken: pick(ENV.metricsToken, "metricsToken"),
+      metricsStoreCountMs: dur("metricsStoreCountInterval", pick(ENV.metricsStoreCount, "metricsStoreCountInterval"), 15_000),
+      ...tracingSettings(env),
+    },
   };
   const unknown = Object.keys(file).filter((k) => !keysRead.has(k));
   if (unknown.length > 0) {
@@ -345,6 +371,47 @@ function proxyList(value: string | undefined): string[] {
     }
   }
   return list;
+}
+
+/**
+ * Tracing follows the standard OpenTelemetry variables, so it is configured like any other OTel service: on only
+ * when an OTLP endpoint is given and `OTEL_TRACES_EXPORTER` / `OTEL_SDK_DISABLED` do not turn it off.
+ */
+function tracingSettings(env: NodeJS.ProcessEnv): Pick<ObservabilitySettings, "tracesEndpoint" | "tracesHeaders" | "serviceName"> {
+  const serviceName = env.OTEL_SERVICE_NAME || "sluice";
+  const tracesHeaders = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS || env.OTEL_EXPORTER_OTLP_HEADERS);
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? "otlp").split(",").map((s) => s.trim().toLowerCase());
+  if (env.OTEL_SDK_DISABLED?.toLowerCase() === "true" || exporters.includes("none")) return { serviceName, tracesHeaders };
+  if (!exporters.includes("otlp")) {
+    throw new Error(`OTEL_TRACES_EXPORTER must be "otlp" or "none" (Sluice exports over OTLP/HTTP only), got "${env.OTEL_TRACES_EXPORTER}"`);
+  }
+  const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL;
+  if (protocol && protocol !== "http/json" && protocol !== "http/protobuf") {
+    throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/json or http/protobuf (Sluice sends http/json), got "${protocol}"`);
+  }
+  const signal = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  // The per-signal variable is the whole URL; the base one gets the signal's path appended (OTLP spec).
+  const endpoint = signal || (base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined);
+  if (endpoint === undefined) return { serviceName, tracesHeaders };
+  try {
+    const u = new URL(endpoint);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+  } catch {
+    throw new Error(`${signal ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT"} must be an http(s) URL, got "${signal || base}"`);
+  }
+  return { tracesEndpoint: endpoint, tracesHeaders, serviceName };
+}
+
+/** `key=value,key2=value2`, values percent-encoded (the OTLP exporter's header format). */
+function parseOtlpHeaders(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (raw ?? "").split(",")) {
+    const i = part.indexOf("=");
+    if (i <= 0) continue;
+    out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
 }
 
 /** A budget smaller than one body would refuse every large request; a zero timeout would mean none at all. */

@@ -8,6 +8,7 @@ import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
 import { subscribeEventLog } from "./observability/event-log.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
+import { tracingFrom } from "./observability/tracing.js";
 
 export interface RunningServer {
   /** A URL that reaches the server from this machine (loopback when it listens on every address). */
@@ -35,12 +36,14 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   const closeAll = async (): Promise<void> => {
     await app?.close();
     await engine?.stop(config.shutdownGraceMs);
+    await engine?.tracing?.shutdown().catch(() => undefined);
     await deliverer.close();
     await store.close();
   };
   try {
     const keys = await KeyRing.load(store, config.users);
     engine = new Engine(store, config, deliverer, keys, clock);
+    engine.tracing = tracingFrom(config.observability);
     app = buildApp({ engine, config });
     subscribeEventLog(engine, app.log);
     await engine.start();

@@ -21,6 +21,7 @@ import { classifyStoreError } from "../store/store-errors.js";
 import { Workflows } from "../workflow/workflows.js";
 import { Waits } from "../workflow/waiters.js";
 import type { RunState } from "../workflow/types.js";
+import type { Tracing } from "../observability/tracing.js";
 
 export interface Clock {
   now(): number;
@@ -31,6 +32,8 @@ export const systemClock: Clock = { now: () => Date.now() };
 export interface EngineEvents {
   accepted: [MessageRecord];
   attempt: [MessageRecord];
+  /** An attempt's request ended (before its outcome is stored), with how long it took. */
+  attemptEnded: [MessageRecord, AttemptResult, number];
   delivered: [MessageRecord];
   retry: [MessageRecord, number];
   failed: [MessageRecord, DlqEntry];
@@ -43,6 +46,8 @@ export interface EngineEvents {
   cancelled: [MessageRecord];
   /** A commit failed (its callers were told, or the engine retries its own write). */
   storeError: [unknown];
+  /** A group commit landed: its duration in ms and its number of operations. */
+  committed: [number, number];
   error: [unknown];
 }
 
@@ -88,6 +93,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Rate windows saved before the last stop, until their key's lane is created again. */
   private readonly savedWindows = new Map<string, { startMs: number; count: number }>();
   private stopped = false;
+  /** Set when tracing is configured; undefined costs the attempt path nothing. */
+  tracing: Tracing | undefined;
   private readonly background = new Set<Promise<unknown>>();
   /** Due messages one user may hold in the lanes (their share of `maxWaiting`); more wait in the store. */
   private readonly userWaitingLimit: number;
@@ -101,7 +108,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   ) {
     super();
     this.userWaitingLimit = Math.max(1, Math.floor(config.maxWaiting * config.userMaxInFlightShare));
-    this.committer = new Committer(store, undefined, (err) => this.emit("storeError", err));
+    this.committer = new Committer(
+      store,
+      undefined,
+      (err) => this.emit("storeError", err),
+      (ms, ops) => this.emit("committed", ms, ops),
+    );
     this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
     this.scheduler = new Scheduler(this);
     this.workflows = new Workflows(this);
@@ -313,6 +325,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       return;
     }
     this.emit("accepted", record);
+    // Stored already finished (a step kept only for the log of a run that has ended): nothing to start.
+    if (record.state !== "pending" && !wasActive) return;
     if (wasActive) {
       this.inFlight.set(record.id, record);
       this.track(this.attempt(record));
@@ -452,18 +466,22 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async attempt(msg: MessageRecord): Promise<void> {
     this.emit("attempt", msg);
+    const startedMs = performance.now();
+    const span = this.tracing?.startAttempt(msg);
     let result: AttemptResult;
     try {
-      result = await this.deliver(msg);
+      result = await this.deliver(msg, span?.traceparent);
     } catch (err) {
       // Preparing the request failed (a store read): the attempt fails and is retried like any other.
       result = { kind: "error", error: `could not prepare the delivery: ${coerceError(err).message}` };
     }
+    span?.end(result);
+    this.emit("attemptEnded", msg, result, performance.now() - startedMs);
     await this.finishAttempt(msg, result);
   }
 
-  /** Builds, signs and sends one attempt's request. */
-  private async deliver(msg: MessageRecord): Promise<AttemptResult> {
+  /** Builds, signs and sends one attempt's request; `traceparent` names the attempt's span to the destination. */
+  private async deliver(msg: MessageRecord, traceparent: string | undefined): Promise<AttemptResult> {
     let body = msg.body;
     if (msg.workflow?.callType === "step") {
       const list = await this.workflows.deliveryBody(msg);
@@ -484,6 +502,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (msg.topicName) headers["Upstash-Topic-Name"] = msg.topicName;
     if (msg.scheduleId) headers["Upstash-Schedule-Id"] = msg.scheduleId;
     if (msg.callerIp) headers["Upstash-Caller-Ip"] = msg.callerIp;
+    if (traceparent) headers["Traceparent"] = traceparent;
     headers["Upstash-Signature"] = signDelivery({
       signingKey: keys.current,
       url: msg.url,

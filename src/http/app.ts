@@ -21,6 +21,10 @@ import { workflowRunRoutes } from "./routes/workflow-runs.js";
 import { workflowDlqRoutes } from "./routes/workflow-dlq.js";
 import { WEBHOOK_ROUTE, workflowWaitRoutes } from "./routes/workflow-waits.js";
 import { workflowLogRoutes } from "./routes/workflow-logs.js";
+import { metricsRoutes } from "./routes/metrics.js";
+import { openApiRoutes, recordRoutes } from "./routes/openapi.js";
+import { packageVersion } from "../package-version.js";
+import { registerPublishTracing } from "../observability/publish-tracing.js";
 import { consoleRoutes, isConsolePath } from "./routes/console.js";
 
 declare module "fastify" {
@@ -39,7 +43,7 @@ export interface AppDeps {
 }
 
 /** Paths that need no token (health checks); every /v2 endpoint but the workflow webhook needs one (DESIGN promise 5). */
-const PUBLIC_PATHS = new Set(["/", "/health", "/healthz"]);
+const PUBLIC_PATHS = new Set(["/", "/health", "/healthz", "/openapi.json", "/metrics"]);
 
 /** The HTTP API: auth, one error mapping, and one plugin per resource. */
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -87,6 +91,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return reply.code(err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400).send({ error: err.message });
     },
   });
+  // Before any route: /openapi.json is made from what the router holds.
+  const routes = recordRoutes(app);
 
   // Bodies are opaque bytes for publishes; routes that take JSON parse it themselves with a clear error.
   app.removeAllContentTypeParsers();
@@ -128,6 +134,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // Requests without a user (health checks, third parties calling the workflow webhook) are not judged.
   registerUnknownHeaderCheck(app, config.rejectUnknownHeaders, (req) => req.userId === "");
+  registerPublishTracing(app, deps.engine.tracing);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     // Refused before its body was read (a bad token, a body too large or over the budget): the rest of the body
@@ -159,6 +166,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(workflowDlqRoutes(deps));
   app.register(workflowWaitRoutes(deps));
   app.register(workflowLogRoutes(deps));
+  // /metrics checks its own token (not a user's): see routes/metrics.ts.
+  app.register(metricsRoutes(deps));
+  app.register(openApiRoutes(routes, packageVersion()));
   app.register(consoleRoutes(deps));
   return app;
 }

@@ -10,8 +10,8 @@ export interface SluiceProcess {
 }
 
 /** Starts the built `sluice` CLI and collects everything it prints, stdout and stderr in arrival order. */
-function launch(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+function launch(args: string[], env: Record<string, string>, bin = BIN): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, SLUICE_LOG_LEVEL: "error", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -29,9 +29,12 @@ function killAfter(child: ChildProcess, timeoutMs: number, onTimeout: () => void
   }, timeoutMs);
 }
 
-/** Runs the built `sluice` CLI as a child process and resolves with its URL once the banner is printed. */
-export function spawnSluice(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<SluiceProcess> {
-  const { child, output } = launch(args, env);
+/**
+ * Runs the built `sluice` CLI (or the `bin` given: an installed copy) as a child process and resolves with its URL
+ * once the banner is printed.
+ */
+export function spawnSluice(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000, bin = BIN): Promise<SluiceProcess> {
+  const { child, output } = launch(args, env, bin);
   return new Promise((resolve, reject) => {
     const timer = killAfter(child, timeoutMs, () => reject(new Error(`sluice did not start within ${timeoutMs}ms:\n${output()}`)));
     child.stdout!.on("data", () => {

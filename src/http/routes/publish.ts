@@ -12,6 +12,7 @@ import { workflowHeadersOf } from "../../workflow/headers.js";
 import { RunClosedError } from "../../workflow/workflows.js";
 import type { RunRecord } from "../../workflow/types.js";
 import type { AcceptResult } from "../../engine/engine.js";
+import { carryTraceparent } from "../../observability/traceparent.js";
 
 /** The raw path remainder after `prefix` and the raw query, exactly as the client sent them (SPEC §0.3). */
 export function rawRemainder(req: FastifyRequest, prefix: string): { remainder: string; query: string } {
@@ -62,6 +63,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
       items = buildMessages(cfg, targetsOf(engine, req.userId, dest, queueName), body, origin, config.defaultRetries);
     }
     for (const item of items) assertPublishable(config.egress, item.record);
+    if (req.traceparent) for (const item of items) carryTraceparent(item.record, req.traceparent);
     return items;
   }
 

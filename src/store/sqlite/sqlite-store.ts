@@ -6,6 +6,7 @@ import type {
   DueKey,
   FlowWindow,
   MessageFilter,
+  MetricsCounts,
   OpResult,
   Page,
   Store,
@@ -491,6 +492,19 @@ export class SqliteStore implements Store {
       if (row) out.set(id, row.state);
     }
     return out;
+  }
+
+  async countForMetrics(nowMs: number): Promise<MetricsCounts> {
+    const n = (sql: string, ...args: unknown[]): number => (this.cached(sql).get(...args) as Row).n;
+    // The message counts read the partial index of pending messages only; runs have no index on their state, so
+    // theirs reads the run table (the metrics cache bounds how often).
+    return {
+      pending: n(`SELECT COUNT(*) AS n FROM messages WHERE state = 'pending'`),
+      due: n(`SELECT COUNT(*) AS n FROM messages WHERE state = 'pending' AND due_ms <= ?`, nowMs),
+      dlq: n(`SELECT COUNT(*) AS n FROM dlq`),
+      schedules: n(`SELECT COUNT(*) AS n FROM schedules`),
+      activeRuns: n(`SELECT COUNT(*) AS n FROM wf_runs WHERE state = 'RUN_STARTED'`),
+    };
   }
 
   async countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number> {

@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: "forks",
+    // Installs what the suite needs and a fresh machine may lack (Debian's Chromium), where it can.
+    globalSetup: ["test/setup/chromium.ts"],
   },
 });

@@ -3,6 +3,11 @@ import { join } from "node:path";
 import { tokenFor, type Config } from "./config.js";
 import { Deliverer } from "./engine/deliverer.js";
 import { EgressPolicy } from "./engine/egress.js";
+import { Scheduler } from "./engine/scheduler.js";
+import { Workflows } from "./workflow/workflows.js";
+import { Waits } from "./workflow/waiters.js";
+import { WorkflowDlq } from "./workflow/dlq.js";
+import type { Store } from "./store/store.js";
 import { Engine, systemClock, type Clock } from "./engine/engine.js";
 import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
@@ -18,8 +23,36 @@ export interface RunningServer {
   listeningOn: string;
   app: FastifyInstance;
   engine: Engine;
+  scheduler: Scheduler;
+  workflows: Workflows;
+  waits: Waits;
   config: Config;
   close(): Promise<void>;
+}
+
+/**
+ * The parts built on the engine, wired beside it: the engine calls the workflow layer only through its hooks,
+ * and the scheduler and the waits start and stop with it.
+ */
+function buildServices(engine: Engine, store: Store, config: Config, clock: Clock) {
+  const track = (p: Promise<unknown>): void => engine.track(p);
+  const workflows = new Workflows({ store, config, clock, messages: engine, runFailed: (userId, runId) => engine.emit("runFailed", userId, runId), track });
+  const waits = new Waits({ store, config, clock, messages: engine, workflows, track });
+  const workflowDlq = new WorkflowDlq({ store, clock, messages: engine, workflows });
+  const scheduler = new Scheduler({
+    store,
+    config,
+    clock,
+    urlGroups: engine.urlGroups,
+    commit: (ops) => engine.commit(ops),
+    fireSchedule: (...args) => engine.fireSchedule(...args),
+    onError: (err) => engine.emit("error", err),
+    onLate: (userId, id, lateMs) => engine.emit("scheduleLate", userId, id, lateMs),
+    track,
+  });
+  engine.use(workflows);
+  engine.attach(scheduler, waits);
+  return { workflows, waits, workflowDlq, scheduler };
 }
 
 /** Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. */
@@ -32,6 +65,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     egress: new EgressPolicy(config.egress),
   });
   let engine: Engine | undefined;
+  let services: ReturnType<typeof buildServices> | undefined;
   let app: FastifyInstance | undefined;
   const closeAll = async (): Promise<void> => {
     await app?.close();
@@ -44,7 +78,8 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     const keys = await KeyRing.load(store, config.users);
     engine = new Engine(store, config, deliverer, keys, clock);
     engine.tracing = tracingFrom(config.observability);
-    app = buildApp({ engine, config });
+    services = buildServices(engine, store, config, clock);
+    app = buildApp({ engine, ...services, config });
     subscribeEventLog(engine, app.log);
     await engine.start();
     await listenOn(app, config);
@@ -64,6 +99,9 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     listeningOn: listening,
     app,
     engine,
+    scheduler: services.scheduler,
+    workflows: services.workflows,
+    waits: services.waits,
     config,
     async close() {
       if (closed) return;

@@ -5,7 +5,7 @@ import { HttpError } from "../errors.js";
 import { newId } from "./ids.js";
 import type { MessageKind, MessageRecord } from "./message.js";
 import type { Transition } from "./transitions.js";
-import type { RunPlan } from "../workflow/workflows.js";
+import type { WriteOp } from "../store/store.js";
 
 /** Where one message goes; a URL group fans out into one target per endpoint. */
 export interface Target {
@@ -43,11 +43,17 @@ export interface Origin {
   nowMs: number;
 }
 
+/** The write that inserts one message. */
+export type InsertMessageOp = Extract<WriteOp, { op: "insertMessage" }>;
+
 export interface NewMessage {
   record: MessageRecord;
   dedupKey?: string;
-  /** For a message of a workflow run: how it joins its run when stored. */
-  run?: RunPlan;
+  /**
+   * For a message that joins something when stored (a workflow run): wraps its insert in the write that joins
+   * it, so the engine stores it without knowing what it joins.
+   */
+  wrap?: (insert: InsertMessageOp) => WriteOp;
   /** Set on every message of one fan-out: their common body is stored once under this id. */
   sharedBodyId?: string;
 }

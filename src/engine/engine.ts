@@ -3,7 +3,7 @@ import type { Config } from "../config.js";
 import { coerceError } from "../errors.js";
 import { signDelivery } from "../protocol/signature.js";
 import type { Store, WriteOp } from "../store/store.js";
-import { buildCallbackMessage, callbackBody, type NewMessage } from "./build-message.js";
+import { buildCallbackMessage, callbackBody, type InsertMessageOp, type NewMessage } from "./build-message.js";
 import { Committer } from "./committer.js";
 import { Dispatcher } from "./dispatcher.js";
 import type { QueueSettings } from "./lanes.js";
@@ -13,14 +13,11 @@ import type { KeyRing } from "./keyring.js";
 import type { DlqEntry, LogEvent, MessageRecord } from "./message.js";
 import { DueLoader } from "./due-loader.js";
 import { UrlGroups } from "./url-groups.js";
-import { Scheduler } from "./scheduler.js";
 import { afterAttempt, type Transition } from "./transitions.js";
 import type { FlowSettings } from "./flow-limiter.js";
 import type { OpResult } from "../store/store.js";
 import { classifyStoreError } from "../store/store-errors.js";
-import { Workflows } from "../workflow/workflows.js";
-import { Waits } from "../workflow/waiters.js";
-import type { RunState } from "../workflow/types.js";
+import { noHooks, type EngineHooks, type Lifecycle, type MessageWrites } from "./hooks.js";
 import type { Tracing } from "../observability/tracing.js";
 
 export interface Clock {
@@ -55,7 +52,7 @@ export interface AcceptResult {
   messageId: string;
   deduplicated: boolean;
   /** A workflow step refused because its run has ended (or never existed): nothing was stored. */
-  rejected?: RunState | "unknown";
+  rejected?: OpResult["rejected"];
 }
 
 /** How often changed rate windows are saved. */
@@ -74,15 +71,15 @@ const OWN_WRITE_RETRY_MAX_MS = 5_000;
  * the attempts in flight, all rebuilt from the store on start. Every state change goes through a fenced
  * update, so a message cancelled while due is never also dispatched.
  */
-export class Engine extends EventEmitter<EngineEvents> {
+export class Engine extends EventEmitter<EngineEvents> implements MessageWrites {
   readonly committer: Committer;
   private readonly loader: DueLoader;
   readonly dispatcher: Dispatcher;
   readonly urlGroups: UrlGroups;
-  readonly scheduler: Scheduler;
-  readonly workflows: Workflows;
-  /** Workflow waits for events: registration, notify, deadlines. */
-  readonly waits: Waits;
+  /** The layer built on the engine (workflow runs), wired in by `use`. */
+  private hooks: EngineHooks = noHooks;
+  /** Parts built beside the engine (schedules, wait deadlines), started after the due messages are loaded. */
+  private readonly attached: Lifecycle[] = [];
   private readonly inFlight = new Map<string, MessageRecord>();
   /** Queue settings by `user\0name`, loaded at start and kept in step with the store. */
   readonly queueSettings = new Map<string, QueueSettings>();
@@ -115,9 +112,6 @@ export class Engine extends EventEmitter<EngineEvents> {
       (ms, ops) => this.emit("committed", ms, ops),
     );
     this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
-    this.scheduler = new Scheduler(this);
-    this.workflows = new Workflows(this);
-    this.waits = new Waits(this);
     this.loader = new DueLoader({
       store,
       now: () => this.clock.now(),
@@ -138,6 +132,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       userWaitingLimit: this.userWaitingLimit,
       userHasRoom: (userId) => this.loader.resume(userId),
     });
+  }
+
+  /** Wires in the layer built on the engine (before `start`). */
+  use(hooks: EngineHooks): void {
+    this.hooks = hooks;
+  }
+
+  /** Adds parts that start with the engine (after its recovery and due load) and stop with it. */
+  attach(...parts: Lifecycle[]): void {
+    this.attached.push(...parts);
   }
 
   /** A queue's settings; a queue first used by an enqueue is created with parallelism 1. */
@@ -186,8 +190,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     // What is already due goes into its lanes before the first request is served, so a new enqueue cannot
     // start ahead of an older backlog of its queue.
     await this.loader.start();
-    await this.scheduler.start();
-    await this.waits.start();
+    for (const part of this.attached) await part.start();
     this.purgeTimer = setInterval(() => this.track(this.purge()), this.config.maintenanceIntervalMs);
     this.purgeTimer.unref();
     this.windowTimer = setInterval(() => this.track(this.saveWindows()), WINDOW_SAVE_MS);
@@ -201,8 +204,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     this.loader.stop();
-    this.scheduler.stop();
-    this.waits.stop();
+    for (const part of this.attached) part.stop();
     this.dispatcher.stop();
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     if (this.windowTimer) clearInterval(this.windowTimer);
@@ -282,20 +284,22 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
   }
 
-  /** The write that stores a new message: its insert, within the `runStep` of its workflow run when it joins one. */
+  /** The write that stores a new message: its insert, within what it joins (a workflow run's `runStep`) if anything. */
   storeOp(item: NewMessage): WriteOp {
     const insert = this.insertOp(item);
-    const plan = item.run;
-    if (!plan) return insert;
-    const { runId, create, continueExisting, entry } = plan;
-    return { op: "runStep", userId: item.record.userId, runId, create, continueExisting, entry, insert };
+    return item.wrap ? item.wrap(insert) : insert;
+  }
+
+  /** Commits ops that insert no message. */
+  commit(ops: WriteOp[]): Promise<OpResult[]> {
+    return this.committer.run(ops);
   }
 
   /**
    * The insert of a new message. One that is due now while there is room in flight is stored directly as
    * active (CREATED and ACTIVE in one transaction), which saves the hot path a second write and a turn.
    */
-  insertOp({ record, dedupKey, sharedBodyId }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
+  insertOp({ record, dedupKey, sharedBodyId }: NewMessage): InsertMessageOp {
     const events: LogEvent[] = [{ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" }];
     // Nothing starts ahead of its queue's messages held back in the store (a queue keeps its order).
     if (
@@ -484,7 +488,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private async deliver(msg: MessageRecord, traceparent: string | undefined): Promise<AttemptResult> {
     let body = msg.body;
     if (msg.workflow?.callType === "step") {
-      const list = await this.workflows.deliveryBody(msg);
+      const list = await this.hooks.deliveryBody(msg);
       if (!list) {
         // Its run ended while it waited: it is cancelled instead of delivered.
         msg.cancelRequested = true;
@@ -554,7 +558,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     let wfOps: WriteOp[] = [];
     let results: OpResult[];
     try {
-      if (msg.workflow) wfOps = await this.workflows.afterAttempt(msg, t, dlq, now);
+      if (msg.workflow) wfOps = await this.hooks.afterAttempt(msg, t, dlq, now);
       results = await this.commitOutcome(inserts, ops, wfOps);
     } finally {
       // Also at stop: an outcome still unwritten leaves the message active in the store, retried on the next start.
@@ -594,12 +598,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.settleInserts(inserts, results);
     const wfResults = results.slice(inserts.length + ops.length);
     this.settleInserts(wfOps, wfResults);
-    wfOps.forEach((op, i) => {
-      if (op.op === "runUpdate" && op.patch.state && op.patch.state !== "RUN_STARTED" && wfResults[i].applied) {
-        if (op.patch.state === "RUN_FAILED") this.emit("runFailed", op.userId, op.runId);
-        this.track(this.workflows.afterRunEnded(op.userId, op.runId));
-      }
-    });
+    if (wfOps.length) this.hooks.afterCommit(wfOps, wfResults);
   }
 
   /**

@@ -2,9 +2,11 @@ import { badRequest, coerceError, notFound } from "../errors.js";
 import { parseCron, latestTick, type CronSpec } from "../protocol/cron.js";
 import type { Destination } from "../protocol/destination.js";
 import { parsePublishHeaders, type PublishConfig } from "../protocol/publish-headers.js";
-import type { StoredSchedule } from "../store/store.js";
+import type { OpResult, Store, StoredSchedule, WriteOp } from "../store/store.js";
+import type { Config } from "../config.js";
 import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "./build-message.js";
-import type { Engine } from "./engine.js";
+import type { Clock, EngineEvents } from "./engine.js";
+import type { UrlGroups } from "./url-groups.js";
 import { newId } from "./ids.js";
 import { TimerQueue } from "./timer-queue.js";
 
@@ -41,6 +43,23 @@ const SCHEDULE_ONLY = new Set([
   "transfer-encoding",
 ]);
 
+/** What the scheduler uses of the engine. */
+export interface SchedulerDeps {
+  store: Store;
+  config: Pick<Config, "limits" | "defaultRetries">;
+  clock: Clock;
+  urlGroups: Pick<UrlGroups, "require">;
+  commit(ops: WriteOp[]): Promise<OpResult[]>;
+  /** One tick: inserts its messages and moves the schedule on, only if it still expects this tick. */
+  fireSchedule(userId: string, id: string, expectNextMs: number, nextMs: number | null, firedMs: number, items: NewMessage[]): Promise<boolean>;
+  /** Reports an error (the engine's `error` event). */
+  onError(err: unknown): void;
+  /** Reports a tick that fired late (the engine's `scheduleLate` event). */
+  onLate(...args: EngineEvents["scheduleLate"]): void;
+  /** Keeps a background task in view of the engine's stop. */
+  track(p: Promise<unknown>): void;
+}
+
 /**
  * Cron schedules (SPEC §2.4). Each schedule's next tick is in the store; a timer heap fires them. A tick is
  * one transaction that moves the schedule to its next tick *and* inserts the tick's messages, fenced on the
@@ -52,21 +71,21 @@ export class Scheduler {
   private readonly schedules = new Map<string, Schedule>();
   private readonly timers: TimerQueue;
 
-  constructor(private readonly engine: Engine) {
+  constructor(private readonly deps: SchedulerDeps) {
     this.timers = new TimerQueue(
-      () => engine.clock.now(),
+      () => deps.clock.now(),
       (keys) => {
-        for (const key of keys) engine.track(this.fire(key));
+        for (const key of keys) deps.track(this.fire(key));
       },
     );
   }
 
   /** Loads schedules; those that missed ticks while the server was down fire once now. */
   async start(): Promise<void> {
-    const now = this.engine.clock.now();
+    const now = this.deps.clock.now();
     const catchUps: Promise<void>[] = [];
-    for (const stored of await this.engine.store.listSchedules()) {
-      const s = { ...stored, spec: parseCron(stored.cron), config: tickConfig(stored.headers, this.engine.config.limits) };
+    for (const stored of await this.deps.store.listSchedules()) {
+      const s = { ...stored, spec: parseCron(stored.cron), config: tickConfig(stored.headers, this.deps.config.limits) };
       this.schedules.set(key(s.userId, s.id), s);
       if (s.paused || s.nextMs === null) continue;
       // Started together, the catch-up ticks share one group commit instead of one transaction each.
@@ -98,9 +117,9 @@ export class Scheduler {
     const spec = parseCron(input.cron);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(input.headers)) if (!SCHEDULE_ONLY.has(k) && !k.startsWith("upstash-telemetry-")) headers[k] = v;
-    const config = tickConfig(headers, this.engine.config.limits);
-    const targets = targetsOf(this.engine, input.userId, input.destination);
-    assertMessageCount(targets.length, this.engine.config.limits.maxMessagesPerRequest, "each tick of this schedule");
+    const config = tickConfig(headers, this.deps.config.limits);
+    const targets = targetsOf(this.deps, input.userId, input.destination);
+    assertMessageCount(targets.length, this.deps.config.limits.maxMessagesPerRequest, "each tick of this schedule");
     return { spec, headers, config };
   }
 
@@ -112,7 +131,7 @@ export class Scheduler {
    */
   async upsert(input: ScheduleInput): Promise<{ schedule: Schedule; deduplicated: boolean }> {
     const { spec, headers, config } = this.validate(input);
-    const now = this.engine.clock.now();
+    const now = this.deps.clock.now();
     const earlier = this.duplicateOf(input, spec.source, headers, now);
     if (earlier) return { schedule: earlier, deduplicated: true };
     const id = input.id ?? newId("scd_", now);
@@ -141,7 +160,7 @@ export class Scheduler {
     const dedupId = headers["upstash-deduplication-id"];
     const byContent = input.headers["upstash-content-based-deduplication"]?.toLowerCase() === "true";
     if (dedupId === undefined && !byContent) return undefined;
-    const since = nowMs - this.engine.config.limits.dedupWindowMs;
+    const since = nowMs - this.deps.config.limits.dedupWindowMs;
     const destination = input.destination.kind === "url" ? input.destination.url : input.destination.name;
     const content = contentOf(destination, cron, headers, input.body);
     return this.list(input.userId).find(
@@ -157,21 +176,21 @@ export class Scheduler {
     this.get(userId, id);
     this.schedules.delete(key(userId, id));
     this.timers.remove(key(userId, id));
-    await this.engine.committer.run([{ op: "deleteSchedule", userId, id }]);
+    await this.deps.commit([{ op: "deleteSchedule", userId, id }]);
   }
 
   async setPaused(userId: string, id: string, paused: boolean): Promise<void> {
     const s = this.get(userId, id);
     if (s.paused === paused) return;
     // Resuming starts from now: ticks that passed while paused are not made up.
-    await this.save({ ...s, paused, nextMs: paused ? s.nextMs : s.spec.next(this.engine.clock.now()) });
+    await this.save({ ...s, paused, nextMs: paused ? s.nextMs : s.spec.next(this.deps.clock.now()) });
   }
 
   private async save(s: Schedule): Promise<void> {
     const { spec: _spec, config: _config, ...stored } = s;
     this.schedules.set(key(s.userId, s.id), s);
     this.timers.remove(key(s.userId, s.id));
-    await this.engine.committer.run([{ op: "putSchedule", schedule: stored }]);
+    await this.deps.commit([{ op: "putSchedule", schedule: stored }]);
     if (!s.paused && s.nextMs !== null && this.schedules.get(key(s.userId, s.id)) === s) this.timers.push(key(s.userId, s.id), s.nextMs);
   }
 
@@ -180,7 +199,7 @@ export class Scheduler {
     const s = this.schedules.get(k);
     if (!s || s.paused || s.nextMs === null) return;
     const expect = s.nextMs;
-    const now = this.engine.clock.now();
+    const now = this.deps.clock.now();
     // While running, every tick fires in turn. After downtime, or when this process fell far behind (a frozen VM, a
     // suspended laptop), only the latest missed tick fires, then the cron resumes from now.
     const collapse = firedMs !== undefined || now - expect > LATE_TICK_CAP_MS;
@@ -189,16 +208,16 @@ export class Scheduler {
     const items = this.messagesFor(s, now);
     let applied: boolean;
     try {
-      applied = await this.engine.fireSchedule(s.userId, s.id, expect, next, tick, items);
+      applied = await this.deps.fireSchedule(s.userId, s.id, expect, next, tick, items);
     } catch (err) {
       // Nothing was stored (a full disk, a lost store): the same tick is tried again shortly, so the schedule
       // keeps firing once the store takes writes again; a tick late by over a minute collapses as after downtime.
-      this.engine.emit("error", err);
+      this.deps.onError(err);
       if (this.schedules.get(k) === s) this.timers.push(k, now + TICK_RETRY_MS);
       return;
     }
     if (!applied || this.schedules.get(k) !== s) return;
-    if (now - expect >= LATE_TICK_REPORT_MS) this.engine.emit("scheduleLate", s.userId, s.id, now - expect);
+    if (now - expect >= LATE_TICK_REPORT_MS) this.deps.onLate(s.userId, s.id, now - expect);
     const fired: Schedule = { ...s, nextMs: next, lastMs: tick, lastMessageIds: items.map((i) => i.record.id) };
     this.schedules.set(k, fired);
     if (next !== null) this.timers.push(k, next);
@@ -214,11 +233,11 @@ export class Scheduler {
       const destination: Destination = /^https?:\/\//i.test(s.destination) ? { kind: "url", url: s.destination } : { kind: "group", name: s.destination };
       const queueName = s.headers["upstash-queue-name"];
       const origin = { userId: s.userId, callerIp: s.callerIp, nowMs };
-      const targets = targetsOf(this.engine, s.userId, destination, queueName, s.id);
-      assertMessageCount(targets.length, this.engine.config.limits.maxMessagesPerRequest, `a tick of schedule ${s.id}`);
-      return buildMessages(cfg, targets, s.body, origin, this.engine.config.defaultRetries);
+      const targets = targetsOf(this.deps, s.userId, destination, queueName, s.id);
+      assertMessageCount(targets.length, this.deps.config.limits.maxMessagesPerRequest, `a tick of schedule ${s.id}`);
+      return buildMessages(cfg, targets, s.body, origin, this.deps.config.defaultRetries);
     } catch (err) {
-      this.engine.emit("error", new Error(`schedule ${s.id} fired without messages: ${coerceError(err).message}`));
+      this.deps.onError(new Error(`schedule ${s.id} fired without messages: ${coerceError(err).message}`));
       return [];
     }
   }
@@ -227,7 +246,7 @@ export class Scheduler {
 const key = (userId: string, id: string): string => `${userId}\u0000${id}`;
 
 /** A tick's publish config: the schedule's own deduplication was spent on its create, and would drop every tick. */
-function tickConfig(headers: Record<string, string>, limits: Engine["config"]["limits"]): PublishConfig {
+function tickConfig(headers: Record<string, string>, limits: Config["limits"]): PublishConfig {
   return { ...parsePublishHeaders(headers, limits), dedupId: undefined, contentBasedDedup: false };
 }
 

@@ -1,6 +1,10 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
+import type { Scheduler } from "../engine/scheduler.js";
+import type { Workflows } from "../workflow/workflows.js";
+import type { Waits } from "../workflow/waiters.js";
+import type { WorkflowDlq } from "../workflow/dlq.js";
 import { HttpError } from "../errors.js";
 import { loggerOptions, requestLogController } from "../observability/logger-options.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
@@ -39,6 +43,10 @@ declare module "fastify" {
 
 export interface AppDeps {
   engine: Engine;
+  scheduler: Scheduler;
+  workflows: Workflows;
+  waits: Waits;
+  workflowDlq: WorkflowDlq;
   config: Config;
 }
 

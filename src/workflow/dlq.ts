@@ -1,13 +1,22 @@
-import type { Engine } from "../engine/engine.js";
+import type { Clock } from "../engine/engine.js";
+import type { MessageWrites } from "../engine/hooks.js";
 import { newId } from "../engine/ids.js";
 import type { DlqRecord, FlowControlSpec, MessageRecord } from "../engine/message.js";
 import type { Transition } from "../engine/transitions.js";
 import { badRequest, notFound } from "../errors.js";
 import { parsePublishHeaders, type HeaderBag, type PublishLimits } from "../protocol/publish-headers.js";
 import { dlqJson, labelFields } from "../protocol/shapes.js";
-import type { MessageFilter, OpResult, Page, WriteOp } from "../store/store.js";
+import type { MessageFilter, OpResult, Page, Store, WriteOp } from "../store/store.js";
 import type { RunEntry, RunRecord } from "./types.js";
-import { addRunHeaders } from "./workflows.js";
+import { addRunHeaders, type Workflows } from "./workflows.js";
+
+/** What the workflow DLQ uses of the engine and the workflow layer. */
+export interface WorkflowDlqDeps {
+  store: Store;
+  clock: Clock;
+  messages: MessageWrites;
+  workflows: Pick<Workflows, "failureMessage">;
+}
 
 /**
  * The workflow DLQ (SPEC §2.10, §5.11, DECISIONS #9): the DLQ entries that failed a run, and what can be done
@@ -124,10 +133,10 @@ export function workflowDlqJson({ entry, run }: FailedRun): Record<string, unkno
 }
 
 export class WorkflowDlq {
-  constructor(private readonly engine: Engine) {}
+  private readonly store: Store;
 
-  private get store() {
-    return this.engine.store;
+  constructor(private readonly deps: WorkflowDlqDeps) {
+    this.store = deps.store;
   }
 
   // ---- reading ----------------------------------------------------------------------------------
@@ -162,7 +171,7 @@ export class WorkflowDlq {
   /** Deletes entries; resolves how many were still there. The failed runs stay as they are (RUN_FAILED). */
   async delete(userId: string, dlqIds: string[]): Promise<number> {
     if (dlqIds.length === 0) return 0;
-    const results = await this.engine.committer.run(dlqIds.map((dlqId) => ({ op: "deleteDlq" as const, userId, dlqId })));
+    const results = await this.deps.messages.commit(dlqIds.map((dlqId) => ({ op: "deleteDlq" as const, userId, dlqId })));
     return results.filter((r) => r.applied).length;
   }
 
@@ -178,7 +187,7 @@ export class WorkflowDlq {
     const failed = entry.message;
     const entries = await this.store.getRunEntries(old.userId, old.runId);
     if (entries.length === 0) throw badRequest(`workflow run ${old.runId} has no stored steps left to resume from; restart it instead`);
-    const now = this.engine.clock.now();
+    const now = this.deps.clock.now();
     const at = entries.findIndex((e) => e.messageId === failed.id);
     const before = at === -1 ? entries : entries.slice(0, at);
     const own = at === -1 ? undefined : entries[at];
@@ -187,7 +196,7 @@ export class WorkflowDlq {
     if (!run.triggerMessageId) run.triggerMessageId = fresh.id;
     const copied: Omit<RunEntry, "seq">[] = before.map(({ seq: _seq, ...e }) => e);
     if (own) copied.push({ messageId: fresh.id, callType: own.callType, body: own.body, createdMs: now });
-    const insert = this.engine.insertOp({ record: fresh });
+    const insert = this.deps.messages.insertOp({ record: fresh });
     return this.prepared(entry, run, [
       // The run is created and the message inserted without an entry; the entries follow in order, the
       // redelivered message's own last, all before the message can be delivered (after the commit).
@@ -206,7 +215,7 @@ export class WorkflowDlq {
     let template = await this.store.getMessage(old.userId, old.triggerMessageId);
     if (!template?.workflow) template = entry.message.workflow?.callType === "step" ? entry.message : undefined;
     if (!template) throw badRequest(`workflow run ${old.runId} can no longer be restarted: its trigger message is gone`);
-    const now = this.engine.clock.now();
+    const now = this.deps.clock.now();
     const run = this.newRun(old, o, callerIp, now, undefined);
     const fresh = this.redeliver(template, run, o, now);
     fresh.kind = "publish";
@@ -214,7 +223,7 @@ export class WorkflowDlq {
     fresh.body = initial.body;
     fresh.workflow = { runId: run.runId, callType: "step", init: true, detectTrigger: template.workflow?.detectTrigger, triggerApi: template.workflow?.triggerApi };
     run.triggerMessageId = fresh.id;
-    const insert = this.engine.insertOp({ record: fresh });
+    const insert = this.deps.messages.insertOp({ record: fresh });
     return this.prepared(entry, run, [
       { op: "runStep", userId: run.userId, runId: run.runId, create: run, entry: { callType: "step", body: initial.body }, insert },
     ]);
@@ -226,7 +235,7 @@ export class WorkflowDlq {
    */
   async commit(prepared: PreparedRun[]): Promise<PreparedRun[]> {
     if (prepared.length === 0) return [];
-    const results = await this.engine.commitAndStart(prepared.map((p) => p.op));
+    const results = await this.deps.messages.commitAndStart(prepared.map((p) => p.op));
     return prepared.filter((_, i) => applied(results[i]));
   }
 
@@ -305,8 +314,8 @@ export class WorkflowDlq {
       error: entry.error,
     };
     const entries = await this.store.getRunEntries(userId, run.runId);
-    const now = this.engine.clock.now();
-    const msg = this.engine.workflows.failureMessage(run, failed, t, dlqId, entries[0]?.body ?? Buffer.alloc(0), now);
+    const now = this.deps.clock.now();
+    const msg = this.deps.workflows.failureMessage(run, failed, t, dlqId, entries[0]?.body ?? Buffer.alloc(0), now);
     if (!msg) throw badRequest(`the failure callback of workflow run ${run.runId} can no longer be built`);
     const update: WriteOp = {
       op: "runUpdate",
@@ -314,13 +323,13 @@ export class WorkflowDlq {
       runId: run.runId,
       expectState: ["RUN_FAILED"],
       patch: { failureFunction: { messageId: msg.record.id, url: run.failureUrl, state: "CALLBACK_INPROGRESS", dlqId } },
-      then: [this.engine.insertOp(msg)],
+      then: [this.deps.messages.insertOp(msg)],
     };
     // The failed callback's own DLQ entry is consumed with the retry, so two retries at once send one callback.
     const own = await this.store.listDlq(userId, { messageIds: [ff.messageId] }, { count: 1 });
     const fence = own.items[0];
     const op: WriteOp = fence ? { op: "deleteDlq", userId, dlqId: fence.dlqId, then: [update] } : update;
-    const [r] = await this.engine.commitAndStart([op]);
+    const [r] = await this.deps.messages.commitAndStart([op]);
     if (!applied(r)) throw badRequest(`the failure callback of workflow run ${run.runId} is being retried already`);
     return run;
   }
@@ -334,7 +343,7 @@ export class WorkflowDlq {
     const ff = run.failureFunction;
     if (!run.failureUrl || !ff) throw notFound(`workflow run ${run.runId} has no failure callback`);
     if (ff.state !== "CALLBACK_INPROGRESS") throw badRequest(`the failure callback of workflow run ${run.runId} is not in progress (${ff.state})`);
-    await this.engine.cancel(userId, [ff.messageId]);
+    await this.deps.messages.cancel(userId, [ff.messageId]);
     // A pending callback is cancelled without an attempt, so nothing else records it. One in flight is cancelled
     // when its attempt ends, unless that attempt delivered it (its outcome then replaces this state).
     const now = await this.store.getRun(userId, run.runId);
@@ -342,7 +351,7 @@ export class WorkflowDlq {
     if (!current || current.messageId !== ff.messageId || current.state !== "CALLBACK_INPROGRESS") {
       throw badRequest(`the failure callback of workflow run ${run.runId} has already ended (${current?.state ?? "gone"})`);
     }
-    await this.engine.committer.run([
+    await this.deps.messages.commit([
       {
         op: "runUpdate",
         userId,

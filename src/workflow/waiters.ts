@@ -1,4 +1,7 @@
-import type { Engine } from "../engine/engine.js";
+import type { Clock } from "../engine/engine.js";
+import type { MessageWrites } from "../engine/hooks.js";
+import type { Config } from "../config.js";
+import type { Workflows } from "./workflows.js";
 import { TimerQueue } from "../engine/timer-queue.js";
 import { badRequest, HttpError } from "../errors.js";
 import type { Store, WriteOp } from "../store/store.js";
@@ -51,6 +54,17 @@ export function timeoutStep(w: StoredWaiter): Record<string, unknown> {
   return step;
 }
 
+/** What the waits use of the engine and the workflow layer. */
+export interface WaitsDeps {
+  store: Store;
+  config: Pick<Config, "limits" | "users">;
+  clock: Clock;
+  messages: MessageWrites;
+  workflows: Pick<Workflows, "serverStep">;
+  /** Keeps a background task in view of the engine's stop. */
+  track(p: Promise<unknown>): void;
+}
+
 /**
  * Waits for events (SPEC §5.7): registering a wait, answering it from an event notified earlier to its run
  * (lookback), notifying waiters, and ending waits at their deadline. A waiter is answered exactly once, because
@@ -62,18 +76,16 @@ export function timeoutStep(w: StoredWaiter): Record<string, unknown> {
 export class Waits {
   private readonly timer: DeadlineTimer;
   private readonly locks = new KeyedLock();
+  private readonly store: Store;
 
-  constructor(private readonly engine: Engine) {
+  constructor(private readonly deps: WaitsDeps) {
+    this.store = deps.store;
     this.timer = new DeadlineTimer({
-      store: engine.store,
-      now: () => engine.clock.now(),
+      store: deps.store,
+      now: () => deps.clock.now(),
       fire: (w) => this.timeout(w),
-      track: (p) => engine.track(p),
+      track: deps.track,
     });
-  }
-
-  private get store(): Store {
-    return this.engine.store;
   }
 
   async start(): Promise<void> {
@@ -107,13 +119,13 @@ export class Waits {
       if (event) {
         const item = await this.step(w.userId, w.url, w.headers, eventStep(w, event.data), callerIp);
         if (item) {
-          const [r] = await this.engine.commitAndStart([
-            { op: "takeRunEvent", userId: w.userId, id: event.id!, then: [this.engine.storeOp(item)] },
+          const [r] = await this.deps.messages.commitAndStart([
+            { op: "takeRunEvent", userId: w.userId, id: event.id!, then: [this.deps.messages.storeOp(item)] },
           ]);
           if (r.applied && r.nested?.[0]?.applied) return { messageId: item.record.id };
         }
       }
-      await this.engine.commitAndStart([{ op: "putWaiter", waiter: w }]);
+      await this.deps.messages.commitAndStart([{ op: "putWaiter", waiter: w }]);
       this.timer.added(w);
       return {};
     });
@@ -134,7 +146,7 @@ export class Waits {
     return this.locks.run(lockKey(userId, runId, eventId), async () => {
       const answered = await this.answer(await this.store.listWaiters(userId, eventId, runId), data, callerIp);
       if (answered.length) return answered;
-      await this.keep({ userId, runId, eventId, createdMs: this.engine.clock.now(), data });
+      await this.keep({ userId, runId, eventId, createdMs: this.deps.clock.now(), data });
       return [];
     });
   }
@@ -144,11 +156,11 @@ export class Waits {
     const { userId, runId } = event;
     // Per run, not per event: notifies of different events of one run must not pass the count together.
     return this.locks.run(`${userId}\u0000${runId}`, async () => {
-      const limit = this.engine.config.limits.maxRunEvents;
+      const limit = this.deps.config.limits.maxRunEvents;
       if ((await this.store.countRunEvents(userId, runId)) >= limit) {
         throw new HttpError(429, `workflow run ${runId} keeps ${limit} events already (maxRunEvents): no more are kept until it waits for them`);
       }
-      const [r] = await this.engine.commitAndStart([{ op: "putRunEvent", event }]);
+      const [r] = await this.deps.messages.commitAndStart([{ op: "putRunEvent", event }]);
       if (!r.applied) throw new Error("storing a notified event failed");
     });
   }
@@ -162,7 +174,7 @@ export class Waits {
   async notifyWebhook(userId: string, runId: string, eventId: string, request: Buffer, callerIp: string): Promise<boolean> {
     // The run is looked up first, for a known user or not, so both refusals cost the same.
     const created = await this.createdWebhook(userId, runId, eventId);
-    if (!created || !this.engine.config.users.some((u) => u.userId === userId)) return false;
+    if (!created || !this.deps.config.users.some((u) => u.userId === userId)) return false;
     return (await this.notifyRun(userId, runId, eventId, request, callerIp)) !== undefined;
   }
 
@@ -201,10 +213,10 @@ export class Waits {
         op: "takeWaiter",
         userId: w.userId,
         id: w.id!,
-        then: item ? [this.engine.storeOp(item)] : [],
+        then: item ? [this.deps.messages.storeOp(item)] : [],
       });
     }
-    const results = await this.engine.commitAndStart(ops);
+    const results = await this.deps.messages.commitAndStart(ops);
     const created = new Map<string, number | undefined>();
     const out: NotifyResult[] = [];
     for (let i = 0; i < waiters.length; i++) {
@@ -229,12 +241,12 @@ export class Waits {
   /** Ends a wait at its deadline; does nothing when it was answered meanwhile. */
   private async timeout(w: StoredWaiter): Promise<void> {
     const item = await this.step(w.userId, w.timeoutUrl, w.timeoutHeaders, timeoutStep(w), "");
-    await this.engine.commitAndStart([
+    await this.deps.messages.commitAndStart([
       {
         op: "takeWaiter",
         userId: w.userId,
         id: w.id!,
-        then: item ? [this.engine.storeOp(item)] : [],
+        then: item ? [this.deps.messages.storeOp(item)] : [],
       },
     ]);
   }
@@ -245,7 +257,7 @@ export class Waits {
   }
 
   private step(userId: string, url: string, headers: Record<string, string[]>, step: Record<string, unknown>, callerIp: string) {
-    return this.engine.workflows.serverStep(userId, url, headers, step, callerIp);
+    return this.deps.workflows.serverStep(userId, url, headers, step, callerIp);
   }
 }
 

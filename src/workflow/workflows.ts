@@ -1,22 +1,32 @@
 import { buildMessage, callbackBody, type NewMessage, type Target } from "../engine/build-message.js";
-import type { Engine } from "../engine/engine.js";
+import type { Clock } from "../engine/engine.js";
+import type { EngineHooks, MessageWrites } from "../engine/hooks.js";
 import type { DlqEntry, MessageRecord } from "../engine/message.js";
 import type { Transition } from "../engine/transitions.js";
 import { badRequest, HttpError } from "../errors.js";
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
 import { parsePublishHeaders, type HeaderBag } from "../protocol/publish-headers.js";
-import type { WriteOp } from "../store/store.js";
+import type { OpResult, Store, WriteOp } from "../store/store.js";
+import type { Config } from "../config.js";
 import { canonicalHeaderName } from "../protocol/header-names.js";
 import { flattenHeaders, inheritedHeaders, NOT_INHERITED, userForwardHeaders, workflowHeadersOf, type WorkflowHeaders } from "./headers.js";
 import type { CallType, Invoker, RunEntry, RunRecord, RunState } from "./types.js";
 
+/** What the workflow layer uses of the engine and the process. */
+export interface WorkflowDeps {
+  store: Store;
+  config: Pick<Config, "limits" | "defaultRetries">;
+  clock: Clock;
+  messages: MessageWrites;
+  /** Reports a run that ended in RUN_FAILED (an engine event). */
+  runFailed(userId: string, runId: string): void;
+  /** Keeps a background task in view of the engine's stop. */
+  track(p: Promise<unknown>): void;
+}
 
-/** How a prepared workflow message joins its run when it is stored. */
-export interface RunPlan {
-  runId: string;
-  create?: RunRecord;
-  continueExisting?: boolean;
-  entry?: { callType: CallType; body: Buffer };
+/** How a workflow message joins its run when it is stored: the `runStep` around its insert. */
+function joinRun(userId: string, runId: string, entry: { callType: CallType; body: Buffer }, create?: RunRecord, continueExisting?: boolean): NonNullable<NewMessage["wrap"]> {
+  return (insert) => ({ op: "runStep", userId, runId, create, continueExisting, entry, insert });
 }
 
 const FINAL: RunState[] = ["RUN_SUCCESS", "RUN_FAILED", "RUN_CANCELED"];
@@ -43,18 +53,17 @@ export class RunClosedError extends HttpError {
  * message tagged with its run, stored in the same transaction as the run's new entry, and delivered with the
  * run's entries up to its own as the body.
  */
-export class Workflows {
+export class Workflows implements EngineHooks {
   /** The started runs' entries, encoded once for delivery bodies (entries are never changed once appended). */
   private readonly encoded = new EncodedEntries();
+  private readonly store: Store;
 
-  constructor(private readonly engine: Engine) {}
-
-  private get store() {
-    return this.engine.store;
+  constructor(private readonly deps: WorkflowDeps) {
+    this.store = deps.store;
   }
 
   private get limits() {
-    return this.engine.config.limits;
+    return this.deps.config.limits;
   }
 
   // ---- publishing into runs ---------------------------------------------------------------------
@@ -95,10 +104,10 @@ export class Workflows {
     const cfg = parsePublishHeaders(merged, this.limits);
     stripCallbacks(cfg, wf.callType === "toCallback");
     if (wf.callType !== "toCallback") addRunHeaders(cfg.header, run);
-    const item = buildMessage(cfg, target, body, origin, this.engine.config.defaultRetries);
+    const item = buildMessage(cfg, target, body, origin, this.deps.config.defaultRetries);
     item.record.labels = run.labels;
     item.record.workflow = { runId: run.runId, callType: wf.callType, lazyFetch: wf.features.has("LazyFetch") || undefined };
-    item.run = { runId: run.runId, entry: { callType: wf.callType, body } };
+    item.wrap = joinRun(origin.userId, run.runId, { callType: wf.callType, body });
     return item;
   }
 
@@ -145,7 +154,7 @@ export class Workflows {
       invoker,
     };
     addRunHeaders(cfg.header, run);
-    const item = buildMessage(cfg, target, payload, origin, this.engine.config.defaultRetries);
+    const item = buildMessage(cfg, target, payload, origin, this.deps.config.defaultRetries);
     run.triggerMessageId = item.record.id;
     item.record.workflow = {
       runId: run.runId,
@@ -154,7 +163,7 @@ export class Workflows {
       detectTrigger: wf.features.has("WF_DetectTrigger") || undefined,
       lazyFetch: wf.features.has("LazyFetch") || undefined,
     };
-    item.run = { runId: run.runId, create: run, continueExisting: wf.triggerBySdk, entry: { callType: "step", body: payload } };
+    item.wrap = joinRun(origin.userId, run.runId, { callType: "step", body: payload }, run, wf.triggerBySdk);
     return item;
   }
 
@@ -174,7 +183,7 @@ export class Workflows {
     headers: Record<string, string[] | string>,
     step: Record<string, unknown>,
     callerIp: string,
-  ): Promise<{ item: NewMessage; run: RunRecord } | undefined> {
+  ): Promise<{ item: NewMessage; run: RunRecord; stepBody: Buffer } | undefined> {
     const bag = flattenHeaders(headers);
     bag["content-type"] ??= "application/json";
     const wf = workflowHeadersOf(bag);
@@ -183,9 +192,10 @@ export class Workflows {
     const run = await this.store.getRun(userId, wf.runId);
     if (!run) return undefined;
     const asStarted = run.state === "RUN_STARTED" ? run : { ...run, state: "RUN_STARTED" as const };
+    const stepBody = Buffer.from(JSON.stringify(step));
     try {
-      const item = this.prepare(wf, bag, Buffer.from(JSON.stringify(step)), { url }, { userId, callerIp, nowMs: this.engine.clock.now() }, new Map([[run.runId, asStarted]]));
-      return { item, run };
+      const item = this.prepare(wf, bag, stepBody, { url }, { userId, callerIp, nowMs: this.deps.clock.now() }, new Map([[run.runId, asStarted]]));
+      return { item, run, stepBody };
     } catch {
       return undefined;
     }
@@ -231,7 +241,7 @@ export class Workflows {
       case "toCallback": {
         if (!msg.callback || t.verdict.kind === "cancelled" || run.state !== "RUN_STARTED") return [];
         const cb = this.callCallback(msg, run, t, nowMs);
-        return cb ? [this.engine.storeOp(cb)] : [];
+        return cb ? [this.deps.messages.storeOp(cb)] : [];
       }
       case "failureCall": {
         if (!run.failureFunction || run.failureFunction.messageId !== msg.id) return [];
@@ -269,13 +279,23 @@ export class Workflows {
     // refused by the egress policy) must not read as "will retry" to the SDK, which would then wait for ever.
     if (t.verdict.kind === "failed") result.retried = msg.maxRetries;
     const body = Buffer.from(JSON.stringify(result));
-    const item = buildMessage(cfg, { url: msg.callback! }, body, { userId: msg.userId, callerIp: msg.callerIp, nowMs }, this.engine.config.defaultRetries);
+    const item = buildMessage(cfg, { url: msg.callback! }, body, { userId: msg.userId, callerIp: msg.callerIp, nowMs }, this.deps.config.defaultRetries);
     item.record.kind = "callback";
     item.record.sourceMessageId = msg.id;
     item.record.labels = run.labels;
     item.record.workflow = { runId: run.runId, callType: "fromCallback" };
-    item.run = { runId: run.runId, entry: { callType: "fromCallback", body } };
+    item.wrap = joinRun(msg.userId, run.runId, { callType: "fromCallback", body });
     return item;
+  }
+
+  /** A run that an attempt's writes ended: what it still has pending is cancelled (in the background). */
+  afterCommit(ops: WriteOp[], results: OpResult[]): void {
+    ops.forEach((op, i) => {
+      if (op.op === "runUpdate" && op.patch.state && op.patch.state !== "RUN_STARTED" && results[i].applied) {
+        if (op.patch.state === "RUN_FAILED") this.deps.runFailed(op.userId, op.runId);
+        this.deps.track(this.afterRunEnded(op.userId, op.runId));
+      }
+    });
   }
 
   /** Fails a run because `msg` failed for good: the run's failure callback and its invoker's answer go with it. */
@@ -286,7 +306,7 @@ export class Workflows {
       const entries = await this.store.getRunEntries(run.userId, run.runId);
       const failure = this.failureMessage(run, msg, t, dlq?.dlqId, entries[0]?.body ?? Buffer.alloc(0), nowMs);
       if (failure) {
-        then.push(this.engine.insertOp(failure));
+        then.push(this.deps.messages.insertOp(failure));
         failureFunction = { messageId: failure.record.id, url: run.failureUrl, state: "CALLBACK_INPROGRESS", dlqId: dlq?.dlqId };
       }
     }
@@ -340,11 +360,11 @@ export class Workflows {
     const out = JSON.stringify({ body: result.body, isFailed: result.isFailed ?? false, isCanceled: result.isCanceled ?? false });
     const built = await this.buildServerStep(run.userId, inv.workflowUrl, inv.headers, { ...inv.step, out }, run.callerIp);
     if (!built) return [];
-    const { item, run: parent } = built;
+    const { item, run: parent, stepBody } = built;
     // The parent's log names the run its Invoke step started.
     item.record.workflow!.invoked = { runId: run.runId, url: run.url, createdAtMs: run.createdAtMs };
-    if (parent.state === "RUN_STARTED") return [this.engine.storeOp(item)];
-    return [recordUndelivered(item, parent)];
+    if (parent.state === "RUN_STARTED") return [this.deps.messages.storeOp(item)];
+    return [recordUndelivered(item, parent, stepBody)];
   }
 
   // ---- ending runs ------------------------------------------------------------------------------
@@ -357,7 +377,7 @@ export class Workflows {
     const run = await this.store.getRun(userId, runId);
     if (!run) return undefined;
     if (run.state !== "RUN_STARTED") return run.state;
-    const now = this.engine.clock.now();
+    const now = this.deps.clock.now();
     const answer = await this.invokerAnswer(run, how.cancel ? { isCanceled: true } : { body: how.response });
     const op: WriteOp = {
       op: "runUpdate",
@@ -367,7 +387,7 @@ export class Workflows {
       patch: how.cancel ? { state: "RUN_CANCELED", completedAtMs: now } : { state: "RUN_SUCCESS", completedAtMs: now, response: how.response },
       then: answer,
     };
-    const [r] = await this.engine.commitAndStart([op]);
+    const [r] = await this.deps.messages.commitAndStart([op]);
     if (!r.applied) return r.rejected === "unknown" ? undefined : (r.rejected as RunState);
     this.encoded.drop(userId, runId);
     // What a cancelled run still had pending is cancelled with it. A run that succeeded has at most leftovers of
@@ -383,7 +403,7 @@ export class Workflows {
     // The failure callback is sent because the run ended: it is not cancelled with the run's other messages.
     const failureCall = (await this.store.getRun(userId, runId))?.failureFunction?.messageId;
     const cancel = ids.filter((id) => id !== failureCall);
-    if (cancel.length) await this.engine.cancel(userId, cancel);
+    if (cancel.length) await this.deps.messages.cancel(userId, cancel);
   }
 
   /** A run's entries, for the SDK's lazy fetch. */
@@ -453,7 +473,7 @@ class EncodedEntries {
  * and its message is stored already cancelled, so it is never delivered. Fenced on the run still being the ended
  * one that was read, so the step cannot join a newer run of the same id.
  */
-function recordUndelivered(item: NewMessage, run: RunRecord): WriteOp {
+function recordUndelivered(item: NewMessage, run: RunRecord, stepBody: Buffer): WriteOp {
   const m = item.record;
   m.state = "cancelled";
   m.finishedMs = m.createdAtMs;
@@ -478,7 +498,7 @@ function recordUndelivered(item: NewMessage, run: RunRecord): WriteOp {
         op: "runCopyEntries",
         userId: run.userId,
         runId: run.runId,
-        entries: [{ messageId: m.id, callType: "step", body: item.run!.entry!.body, createdMs: m.createdAtMs }],
+        entries: [{ messageId: m.id, callType: "step", body: stepBody, createdMs: m.createdAtMs }],
       },
     ],
   };

@@ -178,7 +178,7 @@ describe("waitForEvent and notify", () => {
     const client = host.client();
     const { workflowRunId } = await client.trigger({ url });
     const waiter = await eventually(async () => (await sluice.engine.store.listWaiters("defaultUser", eventId))[0], 10_000);
-    const [, replies] = await Promise.all([sluice.engine.waits.timeoutNow(waiter), client.notify({ eventId, eventData: "raced" })]);
+    const [, replies] = await Promise.all([sluice.waits.timeoutNow(waiter), client.notify({ eventId, eventData: "raced" })]);
     await eventually(() => seen.length === 1, 10_000);
     // Whichever won, the other found the waiter gone: one answer step in the run, one outcome seen.
     const entries = await sluice.engine.store.getRunEntries("defaultUser", workflowRunId);

@@ -16,7 +16,7 @@ import { cursorParam, intParam, one, orderParam, parseFilter, type Query } from 
  * entries of plain messages (DECISIONS #9): the entries of workflow runs are the workflow DLQ's
  * (`?source=workflow`, `/v2/workflows/dlq`), where they are resumed or restarted instead of retried.
  */
-export function dlqRoutes({ engine, config }: AppDeps) {
+export function dlqRoutes({ engine, workflowDlq, config }: AppDeps) {
   const store = engine.store;
 
   /** A plain entry by id; an entry of a workflow message is not one (404). */
@@ -92,7 +92,7 @@ export function dlqRoutes({ engine, config }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get("/v2/dlq", async (req) => {
       // The workflow SDK's `client.dlq.list()` (SPEC §5.11).
-      if (isWorkflowSource(req)) return listWorkflowDlq(engine, req);
+      if (isWorkflowSource(req)) return listWorkflowDlq(workflowDlq, req);
       const q = knownQuery(req, PARAMS.dlqList);
       const page = await select(req, q, intParam(q, "count", 100, 1, 100));
       return { messages: page.items.map(dlqJson), ...(page.cursor ? { cursor: page.cursor } : {}) };
@@ -109,7 +109,7 @@ export function dlqRoutes({ engine, config }: AppDeps) {
     });
 
     app.delete("/v2/dlq", async (req) => {
-      if (isWorkflowSource(req)) return deleteWorkflowDlq(engine, req);
+      if (isWorkflowSource(req)) return deleteWorkflowDlq(workflowDlq, req);
       const page = await selectBulk(req);
       await engine.committer.run(page.items.map((e) => ({ op: "deleteDlq" as const, userId: req.userId, dlqId: e.dlqId })));
       return { deleted: page.items.length, ...(page.cursor ? { cursor: page.cursor } : {}) };

@@ -37,7 +37,7 @@ interface BatchItem {
 }
 
 /** POST /v2/publish/{destination} and POST /v2/batch. */
-export function publishRoutes({ engine, config }: AppDeps) {
+export function publishRoutes({ engine, workflows, config }: AppDeps) {
   const limits = config.limits;
 
   /** Validates one publish and builds its messages; throws a 4xx for anything wrong, before anything is stored. */
@@ -57,7 +57,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
     if (wf) {
       // A message of a workflow run (SPEC §5): it joins its run when stored.
       if (dest.kind !== "url") throw badRequest("a workflow message must be sent to a URL, not to a URL group");
-      items = [engine.workflows.prepare(wf, headers, body, { url: dest.url, queueName }, origin, runs)];
+      items = [workflows.prepare(wf, headers, body, { url: dest.url, queueName }, origin, runs)];
     } else {
       const cfg = parsePublishHeaders(headers, limits);
       items = buildMessages(cfg, targetsOf(engine, req.userId, dest, queueName), body, origin, config.defaultRetries);
@@ -92,7 +92,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
     const { destination, config: queryConfig } = parseDestination(remainder, query);
     noteUnknownHeaders(req, Object.keys(queryConfig), config.rejectUnknownHeaders, "query parameters: ");
     const headers = withQueryConfig(req.headers, queryConfig);
-    const runs = await engine.workflows.runsFor(req.userId, [headers]);
+    const runs = await workflows.runsFor(req.userId, [headers]);
     const items = prepare(req, destination, headers, rawBody(req), queueName, runs);
     assertMessageCount(items.length, limits.maxMessagesPerRequest, "this publish");
     const results = await acceptAll(req.userId, items);
@@ -124,7 +124,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
         throw new HttpError(413, `batch has ${parsed.length} messages; the configured limit maxBatchItems is ${limits.maxBatchItems}`);
       }
       // Runs that workflow steps continue are read first, so every message is then built in one turn.
-      const runs = await engine.workflows.runsFor(req.userId, parsed.map(itemHeaders));
+      const runs = await workflows.runsFor(req.userId, parsed.map(itemHeaders));
       // Each item is validated on its own: a bad item gets {error} in its slot and the others are still published.
       // A step for a run that has ended refuses the batch as a whole, as the SDK expects (it publishes one run per batch).
       const prepared: (NewMessage[] | { error: string })[] = parsed.map((item: unknown, i: number) => {

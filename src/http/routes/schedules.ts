@@ -21,8 +21,7 @@ const TICK_STATE: Record<MessageState, "IN_PROGRESS" | "SUCCESS" | "FAIL"> = {
 };
 
 /** Schedules (SPEC §2.4): create or replace, get, list, delete, pause and resume (PATCH and POST). */
-export function scheduleRoutes({ engine, config }: AppDeps) {
-  const scheduler = engine.scheduler;
+export function scheduleRoutes({ engine, scheduler, config }: AppDeps) {
 
   async function scheduleJson(s: Schedule): Promise<Record<string, unknown>> {
     const cfg = parsePublishHeaders(s.headers, config.limits);

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Engine } from "../../engine/engine.js";
 import { badRequest, notFound } from "../../errors.js";
 import type { HeaderBag } from "../../protocol/publish-headers.js";
 import type { MessageFilter, Page } from "../../store/store.js";
@@ -67,12 +66,12 @@ function rejectHostPath(q: Query): void {
 const withCursor = (cursor: string | undefined): { cursor?: string } => (cursor ? { cursor } : {});
 
 /** `GET /v2/workflows/dlq` and the SDK's `GET /v2/dlq?source=workflow`: `{messages, cursor?}`. */
-export async function listWorkflowDlq(engine: Engine, req: FastifyRequest): Promise<Record<string, unknown>> {
+export async function listWorkflowDlq(dlq: WorkflowDlq, req: FastifyRequest): Promise<Record<string, unknown>> {
   rejectHostPath(req.query as Query);
   const q = knownQuery(req, PARAMS.workflowDlqList);
   const filter = parseWorkflowDlqFilter(q);
   const ids = filter.dlqIds?.length;
-  const page = await new WorkflowDlq(engine).list(
+  const page = await dlq.list(
     req.userId,
     filter,
     ids ? { count: ids } : { cursor: cursorParam(q), count: intParam(q, "count", 100, 1, 100), asc: orderParam(q) },
@@ -81,17 +80,15 @@ export async function listWorkflowDlq(engine: Engine, req: FastifyRequest): Prom
 }
 
 /** `DELETE /v2/workflows/dlq` (and `DELETE /v2/dlq?source=workflow`): ids, filters, or everything (`?count=100`). */
-export async function deleteWorkflowDlq(engine: Engine, req: FastifyRequest): Promise<Record<string, unknown>> {
+export async function deleteWorkflowDlq(dlq: WorkflowDlq, req: FastifyRequest): Promise<Record<string, unknown>> {
   const { scope, filter } = bulkSelection(req);
-  const dlq = new WorkflowDlq(engine);
   const page = await dlq.list(req.userId, filter, bulkPage(scope));
   const deleted = await dlq.delete(req.userId, page.items.map((f) => f.entry.dlqId));
   return { deleted, ...withCursor(page.cursor) };
 }
 
 /** The workflow DLQ (SPEC §2.10, §5.11): list, get, delete, resume, restart, and the failure callback. */
-export function workflowDlqRoutes({ engine, config }: AppDeps) {
-  const dlq = new WorkflowDlq(engine);
+export function workflowDlqRoutes({ workflowDlq: dlq, config }: AppDeps) {
 
   type Action = "resume" | "restart";
   const prepare = (action: Action, found: FailedRun, req: FastifyRequest): Promise<PreparedRun> => {
@@ -138,8 +135,8 @@ export function workflowDlqRoutes({ engine, config }: AppDeps) {
   }
 
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get("/v2/workflows/dlq", (req) => listWorkflowDlq(engine, req));
-    app.delete("/v2/workflows/dlq", (req) => deleteWorkflowDlq(engine, req));
+    app.get("/v2/workflows/dlq", (req) => listWorkflowDlq(dlq, req));
+    app.delete("/v2/workflows/dlq", (req) => deleteWorkflowDlq(dlq, req));
 
     app.get<{ Params: { dlqId: string } }>("/v2/workflows/dlq/:dlqId", async (req) => {
       return workflowDlqJson(await dlq.require(req.userId, req.params.dlqId));

@@ -37,8 +37,7 @@ export function parseRunFilter(q: Query, urlMode: "exact" | "prefix"): RunFilter
 const FEATURES = "LazyFetch,InitialBody,WF_DetectTrigger,WF_TriggerOnConfig";
 
 /** Runs: lazy step fetch, finish and cancel, bulk cancel, and server-side triggers (SPEC §2.10, §5.12). */
-export function workflowRunRoutes({ engine, config }: AppDeps) {
-  const workflows = engine.workflows;
+export function workflowRunRoutes({ engine, workflows, config }: AppDeps) {
 
   /**
    * The publish headers of a server-side trigger: the caller's configuration plus what the SDK's own trigger

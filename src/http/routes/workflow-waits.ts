@@ -71,8 +71,7 @@ function headerValue(h: Record<string, string[]> | undefined, name: string): str
 }
 
 /** Waits, notify, waiters and webhooks (SPEC §5.7, §2.10). */
-export function workflowWaitRoutes({ engine, config }: AppDeps) {
-  const waits = engine.waits;
+export function workflowWaitRoutes({ engine, waits, config }: AppDeps) {
 
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.post<{ Params: { eventId: string } }>("/v2/wait/:eventId", async (req) => {

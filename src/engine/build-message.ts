@@ -3,9 +3,9 @@ import { parsePublishHeaders, type PublishConfig, type PublishLimits } from "../
 import type { Destination } from "../protocol/destination.js";
 import { HttpError } from "../errors.js";
 import { newId } from "./ids.js";
-import type { MessageKind, MessageRecord } from "./message.js";
 import type { Transition } from "./transitions.js";
 import type { WriteOp } from "../store/store.js";
+import type { MessageKind, MessageRecord } from "../model/message.js";
 
 /** Where one message goes; a URL group fans out into one target per endpoint. */
 export interface Target {

@@ -1,6 +1,6 @@
 import { FreeLane, KeyLane, QueueLane, type Lane, type QueueSettings } from "./lanes.js";
-import type { FlowSettings } from "./flow-limiter.js";
-import type { MessageRecord } from "./message.js";
+import type { FlowSettings } from "../model/flow-settings.js";
+import type { MessageRecord } from "../model/message.js";
 
 export interface DispatcherOptions {
   now: () => number;

@@ -1,6 +1,6 @@
 import type { DueKey, Store } from "../store/store.js";
-import type { MessageRecord } from "./message.js";
 import { TimerQueue } from "./timer-queue.js";
+import type { MessageRecord } from "../model/message.js";
 
 /** How far ahead (ms) the timer heap holds pending messages; later ones stay only in the store. */
 const LOOKAHEAD_MS = 60_000;

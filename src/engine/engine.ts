@@ -10,15 +10,17 @@ import type { QueueSettings } from "./lanes.js";
 import { deliveredBody, type AttemptResult, type Deliverer } from "./deliverer.js";
 import { newDlqId } from "./ids.js";
 import type { KeyRing } from "./keyring.js";
-import type { DlqEntry, LogEvent, MessageRecord } from "./message.js";
 import { DueLoader } from "./due-loader.js";
 import { UrlGroups } from "./url-groups.js";
 import { afterAttempt, type Transition } from "./transitions.js";
-import type { FlowSettings } from "./flow-limiter.js";
 import type { OpResult } from "../store/store.js";
 import { classifyStoreError } from "../store/store-errors.js";
 import { noHooks, type EngineHooks, type Lifecycle, type MessageWrites } from "./hooks.js";
 import type { Tracing } from "../observability/tracing.js";
+import type { DlqEntry } from "../model/dlq.js";
+import type { LogEvent } from "../model/log.js";
+import type { MessageRecord } from "../model/message.js";
+import type { FlowSettings } from "../model/flow-settings.js";
 
 export interface Clock {
   now(): number;
@@ -680,5 +682,3 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
 function assertNever(x: never): never {
   throw new Error(`unhandled verdict ${JSON.stringify(x)}`);
 }
-
-export type { LogEvent };

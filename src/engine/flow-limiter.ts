@@ -1,4 +1,5 @@
-import type { FlowControlSpec } from "./message.js";
+import type { FlowControlSpec } from "../model/message.js";
+import type { FlowSettings } from "../model/flow-settings.js";
 
 /**
  * The limiter of one flow-control key: parallelism (attempts in flight) and a fixed-window rate (attempt
@@ -227,15 +228,6 @@ export class FlowLimiter {
       isPinnedRate: this.pinnedRate !== undefined,
     };
   }
-}
-
-export interface FlowSettings {
-  paused: boolean;
-  pinnedParallelism?: number;
-  pinnedRate?: { rate: number; periodSec: number };
-  heldParallelism?: number;
-  heldRate?: { rate: number; periodSec: number };
-  heldSinceMs?: number;
 }
 
 export interface FlowInfo {

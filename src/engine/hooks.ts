@@ -1,7 +1,8 @@
-import type { DlqEntry, MessageRecord } from "./message.js";
 import type { OpResult, WriteOp } from "../store/store.js";
 import type { InsertMessageOp, NewMessage } from "./build-message.js";
 import type { Transition } from "./transitions.js";
+import type { DlqEntry } from "../model/dlq.js";
+import type { MessageRecord } from "../model/message.js";
 
 /**
  * What the engine asks of a layer built on top of it (the workflow runs). The engine calls these and never

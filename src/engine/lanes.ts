@@ -1,5 +1,5 @@
 import { FlowLimiter } from "./flow-limiter.js";
-import type { MessageRecord } from "./message.js";
+import type { MessageRecord } from "../model/message.js";
 
 /**
  * A lane holds due messages until their limits let them start. Three kinds:

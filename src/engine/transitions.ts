@@ -3,7 +3,8 @@ import { compileRetryDelay, type RetryDelayFn } from "../protocol/retry-delay.js
 import { retryAfterFromHeaders } from "../protocol/retry-after.js";
 import { headerMap } from "../protocol/header-names.js";
 import type { AttemptResult } from "./deliverer.js";
-import type { LogEvent, MessageRecord, MessageState } from "./message.js";
+import type { LogEvent } from "../model/log.js";
+import type { MessageRecord, MessageState } from "../model/message.js";
 
 /** What an attempt's result means for the message: the only place delivery outcomes are decided. */
 export type Verdict =

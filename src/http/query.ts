@@ -1,6 +1,6 @@
 import { badRequest } from "../errors.js";
-import type { LogState } from "../engine/message.js";
 import type { MessageFilter } from "../store/store.js";
+import type { LogState } from "../model/log.js";
 
 export type Query = Record<string, string | string[] | undefined>;
 

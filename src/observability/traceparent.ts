@@ -1,4 +1,4 @@
-import type { MessageRecord } from "../engine/message.js";
+import type { MessageRecord } from "../model/message.js";
 
 /** The header name a carried traceparent is stored under in a message's delivered headers. */
 export const TRACEPARENT_HEADER = "Traceparent";

@@ -5,9 +5,9 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { ObservabilitySettings } from "../config.js";
 import type { AttemptResult } from "../engine/deliverer.js";
-import type { MessageRecord } from "../engine/message.js";
 import { packageVersion } from "../package-version.js";
 import { formatTraceparent, parseTraceparent, storedTraceparent, type TraceIds } from "./traceparent.js";
+import type { MessageRecord } from "../model/message.js";
 
 /** One attempt's span, as the engine sees it: the traceparent to send, and where to report the outcome. */
 export interface AttemptSpan {

@@ -1,9 +1,9 @@
 import { badRequest, HttpError } from "../errors.js";
-import type { FlowControlSpec, RedactSpec, SubPublishHeaders } from "../engine/message.js";
 import { parseDuration } from "./duration.js";
 import { canonicalHeaderName } from "./header-names.js";
 import { validateName } from "./names.js";
 import { validateRetryDelay } from "./retry-delay.js";
+import type { FlowControlSpec, RedactSpec, SubPublishHeaders } from "../model/message.js";
 
 /** Request headers with lower-case names, as Node delivers them. */
 export type HeaderBag = Record<string, string | string[] | undefined>;

@@ -1,7 +1,8 @@
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
-import type { DlqRecord, MessageRecord, RedactSpec } from "../engine/message.js";
-import type { StoredEvent } from "../store/store.js";
+import type { DlqRecord } from "../model/dlq.js";
+import type { MessageRecord, RedactSpec } from "../model/message.js";
+import type { StoredEvent } from "../model/log.js";
 
 /** The wire shapes of replies (SPEC §2.2, §2.6, §2.7), built from stored records. */
 

@@ -1,6 +1,9 @@
-import type { FlowSettings } from "../engine/flow-limiter.js";
-import type { DlqEntry, DlqRecord, LogEvent, LogState, MessageRecord, MessageState } from "../engine/message.js";
-import type { CallType, RunEntry, RunFilter, RunRecord, RunState, StoredRunEvent, StoredWaiter } from "../workflow/types.js";
+import type { FlowSettings } from "../model/flow-settings.js";
+import type { DlqEntry, DlqRecord } from "../model/dlq.js";
+import type { LogEvent, LogState, StoredEvent } from "../model/log.js";
+import type { MessageRecord, MessageState, CallType } from "../model/message.js";
+import type { RunEntry, RunFilter, RunRecord, RunState } from "../model/run.js";
+import type { StoredRunEvent, StoredWaiter } from "../model/waiter.js";
 
 /**
  * The one storage contract. Implementations expose no driver or transaction types; a write is a list of
@@ -238,11 +241,6 @@ export interface OpResult {
   rejected?: RunState | "unknown";
   /** Results of an operation's `then` list, when it was applied. */
   nested?: OpResult[];
-}
-
-export interface StoredEvent extends LogEvent {
-  seq: number;
-  message: MessageRecord;
 }
 
 export interface Page {

@@ -1,14 +1,15 @@
 import type { Clock } from "../engine/engine.js";
 import type { MessageWrites } from "../engine/hooks.js";
 import { newId } from "../engine/ids.js";
-import type { DlqRecord, FlowControlSpec, MessageRecord } from "../engine/message.js";
 import type { Transition } from "../engine/transitions.js";
 import { badRequest, notFound } from "../errors.js";
 import { parsePublishHeaders, type HeaderBag, type PublishLimits } from "../protocol/publish-headers.js";
 import { dlqJson, labelFields } from "../protocol/shapes.js";
 import type { MessageFilter, OpResult, Page, Store, WriteOp } from "../store/store.js";
-import type { RunEntry, RunRecord } from "./types.js";
 import { addRunHeaders, type Workflows } from "./workflows.js";
+import type { DlqRecord } from "../model/dlq.js";
+import type { FlowControlSpec, MessageRecord } from "../model/message.js";
+import type { RunEntry, RunRecord } from "../model/run.js";
 
 /** What the workflow DLQ uses of the engine and the workflow layer. */
 export interface WorkflowDlqDeps {

@@ -1,5 +1,5 @@
 import type { HeaderBag } from "../protocol/publish-headers.js";
-import type { CallType } from "./types.js";
+import type { CallType } from "../model/message.js";
 
 /** The raw `Upstash-Workflow-*` headers of a publish that belongs to a workflow run (SPEC §5.1). */
 export interface WorkflowHeaders {

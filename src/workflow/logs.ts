@@ -1,6 +1,8 @@
-import type { LogEvent, MessageRecord } from "../engine/message.js";
 import { parseJsonBounded } from "../protocol/json-depth.js";
-import type { RunEntry, RunRecord, StoredWaiter } from "./types.js";
+import type { LogEvent } from "../model/log.js";
+import type { MessageRecord } from "../model/message.js";
+import type { RunEntry, RunRecord } from "../model/run.js";
+import type { StoredWaiter } from "../model/waiter.js";
 
 /**
  * The run-grouped workflow log (SPEC §5.10): a run's entries become its step groups (sequential steps one per

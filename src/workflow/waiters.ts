@@ -7,7 +7,7 @@ import { badRequest, HttpError } from "../errors.js";
 import type { Store, WriteOp } from "../store/store.js";
 import type { NewMessage } from "../engine/build-message.js";
 import { parseJsonBounded } from "../protocol/json-depth.js";
-import type { StoredRunEvent, StoredWaiter } from "./types.js";
+import type { StoredRunEvent, StoredWaiter } from "../model/waiter.js";
 
 /** A waiter as the API shows it (`Waiter` of the SDK and the OpenAPI). */
 export interface WaiterJson {

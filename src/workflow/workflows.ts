@@ -1,7 +1,6 @@
 import { buildMessage, callbackBody, type NewMessage, type Target } from "../engine/build-message.js";
 import type { Clock } from "../engine/engine.js";
 import type { EngineHooks, MessageWrites } from "../engine/hooks.js";
-import type { DlqEntry, MessageRecord } from "../engine/message.js";
 import type { Transition } from "../engine/transitions.js";
 import { badRequest, HttpError } from "../errors.js";
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
@@ -10,7 +9,9 @@ import type { OpResult, Store, WriteOp } from "../store/store.js";
 import type { Config } from "../config.js";
 import { canonicalHeaderName } from "../protocol/header-names.js";
 import { flattenHeaders, inheritedHeaders, NOT_INHERITED, userForwardHeaders, workflowHeadersOf, type WorkflowHeaders } from "./headers.js";
-import type { CallType, Invoker, RunEntry, RunRecord, RunState } from "./types.js";
+import type { DlqEntry } from "../model/dlq.js";
+import type { MessageRecord, CallType } from "../model/message.js";
+import type { Invoker, RunEntry, RunRecord, RunState } from "../model/run.js";
 
 /** What the workflow layer uses of the engine and the process. */
 export interface WorkflowDeps {

@@ -2,9 +2,9 @@ import { describe, it, expect } from "vitest";
 import { buildCallbackMessage, buildMessage, callbackBody, type Origin, type Target } from "../../src/engine/build-message.js";
 import { afterAttempt, type Transition } from "../../src/engine/transitions.js";
 import type { AttemptResult } from "../../src/engine/deliverer.js";
-import type { MessageRecord } from "../../src/engine/message.js";
 import { parsePublishHeaders, type HeaderBag, type PublishLimits } from "../../src/protocol/publish-headers.js";
 import { HttpError } from "../../src/errors.js";
+import type { MessageRecord } from "../../src/model/message.js";
 
 const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
 const DAY_MS = 86_400_000;

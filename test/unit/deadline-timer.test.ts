@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { DeadlineTimer } from "../../src/workflow/waiters.js";
-import type { StoredWaiter } from "../../src/workflow/types.js";
+import type { StoredWaiter } from "../../src/model/waiter.js";
 
 const timers: DeadlineTimer[] = [];
 afterEach(() => {

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { describe, it, expect } from "vitest";
 import { dlqJson, logJson, messageJson } from "../../src/protocol/shapes.js";
-import type { DlqRecord, LogEvent, MessageRecord, RedactSpec } from "../../src/engine/message.js";
-import type { StoredEvent } from "../../src/store/store.js";
+import type { DlqRecord } from "../../src/model/dlq.js";
+import type { LogEvent, StoredEvent } from "../../src/model/log.js";
+import type { MessageRecord, RedactSpec } from "../../src/model/message.js";
 
 const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
 

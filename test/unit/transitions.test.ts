@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { afterAttempt, nextRetryDelayMs } from "../../src/engine/transitions.js";
 import type { AttemptResult } from "../../src/engine/deliverer.js";
-import type { MessageRecord } from "../../src/engine/message.js";
+import type { MessageRecord } from "../../src/model/message.js";
 
 const NOW = Date.UTC(2024, 0, 15, 12, 0, 0); // Mon, 15 Jan 2024 12:00:00 GMT
 const DAY_MS = 86_400_000;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
-import type { LogState } from "../../engine/message.js";
 import type { AppDeps } from "../app.js";
 import { knownQuery, type EndpointParams } from "../endpoint-params.js";
+import type { LogState } from "../../model/log.js";
 
 const OVERVIEW_PARAMS: EndpointParams = { ids: [], filters: [], options: [] };
 

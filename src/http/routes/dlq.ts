@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { assertPublishable } from "../../engine/egress.js";
 import { newId } from "../../engine/ids.js";
-import type { DlqRecord, MessageRecord } from "../../engine/message.js";
 import { badRequest, notFound } from "../../errors.js";
 import { parsePublishHeaders, type HeaderBag } from "../../protocol/publish-headers.js";
 import { dlqJson } from "../../protocol/shapes.js";
@@ -10,6 +9,8 @@ import { deleteWorkflowDlq, listWorkflowDlq } from "./workflow-dlq.js";
 import { bulkScope } from "../bulk-scope.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { cursorParam, intParam, one, orderParam, parseFilter, type Query } from "../query.js";
+import type { DlqRecord } from "../../model/dlq.js";
+import type { MessageRecord } from "../../model/message.js";
 
 /**
  * The plain DLQ (SPEC §2.6): list, get, delete one/many/all, retry one/many with header overrides. It shows only

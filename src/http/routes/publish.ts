@@ -10,9 +10,9 @@ import { jsonBody, rawBody, type AppDeps } from "../app.js";
 import { noteUnknownHeaders } from "../unknown-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { RunClosedError } from "../../workflow/workflows.js";
-import type { RunRecord } from "../../workflow/types.js";
 import type { AcceptResult } from "../../engine/engine.js";
 import { carryTraceparent } from "../../observability/traceparent.js";
+import type { RunRecord } from "../../model/run.js";
 
 /** The raw path remainder after `prefix` and the raw query, exactly as the client sent them (SPEC §0.3). */
 export function rawRemainder(req: FastifyRequest, prefix: string): { remainder: string; query: string } {

@@ -2,7 +2,6 @@ import type { FastifyInstance } from "fastify";
 import { assertPublishable } from "../../engine/egress.js";
 import type { Schedule, ScheduleInput } from "../../engine/scheduler.js";
 import { validateScheduleId } from "../../engine/scheduler.js";
-import type { MessageState } from "../../engine/message.js";
 import { parseDestination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig } from "../../protocol/publish-headers.js";
 import { bodyFields, flowFields, labelFields, shownHeaders } from "../../protocol/shapes.js";
@@ -11,6 +10,7 @@ import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { rawBody, type AppDeps } from "../app.js";
 import { assertBodySize, rawRemainder } from "./publish.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
+import type { MessageState } from "../../model/message.js";
 
 const TICK_STATE: Record<MessageState, "IN_PROGRESS" | "SUCCESS" | "FAIL"> = {
   pending: "IN_PROGRESS",

@@ -2,11 +2,11 @@ import type { FastifyInstance } from "fastify";
 import { badRequest } from "../../errors.js";
 import { runLog, workflowEvent } from "../../workflow/logs.js";
 import { trimBodies } from "../../workflow/trim-bodies.js";
-import type { RunFilter, RunRecord, RunState } from "../../workflow/types.js";
 import type { AppDeps } from "../app.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { cursorParam, intParam, list, one, orderParam, parseFilter, type Query } from "../query.js";
 import { parseRunFilter } from "./workflow-runs.js";
+import type { RunFilter, RunRecord, RunState } from "../../model/run.js";
 
 /** How many pages of runs one logs request reads at most while filters the store cannot apply drop runs. */
 const MAX_SCANNED_PAGES = 10;

@@ -6,12 +6,12 @@ import { parseDestination } from "../../protocol/destination.js";
 import type { HeaderBag } from "../../protocol/publish-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { rawStep } from "../../workflow/workflows.js";
-import type { RunFilter } from "../../workflow/types.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
 import { bulkScope } from "../bulk-scope.js";
 import { PARAMS } from "../endpoint-params.js";
 import { allValues, dateParam, list, one, type Query } from "../query.js";
 import { assertBodySize, rawRemainder } from "./publish.js";
+import type { RunFilter } from "../../model/run.js";
 
 
 /** The run selection shared by logs and bulk cancel (SPEC §2.10); the logs read `state` themselves. */

@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, HttpError, notFound } from "../../errors.js";
 import { parseDuration } from "../../protocol/duration.js";
 import { canonicalHeaderName } from "../../protocol/header-names.js";
-import type { StoredWaiter } from "../../workflow/types.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
+import type { StoredWaiter } from "../../model/waiter.js";
 
 /** The webhook path of `context.createWebhook` (SPEC §5.7); the only `/v2` route that takes no token. */
 export const WEBHOOK_ROUTE = "/v2/workflows/hooks/:userId/:runId/:eventId";

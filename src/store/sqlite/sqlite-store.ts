@@ -1,28 +1,18 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../engine/message.js";
-import type { FlowSettings } from "../../engine/flow-limiter.js";
-import type {
-  DueKey,
-  FlowWindow,
-  MessageFilter,
-  MetricsCounts,
-  OpResult,
-  Page,
-  Store,
-  StoredEvent,
-  StoredQueue,
-  StoredSchedule,
-  StoredUrlGroup,
-  WriteOp,
-} from "../store.js";
+import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataFolderLock } from "./data-folder-lock.js";
 import { filterSql } from "./filter-sql.js";
 import { createOwnerOnlyFile, makeOwnerOnlyFolder } from "./owner-only-files.js";
 import { MIGRATIONS } from "./schema.js";
 import { WorkflowTables } from "./workflow-tables.js";
-import type { RunEntry, RunFilter, RunRecord, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
+import type { DlqRecord } from "../../model/dlq.js";
+import type { LogEvent, StoredEvent } from "../../model/log.js";
+import type { MessageRecord, MessageState } from "../../model/message.js";
+import type { FlowSettings } from "../../model/flow-settings.js";
+import type { RunEntry, RunFilter, RunRecord } from "../../model/run.js";
+import type { StoredRunEvent, StoredWaiter } from "../../model/waiter.js";
 
 type Row = Record<string, any>;
 

@@ -1,7 +1,8 @@
 import type Database from "better-sqlite3";
 import type { OpResult, Page, WorkflowOp, WriteOp } from "../store.js";
 import { Conditions } from "./filter-sql.js";
-import type { RunEntry, RunFilter, RunRecord, RunState, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
+import type { RunEntry, RunFilter, RunRecord, RunState } from "../../model/run.js";
+import type { StoredRunEvent, StoredWaiter } from "../../model/waiter.js";
 
 type Row = Record<string, any>;
 

@@ -1,11 +1,12 @@
 /**
- * The message as the engine and the store see it. Wire shapes (what the API returns) are built from this
- * in `protocol/shapes.ts`; nothing here knows about HTTP.
+ * The message as the engine, the store and the protocol see it. Wire shapes (what the API returns) are built from
+ * this in `protocol/shapes.ts`; nothing here knows about HTTP.
  */
 
-import type { WorkflowTag } from "../workflow/types.js";
-
-/** Where a message is in its life. Changed only by the transitions in `engine/transitions.ts`. */
+/**
+ * Where a message is in its life. The engine changes it only through fenced store updates (`expectState`): an
+ * attempt's outcome comes from `engine/transitions.ts`, a start and a cancel from `engine/message-states.ts`.
+ */
 export const MessageStates = {
   /** Stored, waiting for its due time (first attempt or a retry). */
   pending: "pending",
@@ -17,17 +18,6 @@ export const MessageStates = {
   cancelled: "cancelled",
 } as const;
 export type MessageState = keyof typeof MessageStates;
-
-/** Public log states (SPEC §2.7). */
-export type LogState =
-  | "CREATED"
-  | "ACTIVE"
-  | "RETRY"
-  | "ERROR"
-  | "DELIVERED"
-  | "FAILED"
-  | "CANCEL_REQUESTED"
-  | "CANCELLED";
 
 /** What kind of message this is: callbacks are ordinary messages whose body we build. */
 export type MessageKind = "publish" | "callback" | "failureCallback";
@@ -97,31 +87,24 @@ export interface MessageRecord extends MessageSpec {
   finishedMs?: number;
 }
 
-/** One state change, as kept in the log table. */
-export interface LogEvent {
-  userId: string;
-  messageId: string;
-  timeMs: number;
-  state: LogState;
-  error?: string;
-  nextDeliveryTimeMs?: number;
-  responseStatus?: number;
-  responseHeaders?: Record<string, string[]>;
-  responseBody?: Buffer;
-}
+/** What kind of entry a message carries: `step` (incl. the trigger), the two halves of `context.call`, or a failure callback. */
+export type CallType = "step" | "toCallback" | "fromCallback" | "failureCall";
 
-export interface DlqEntry {
-  dlqId: string;
-  userId: string;
-  messageId: string;
-  createdMs: number;
-  responseStatus?: number;
-  responseHeaders?: Record<string, string[]>;
-  responseBody?: Buffer;
-  error?: string;
-}
-
-/** A stored message joined with its DLQ details. */
-export interface DlqRecord extends DlqEntry {
-  message: MessageRecord;
+/** The run a workflow message belongs to, kept on the message itself. */
+export interface WorkflowTag {
+  runId: string;
+  callType: CallType;
+  /** The trigger (or invoke) message that created the run. */
+  init?: boolean;
+  /** Set on triggers sent with the `WF_DetectTrigger` feature: a reply without the SDK header fails the run. */
+  detectTrigger?: boolean;
+  /**
+   * Set on the first message of a run started by the trigger REST API (`POST /v2/trigger`): only an SDK of major
+   * version 1 or later (its `Upstash-Workflow-Sdk` response header) can continue such a run.
+   */
+  triggerApi?: boolean;
+  /** The SDK that published the message can fetch its step list itself (`LazyFetch`), so a large one is not sent. */
+  lazyFetch?: boolean;
+  /** On the answer to a `context.invoke`: the run that was invoked. */
+  invoked?: { runId: string; url: string; createdAtMs: number };
 }

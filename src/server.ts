@@ -8,7 +8,8 @@ import { Workflows } from "./workflow/workflows.js";
 import { Waits } from "./workflow/waiters.js";
 import { WorkflowDlq } from "./workflow/dlq.js";
 import type { Store } from "./store/store.js";
-import { Engine, systemClock, type Clock } from "./engine/engine.js";
+import { Engine } from "./engine/engine.js";
+import { systemClock, type Clock } from "./engine/clock.js";
 import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
 import { subscribeEventLog } from "./observability/event-log.js";
@@ -52,7 +53,7 @@ function buildServices(engine: Engine, store: Store, config: Config, clock: Cloc
   });
   engine.use(workflows);
   engine.attach(scheduler, waits);
-  return { workflows, waits, workflowDlq, scheduler };
+  return { workflows, waits, workflowDlq, scheduler, settings: engine.settings };
 }
 
 /** Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. */

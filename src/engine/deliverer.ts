@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent } from "undici";
 import type { EgressPolicy } from "./egress.js";
+import type { DeliveryRequest } from "../protocol/delivery-request.js";
 
 /**
  * What one HTTP attempt produced: a response (any status) or no response at all (DECISIONS #12). A `permanent`
@@ -17,23 +18,6 @@ export type AttemptResult =
     }
   | { kind: "error"; error: string; permanent?: boolean };
 
-export interface AttemptRequest {
-  url: string;
-  method: string;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
-  timeoutMs: number;
-}
-
-const NO_BODY = Buffer.alloc(0);
-
-/**
- * The bytes an attempt actually sends: GET and HEAD requests go without a body. The signature's `body` claim
- * must hash exactly these bytes, or a receiver verifying what it received would reject the delivery.
- */
-export function deliveredBody(method: string, body: Buffer): Buffer {
-  return method === "GET" || method === "HEAD" ? NO_BODY : body;
-}
 
 export interface DelivererOptions {
   connectionsPerOrigin: number;
@@ -83,7 +67,7 @@ export class Deliverer {
   }
 
   /** Runs one attempt; never throws. */
-  async attempt(req: AttemptRequest): Promise<AttemptResult> {
+  async attempt(req: DeliveryRequest): Promise<AttemptResult> {
     let url: URL;
     try {
       url = new URL(req.url);

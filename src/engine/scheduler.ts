@@ -5,7 +5,8 @@ import { parsePublishHeaders, type PublishConfig } from "../protocol/publish-hea
 import type { OpResult, Store, StoredSchedule, WriteOp } from "../store/store.js";
 import type { Config } from "../config.js";
 import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "./build-message.js";
-import type { Clock, EngineEvents } from "./engine.js";
+import type { Clock } from "./clock.js";
+import type { EngineEvents } from "./events.js";
 import type { UrlGroups } from "./url-groups.js";
 import { newId } from "./ids.js";
 import { TimerQueue } from "./timer-queue.js";

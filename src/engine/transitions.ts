@@ -5,6 +5,7 @@ import { headerMap } from "../protocol/header-names.js";
 import type { AttemptResult } from "./deliverer.js";
 import type { LogEvent } from "../model/log.js";
 import type { MessageRecord, MessageState } from "../model/message.js";
+import type { WriteOp } from "../store/store.js";
 
 /** What an attempt's result means for the message: the only place delivery outcomes are decided. */
 export type Verdict =
@@ -168,4 +169,50 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
 function withPreview(t: Transition, result: Extract<AttemptResult, { kind: "response" }>): Transition {
   const preview = { responseStatus: result.status, responseHeaders: headerMap(result.headers), responseBody: result.body };
   return { ...t, responseTruncated: true, events: t.events.map((e) => (e.state === "ERROR" ? { ...e, ...preview } : e)) };
+}
+
+type UpdateMessageOp = Extract<WriteOp, { op: "updateMessage" }>;
+
+/** The fenced write that starts an attempt of a due message (pending → active); not applied if cancelled meanwhile. */
+export function startUpdate(m: MessageRecord, nowMs: number): UpdateMessageOp {
+  return {
+    op: "updateMessage",
+    id: m.id,
+    expectState: "pending",
+    state: "active",
+    retried: m.retried,
+    dueMs: m.dueMs,
+    events: [{ userId: m.userId, messageId: m.id, timeMs: nowMs, state: "ACTIVE" }],
+  };
+}
+
+/** The fenced write that cancels a message before its attempt (pending → cancelled); not applied if it started. */
+export function cancelUpdate(m: MessageRecord, nowMs: number): UpdateMessageOp {
+  return {
+    op: "updateMessage",
+    id: m.id,
+    expectState: "pending",
+    state: "cancelled",
+    retried: m.retried,
+    dueMs: m.dueMs,
+    finishedMs: nowMs,
+    events: [
+      { userId: m.userId, messageId: m.id, timeMs: nowMs, state: "CANCEL_REQUESTED" },
+      { userId: m.userId, messageId: m.id, timeMs: nowMs, state: "CANCELLED" },
+    ],
+  };
+}
+
+/** The fenced write that records an attempt's outcome (active → the transition's state). */
+export function outcomeUpdate(m: MessageRecord, t: Transition): UpdateMessageOp {
+  return {
+    op: "updateMessage",
+    id: m.id,
+    expectState: "active",
+    state: t.state,
+    retried: t.retried,
+    dueMs: t.dueMs,
+    finishedMs: t.finishedMs,
+    events: t.events,
+  };
 }

@@ -2,6 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import type { Scheduler } from "../engine/scheduler.js";
+import type { Settings } from "../engine/settings.js";
 import type { Workflows } from "../workflow/workflows.js";
 import type { Waits } from "../workflow/waiters.js";
 import type { WorkflowDlq } from "../workflow/dlq.js";
@@ -44,6 +45,7 @@ declare module "fastify" {
 export interface AppDeps {
   engine: Engine;
   scheduler: Scheduler;
+  settings: Settings;
   workflows: Workflows;
   waits: Waits;
   workflowDlq: WorkflowDlq;

@@ -4,8 +4,9 @@
  */
 
 /**
- * Where a message is in its life. The engine changes it only through fenced store updates (`expectState`): an
- * attempt's outcome comes from `engine/transitions.ts`, a start and a cancel from `engine/message-states.ts`.
+ * Where a message is in its life. A stored message changes state only through the fenced updates built in
+ * `engine/transitions.ts` (start, cancel, an attempt's outcome). A new one is inserted pending, or already active
+ * (the fast path, `engine/accept.ts`), or already cancelled (a step kept only for the log of a run that has ended).
  */
 export const MessageStates = {
   /** Stored, waiting for its due time (first attempt or a retry). */

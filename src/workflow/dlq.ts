@@ -1,4 +1,4 @@
-import type { Clock } from "../engine/engine.js";
+import type { Clock } from "../engine/clock.js";
 import type { MessageWrites } from "../engine/hooks.js";
 import { newId } from "../engine/ids.js";
 import type { Transition } from "../engine/transitions.js";

@@ -1,5 +1,5 @@
 import { buildMessage, callbackBody, type NewMessage, type Target } from "../engine/build-message.js";
-import type { Clock } from "../engine/engine.js";
+import type { Clock } from "../engine/clock.js";
 import type { EngineHooks, MessageWrites } from "../engine/hooks.js";
 import type { Transition } from "../engine/transitions.js";
 import { badRequest, HttpError } from "../errors.js";

@@ -1,7 +1,7 @@
 import { Client } from "@upstash/qstash";
 import { DEV_USERS, loadConfig, tokenFor, type Config } from "../../src/config.js";
 import { startServer, type RunningServer } from "../../src/server.js";
-import type { Clock } from "../../src/engine/engine.js";
+import type { Clock } from "../../src/engine/clock.js";
 
 export const DEV_TOKEN = tokenFor(DEV_USERS[0]);
 export const DEV_KEYS = DEV_USERS[0].signingKeys!;

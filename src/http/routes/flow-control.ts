@@ -1,5 +1,4 @@
 import type { FastifyInstance } from "fastify";
-import { flowInfo, listFlow, steerFlow } from "../../engine/controls.js";
 import { badRequest } from "../../errors.js";
 import type { AppDeps } from "../app.js";
 import { one, type Query } from "../query.js";
@@ -21,20 +20,20 @@ function flag(q: Query, name: string): boolean {
 }
 
 /** Flow-control keys at run time (SPEC §2.9) and the user's global parallelism. */
-export function flowControlRoutes({ engine, config }: AppDeps) {
+export function flowControlRoutes({ engine, settings, config }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get("/v2/flowControl", async (req) => listFlow(engine, req.userId, one(knownQuery(req, PARAMS.flowControlList), "search")));
+    app.get("/v2/flowControl", async (req) => settings.listFlow(req.userId, one(knownQuery(req, PARAMS.flowControlList), "search")));
 
-    app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req) => flowInfo(engine, req.userId, req.params.key));
+    app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req) => settings.flowInfo(req.userId, req.params.key));
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pause", async (req) => {
-      await steerFlow(engine, req.userId, req.params.key, (lane) => (lane.limiter.paused = true));
-      return flowInfo(engine, req.userId, req.params.key);
+      await settings.steerFlow(req.userId, req.params.key, { kind: "pause" });
+      return settings.flowInfo(req.userId, req.params.key);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/resume", async (req) => {
-      await steerFlow(engine, req.userId, req.params.key, (lane) => (lane.limiter.paused = false));
-      return flowInfo(engine, req.userId, req.params.key);
+      await settings.steerFlow(req.userId, req.params.key, { kind: "resume" });
+      return settings.flowInfo(req.userId, req.params.key);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pin", async (req) => {
@@ -45,31 +44,25 @@ export function flowControlRoutes({ engine, config }: AppDeps) {
       if (parallelism === undefined && rate === undefined && periodSec === undefined) {
         throw badRequest("pin needs at least one of parallelism, rate or period");
       }
-      await steerFlow(engine, req.userId, req.params.key, (lane, now) => lane.limiter.pin({ parallelism, rate, periodSec }, now));
-      return flowInfo(engine, req.userId, req.params.key);
+      await settings.steerFlow(req.userId, req.params.key, { kind: "pin", parallelism, rate, periodSec });
+      return settings.flowInfo(req.userId, req.params.key);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/unpin", async (req) => {
       const q = req.query as Query;
-      const opts = { parallelism: flag(q, "parallelism"), rate: flag(q, "rate") };
-      await steerFlow(engine, req.userId, req.params.key, (lane, now) => lane.limiter.unpin(opts, now));
-      return flowInfo(engine, req.userId, req.params.key);
+      await settings.steerFlow(req.userId, req.params.key, { kind: "unpin", parallelism: flag(q, "parallelism"), rate: flag(q, "rate") });
+      return settings.flowInfo(req.userId, req.params.key);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/resetRate", async (req) => {
-      await steerFlow(engine, req.userId, req.params.key, (lane, now) => lane.limiter.resetRate(now));
-      return flowInfo(engine, req.userId, req.params.key);
+      await settings.steerFlow(req.userId, req.params.key, { kind: "resetRate" });
+      return settings.flowInfo(req.userId, req.params.key);
     });
 
     // Back to the messages' own configuration: unpinned, resumed, a fresh rate window.
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/reset", async (req) => {
-      await steerFlow(engine, req.userId, req.params.key, (lane, now) => {
-        lane.limiter.unpin({ parallelism: true, rate: true });
-        lane.limiter.clearHeld();
-        lane.limiter.paused = false;
-        lane.limiter.resetRate(now);
-      });
-      return flowInfo(engine, req.userId, req.params.key);
+      await settings.steerFlow(req.userId, req.params.key, { kind: "reset" });
+      return settings.flowInfo(req.userId, req.params.key);
     });
 
     app.get("/v2/globalParallelism", async (req) => ({

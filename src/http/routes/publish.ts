@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { validateName } from "../../protocol/names.js";
 import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "../../engine/build-message.js";
 import { assertPublishable } from "../../engine/egress.js";
@@ -10,7 +9,7 @@ import { jsonBody, rawBody, type AppDeps } from "../app.js";
 import { noteUnknownHeaders } from "../unknown-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { RunClosedError } from "../../workflow/workflows.js";
-import type { AcceptResult } from "../../engine/engine.js";
+import type { AcceptResult } from "../../engine/accept.js";
 import { carryTraceparent } from "../../observability/traceparent.js";
 import type { RunRecord } from "../../model/run.js";
 
@@ -37,7 +36,7 @@ interface BatchItem {
 }
 
 /** POST /v2/publish/{destination} and POST /v2/batch. */
-export function publishRoutes({ engine, workflows, config }: AppDeps) {
+export function publishRoutes({ engine, workflows, settings, config }: AppDeps) {
   const limits = config.limits;
 
   /** Validates one publish and builds its messages; throws a 4xx for anything wrong, before anything is stored. */
@@ -83,7 +82,7 @@ export function publishRoutes({ engine, workflows, config }: AppDeps) {
    */
   function ensureQueues(userId: string, items: NewMessage[]): Promise<unknown> {
     const names = new Set(items.map((m) => m.record.queueName).filter((n): n is string => n !== undefined));
-    return Promise.all([...names].filter((name) => !hasQueue(engine, userId, name)).map((name) => upsertQueue(engine, userId, name, {})));
+    return Promise.all([...names].filter((name) => !settings.hasQueue(userId, name)).map((name) => settings.upsertQueue(userId, name, {})));
   }
 
   async function publishOne(req: FastifyRequest, reply: FastifyReply, prefix: string, queueName?: string) {

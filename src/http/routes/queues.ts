@@ -1,5 +1,4 @@
 import type { FastifyInstance } from "fastify";
-import { deleteQueue, listQueues, queueInfo, upsertQueue } from "../../engine/controls.js";
 import { badRequest } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
 import { MAX_PARALLELISM } from "../../protocol/publish-headers.js";
@@ -7,7 +6,7 @@ import { jsonBody, type AppDeps } from "../app.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 
 /** The queue API (SPEC §2.3): upsert, get, list, delete, pause, resume. Enqueueing is in publish.ts. */
-export function queueRoutes({ engine }: AppDeps) {
+export function queueRoutes({ settings }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.post("/v2/queues", async (req) => {
       const body = jsonBody(req);
@@ -19,26 +18,26 @@ export function queueRoutes({ engine }: AppDeps) {
         throw badRequest(`parallelism must be an integer from 1 to ${MAX_PARALLELISM}, got ${JSON.stringify(parallelism)}`);
       }
       if (paused !== undefined && typeof paused !== "boolean") throw badRequest(`paused must be true or false, got ${JSON.stringify(paused)}`);
-      await upsertQueue(engine, req.userId, queueName, { parallelism: (parallelism as number | undefined) ?? 1, paused: (paused as boolean | undefined) ?? false });
+      await settings.upsertQueue(req.userId, queueName, { parallelism: (parallelism as number | undefined) ?? 1, paused: (paused as boolean | undefined) ?? false });
       return { queueName };
     });
 
     app.get("/v2/queues", async (req) => {
       knownQuery(req, PARAMS.none);
-      return listQueues(engine, req.userId);
+      return settings.listQueues(req.userId);
     });
 
-    app.get<{ Params: { name: string } }>("/v2/queues/:name", async (req) => queueInfo(engine, req.userId, req.params.name));
+    app.get<{ Params: { name: string } }>("/v2/queues/:name", async (req) => settings.queueInfo(req.userId, req.params.name));
 
     app.delete<{ Params: { name: string } }>("/v2/queues/:name", async (req) => {
-      await deleteQueue(engine, req.userId, req.params.name);
+      await settings.deleteQueue(req.userId, req.params.name);
       return { deleted: true };
     });
 
     for (const action of ["pause", "resume"] as const) {
       app.post<{ Params: { name: string } }>(`/v2/queues/:name/${action}`, async (req) => {
-        await queueInfo(engine, req.userId, req.params.name); // 404 for an unknown queue
-        await upsertQueue(engine, req.userId, req.params.name, { paused: action === "pause" });
+        await settings.queueInfo(req.userId, req.params.name); // 404 for an unknown queue
+        await settings.upsertQueue(req.userId, req.params.name, { paused: action === "pause" });
         return { paused: action === "pause" };
       });
     }

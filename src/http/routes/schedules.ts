@@ -6,7 +6,6 @@ import { parseDestination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig } from "../../protocol/publish-headers.js";
 import { bodyFields, flowFields, labelFields, shownHeaders } from "../../protocol/shapes.js";
 import { validateName } from "../../protocol/names.js";
-import { hasQueue, upsertQueue } from "../../engine/controls.js";
 import { rawBody, type AppDeps } from "../app.js";
 import { assertBodySize, rawRemainder } from "./publish.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
@@ -21,7 +20,7 @@ const TICK_STATE: Record<MessageState, "IN_PROGRESS" | "SUCCESS" | "FAIL"> = {
 };
 
 /** Schedules (SPEC §2.4): create or replace, get, list, delete, pause and resume (PATCH and POST). */
-export function scheduleRoutes({ engine, scheduler, config }: AppDeps) {
+export function scheduleRoutes({ engine, scheduler, settings, config }: AppDeps) {
 
   async function scheduleJson(s: Schedule): Promise<Record<string, unknown>> {
     const cfg = parsePublishHeaders(s.headers, config.limits);
@@ -81,7 +80,7 @@ export function scheduleRoutes({ engine, scheduler, config }: AppDeps) {
       // A URL group's endpoints were checked when they were added.
       const { callback, failureCallback } = parsePublishHeaders(headers, config.limits);
       assertPublishable(config.egress, { url: destination.kind === "url" ? destination.url : undefined, callback, failureCallback });
-      if (queueName !== undefined && !hasQueue(engine, req.userId, queueName)) await upsertQueue(engine, req.userId, queueName, {});
+      if (queueName !== undefined && !settings.hasQueue(req.userId, queueName)) await settings.upsertQueue(req.userId, queueName, {});
       const { schedule, deduplicated } = await scheduler.upsert(input);
       return { scheduleId: schedule.id, ...(deduplicated ? { deduplicated: true } : {}) };
     });

@@ -1,0 +1,56 @@
+import type { MessageRecord } from "../model/message.js";
+import type { Store } from "../store/store.js";
+import type { Clock } from "./clock.js";
+import type { Committer } from "./committer.js";
+import type { Dispatcher } from "./dispatcher.js";
+import type { DueLoader } from "./due-loader.js";
+import type { EngineEmitter } from "./events.js";
+import { cancelUpdate } from "./transitions.js";
+
+export interface CancelDeps {
+  store: Pick<Store, "getMessagesById">;
+  committer: Pick<Committer, "run">;
+  clock: Clock;
+  dispatcher: Pick<Dispatcher, "cancelled">;
+  loader: Pick<DueLoader, "remove">;
+  /** The attempts in flight, by message id. */
+  inFlight: ReadonlyMap<string, MessageRecord>;
+  events: EngineEmitter;
+}
+
+/**
+ * Cancels a user's unfinished messages. A pending one is cancelled at once; one whose attempt is in flight
+ * is cancelled when the attempt ends, unless that attempt delivered it. Resolves how many were cancelled.
+ */
+export async function cancelMessages(deps: CancelDeps, userId: string, ids: string[]): Promise<number> {
+  const { committer, inFlight } = deps;
+  const now = deps.clock.now();
+  const stored = await deps.store.getMessagesById(ids.filter((id) => !inFlight.has(id)));
+  const pending = stored.filter((m) => m.userId === userId && m.state === "pending");
+  // Fenced on `pending`: a message that started its attempt meanwhile is left to the in-flight path below.
+  const results = await committer.run(pending.map((m) => cancelUpdate(m, now)));
+  let count = 0;
+  pending.forEach((m, i) => {
+    if (!results[i].applied) return;
+    count++;
+    deps.loader.remove(m.id);
+    m.state = "cancelled";
+    deps.dispatcher.cancelled(m);
+    deps.events.emit("cancelled", m);
+  });
+  const late: MessageRecord[] = [];
+  for (const id of ids) {
+    const m = inFlight.get(id);
+    if (!m || m.userId !== userId || m.cancelRequested) continue;
+    m.cancelRequested = true;
+    late.push(m);
+  }
+  try {
+    await committer.run(late.map((m) => ({ op: "event", event: { userId, messageId: m.id, timeMs: now, state: "CANCEL_REQUESTED" } })));
+  } catch (err) {
+    // The caller is told the cancel failed, so it must not take effect when the attempt ends either.
+    for (const m of late) m.cancelRequested = false;
+    throw err;
+  }
+  return count + late.length;
+}

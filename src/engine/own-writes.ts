@@ -1,0 +1,39 @@
+import type { Committer } from "./committer.js";
+import type { OpResult, WriteOp } from "../store/store.js";
+
+/** Back-off between tries of the engine's own writes (starts, outcomes) while the store refuses them. */
+const OWN_WRITE_RETRY_MIN_MS = 50;
+const OWN_WRITE_RETRY_MAX_MS = 5_000;
+
+export interface OwnWritesDeps {
+  committer: Pick<Committer, "run">;
+  isStopped(): boolean;
+  onError(err: unknown): void;
+}
+
+/**
+ * Commits the engine's own writes (starts, outcomes), retrying with back-off for as long as the store refuses
+ * them (a full disk, a lost connection), so no attempt is forgotten and no slot is leaked. Gives up only when
+ * the engine stops: what is unwritten then is still in the store as it was, and recovered on the next start.
+ */
+export class OwnWrites {
+  constructor(private readonly deps: OwnWritesDeps) {}
+
+  async commit(ops: WriteOp[], firstError?: unknown): Promise<OpResult[]> {
+    let delay = OWN_WRITE_RETRY_MIN_MS;
+    let err = firstError;
+    for (;;) {
+      if (err !== undefined) {
+        if (this.deps.isStopped()) throw err;
+        this.deps.onError(err);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, OWN_WRITE_RETRY_MAX_MS);
+      }
+      try {
+        return await this.deps.committer.run(ops);
+      } catch (e) {
+        err = e;
+      }
+    }
+  }
+}

@@ -17,7 +17,7 @@ import type {
 } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataFolderLock } from "./data-folder-lock.js";
-import { filterSql } from "./filter-sql.js";
+import { filterSql } from "../filter-sql.js";
 import { createOwnerOnlyFile, makeOwnerOnlyFolder } from "./owner-only-files.js";
 import { MIGRATIONS } from "./schema.js";
 import { WorkflowTables } from "./workflow-tables.js";

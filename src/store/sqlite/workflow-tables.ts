@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import type { OpResult, Page, WorkflowOp, WriteOp } from "../store.js";
-import { Conditions } from "./filter-sql.js";
+import { runFilterSql } from "../filter-sql.js";
 import type { RunEntry, RunFilter, RunRecord, RunState, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
 
 type Row = Record<string, any>;
@@ -155,28 +155,7 @@ export class WorkflowTables {
   }
 
   listRuns(userId: string, filter: RunFilter, page: Page): { items: RunRecord[]; cursor?: string } {
-    const c = new Conditions();
-    c.add("user_id = ?", userId);
-    c.anyOf("run_id", filter.runIds);
-    c.anyOf("state", filter.state);
-    c.anyOf("caller_ip", filter.callerIp);
-    c.anyOf("flow_key", filter.flowControlKey);
-    c.anyOf("host", filter.host);
-    c.anyOf("path", filter.path);
-    c.anyOf("url", filter.url);
-    if (filter.urlPrefix?.length) {
-      c.add(`(${filter.urlPrefix.map(() => "substr(url, 1, ?) = ?").join(" OR ")})`, ...filter.urlPrefix.flatMap((p) => [p.length, p]));
-    }
-    c.anyLabel("labels", filter.label);
-    if (filter.createdAt !== undefined) c.add("created_ms = ?", filter.createdAt);
-    c.between("created_ms", filter.fromDate, filter.toDate);
-    // The cursor is the (created_ms, run_id) of the last run returned, newest first.
-    if (page.cursor) {
-      const sep = page.cursor.indexOf("_");
-      const ms = Number(page.cursor.slice(0, sep));
-      const id = page.cursor.slice(sep + 1);
-      if (sep > 0 && Number.isFinite(ms)) c.add("(created_ms < ? OR (created_ms = ? AND run_id < ?))", ms, ms, id);
-    }
+    const c = runFilterSql(userId, filter, page.cursor);
     const rows = this.cached(`SELECT * FROM wf_runs WHERE ${c.where.join(" AND ")} ORDER BY created_ms DESC, run_id DESC LIMIT ?`).all(
       ...c.params,
       page.count + 1,

@@ -17,6 +17,7 @@ import type {
 } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataFolderLock } from "./data-folder-lock.js";
+import { dlqDetail, dlqFromColumns as dlqFromRow, eventDetail, eventFromColumns, messageColumns, messageFromColumns } from "../columns.js";
 import { filterSql } from "../filter-sql.js";
 import { createOwnerOnlyFile, makeOwnerOnlyFolder } from "./owner-only-files.js";
 import { MIGRATIONS } from "./schema.js";
@@ -24,27 +25,6 @@ import { WorkflowTables } from "./workflow-tables.js";
 import type { RunEntry, RunFilter, RunRecord, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
 
 type Row = Record<string, any>;
-
-/** Fields of a message kept in the `spec` JSON column (everything that is neither indexed nor the body). */
-type SpecColumn = Pick<
-  MessageRecord,
-  | "kind"
-  | "method"
-  | "header"
-  | "maxRetries"
-  | "retryDelay"
-  | "timeoutMs"
-  | "callback"
-  | "callbackHeaders"
-  | "failureCallback"
-  | "failureCallbackHeaders"
-  | "notBeforeMs"
-  | "redact"
-  | "flowControl"
-  | "sourceMessageId"
-  | "sourceQueueName"
-  | "workflow"
->;
 
 export interface SqliteOptions {
   /** Folder for `sluice.db`, locked to this process while the store is open; undefined keeps everything in memory. */
@@ -225,8 +205,7 @@ export class SqliteStore implements Store {
             break;
           case "insertDlq": {
             const e = op.entry;
-            const detail = JSON.stringify({ responseHeaders: e.responseHeaders, error: e.error });
-            this.stmts.insertDlq.run(e.dlqId, e.userId, e.messageId, e.createdMs, e.responseStatus ?? null, detail, e.responseBody ?? null);
+            this.stmts.insertDlq.run(e.dlqId, e.userId, e.messageId, e.createdMs, e.responseStatus ?? null, dlqDetail(e), e.responseBody ?? null);
             break;
           }
           case "deleteDlq":
@@ -313,21 +292,12 @@ export class SqliteStore implements Store {
   }
 
   private writeEvent(e: LogEvent): void {
-    const detail =
-      e.error !== undefined || e.nextDeliveryTimeMs !== undefined || e.responseStatus !== undefined || e.responseHeaders
-        ? JSON.stringify({
-            error: e.error,
-            nextDeliveryTimeMs: e.nextDeliveryTimeMs,
-            responseStatus: e.responseStatus,
-            responseHeaders: e.responseHeaders,
-          })
-        : null;
-    this.stmts.insertEvent.run(e.userId, e.messageId, e.timeMs, e.state, detail, e.responseBody ?? null);
+    this.stmts.insertEvent.run(e.userId, e.messageId, e.timeMs, e.state, eventDetail(e), e.responseBody ?? null);
   }
 
   /** A message row as a record, with its body read from `bodies` when it shares one. */
   private messageOf(r: Row): MessageRecord {
-    return fromRow(r, r.body ?? (r.body_id ? this.sharedBody(r.body_id) : Buffer.alloc(0)));
+    return messageFromColumns(r, JSON.parse(r.labels), r.body ?? (r.body_id ? this.sharedBody(r.body_id) : Buffer.alloc(0)));
   }
 
   private sharedBody(id: string): Buffer {
@@ -385,22 +355,11 @@ export class SqliteStore implements Store {
       ORDER BY r.seq ${order} LIMIT ?`;
     const rows = this.cached(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
     const more = rows.length > page.count;
-    const items = rows.slice(0, page.count).map((r): StoredEvent => {
-      const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
-      return {
-        seq: r.r_seq,
-        userId,
-        messageId: r.id,
-        timeMs: r.r_time_ms,
-        state: r.r_state,
-        error: detail.error,
-        nextDeliveryTimeMs: detail.nextDeliveryTimeMs,
-        responseStatus: detail.responseStatus,
-        responseHeaders: detail.responseHeaders,
-        responseBody: r.r_response_body ?? undefined,
-        message: this.messageOf(r),
-      };
-    });
+    const items = rows.slice(0, page.count).map((r): StoredEvent => ({
+      ...eventFromColumns(userId, r.id, { time_ms: r.r_time_ms, state: r.r_state, detail: r.r_detail, response_body: r.r_response_body }),
+      seq: r.r_seq,
+      message: this.messageOf(r),
+    }));
     return { items, cursor: more ? String(items[items.length - 1].seq) : undefined };
   }
 
@@ -547,20 +506,7 @@ export class SqliteStore implements Store {
     const events = this.cached(`SELECT * FROM events WHERE message_id = ? ORDER BY seq`);
     return rows.map((r) => ({
       message: this.messageOf(r),
-      events: (events.all(r.id) as Row[]).map((e) => {
-        const detail = e.detail ? JSON.parse(e.detail) : {};
-        return {
-          userId,
-          messageId: r.id,
-          timeMs: e.time_ms,
-          state: e.state,
-          error: detail.error,
-          nextDeliveryTimeMs: detail.nextDeliveryTimeMs,
-          responseStatus: detail.responseStatus,
-          responseHeaders: detail.responseHeaders,
-          responseBody: e.response_body ?? undefined,
-        };
-      }),
+      events: (events.all(r.id) as Parameters<typeof eventFromColumns>[2][]).map((e) => eventFromColumns(userId, r.id, e)),
     }));
   }
 
@@ -634,87 +580,11 @@ function cursorSql(page: Page): { clause: string; cursorParams: unknown[]; order
   return { clause: page.asc ? "AND r.seq > ?" : "AND r.seq < ?", cursorParams: [Number(page.cursor)], order };
 }
 
-function dlqFromRow(r: Row, message: MessageRecord): DlqRecord {
-  const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
-  return {
-    dlqId: r.r_dlq_id,
-    userId: r.user_id,
-    messageId: r.id,
-    createdMs: r.r_created_ms,
-    responseStatus: r.r_response_status ?? undefined,
-    responseHeaders: detail.responseHeaders,
-    responseBody: r.r_response_body ?? undefined,
-    error: detail.error,
-    message,
-  };
-}
-
+/** A message's row with its labels as SQLite keeps them (a JSON array). */
 function toRow(m: MessageRecord): Row {
-  const u = new URL(m.url);
-  const spec: SpecColumn = {
-    kind: m.kind,
-    method: m.method,
-    header: m.header,
-    maxRetries: m.maxRetries,
-    retryDelay: m.retryDelay,
-    timeoutMs: m.timeoutMs,
-    callback: m.callback,
-    callbackHeaders: m.callbackHeaders,
-    failureCallback: m.failureCallback,
-    failureCallbackHeaders: m.failureCallbackHeaders,
-    notBeforeMs: m.notBeforeMs,
-    redact: m.redact,
-    flowControl: m.flowControl,
-    sourceMessageId: m.sourceMessageId,
-    sourceQueueName: m.sourceQueueName,
-    workflow: m.workflow,
-  };
-  return {
-    id: m.id,
-    user_id: m.userId,
-    state: m.state,
-    due_ms: m.dueMs,
-    retried: m.retried,
-    created_ms: m.createdAtMs,
-    finished_ms: m.finishedMs ?? null,
-    url: m.url,
-    host: u.host,
-    path: u.pathname,
-    topic_name: m.topicName ?? null,
-    endpoint_name: m.endpointName ?? null,
-    queue_name: m.queueName ?? null,
-    schedule_id: m.scheduleId ?? null,
-    flow_key: m.flowControl?.key ?? null,
-    caller_ip: m.callerIp,
-    labels: JSON.stringify(m.labels),
-    spec: JSON.stringify(spec),
-    body: m.body,
-    body_id: null,
-    source_id: m.sourceMessageId ?? null,
-    run_id: m.workflow?.runId ?? null,
-  };
-}
-
-function fromRow(r: Row, body: Buffer): MessageRecord {
-  const spec = JSON.parse(r.spec) as SpecColumn;
-  return {
-    ...spec,
-    id: r.id,
-    userId: r.user_id,
-    url: r.url,
-    body,
-    createdAtMs: r.created_ms,
-    callerIp: r.caller_ip ?? "",
-    labels: JSON.parse(r.labels),
-    topicName: r.topic_name ?? undefined,
-    endpointName: r.endpoint_name ?? undefined,
-    queueName: r.queue_name ?? undefined,
-    scheduleId: r.schedule_id ?? undefined,
-    state: r.state as MessageState,
-    retried: r.retried,
-    dueMs: r.due_ms,
-    finishedMs: r.finished_ms ?? undefined,
-  };
+  const row = messageColumns(m);
+  row.labels = JSON.stringify(m.labels);
+  return row;
 }
 
 function assertNever(x: never): never {

@@ -1,12 +1,10 @@
 import type Database from "better-sqlite3";
 import type { OpResult, Page, WorkflowOp, WriteOp } from "../store.js";
+import { runColumns, runFromColumns, waiterFromColumns as waiterFromRow, waiterSpec } from "../columns.js";
 import { runFilterSql } from "../filter-sql.js";
 import type { RunEntry, RunFilter, RunRecord, RunState, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
 
 type Row = Record<string, any>;
-
-/** Fields of a run kept in its `spec` JSON column. */
-type RunSpec = Pick<RunRecord, "triggerMessageId" | "inherit" | "failureUrl" | "failureHeaders" | "invoker" | "failureFunction" | "dlqId">;
 
 /** The workflow tables of the embedded store: runs, their entries, waiters and events kept for lookback. */
 export class WorkflowTables {
@@ -100,7 +98,7 @@ export class WorkflowTables {
       }
       case "putWaiter": {
         const w = op.waiter;
-        const info = this.stmts.putWaiter.run(w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, JSON.stringify(waiterSpec(w)));
+        const info = this.stmts.putWaiter.run(w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, waiterSpec(w));
         w.id = Number(info.lastInsertRowid);
         return { applied: true };
       }
@@ -211,63 +209,13 @@ export class WorkflowTables {
   }
 }
 
+/** A run's row with its labels as SQLite keeps them (a JSON array). */
 function runToRow(r: RunRecord): Row {
-  const u = new URL(r.url);
-  const spec: RunSpec = {
-    triggerMessageId: r.triggerMessageId,
-    inherit: r.inherit,
-    failureUrl: r.failureUrl,
-    failureHeaders: r.failureHeaders,
-    invoker: r.invoker,
-    failureFunction: r.failureFunction,
-    dlqId: r.dlqId,
-  };
-  return {
-    user_id: r.userId,
-    run_id: r.runId,
-    url: r.url,
-    host: u.host,
-    path: u.pathname,
-    state: r.state,
-    created_ms: r.createdAtMs,
-    completed_ms: r.completedAtMs ?? null,
-    caller_ip: r.callerIp,
-    labels: JSON.stringify(r.labels),
-    flow_key: r.flowControlKey ?? null,
-    spec: JSON.stringify(spec),
-    response: r.response ?? null,
-  };
+  const row = runColumns(r);
+  row.labels = JSON.stringify(r.labels);
+  return row;
 }
 
 function runFromRow(r: Row): RunRecord {
-  const spec = JSON.parse(r.spec) as RunSpec;
-  return {
-    ...spec,
-    userId: r.user_id,
-    runId: r.run_id,
-    url: r.url,
-    state: r.state,
-    createdAtMs: r.created_ms,
-    completedAtMs: r.completed_ms ?? undefined,
-    callerIp: r.caller_ip ?? "",
-    labels: JSON.parse(r.labels),
-    flowControlKey: r.flow_key ?? undefined,
-    response: r.response ?? undefined,
-  };
-}
-
-function waiterSpec(w: StoredWaiter): Omit<StoredWaiter, "userId" | "eventId" | "runId" | "createdMs" | "deadlineMs" | "id"> {
-  return { url: w.url, headers: w.headers, timeoutUrl: w.timeoutUrl, timeoutHeaders: w.timeoutHeaders, step: w.step };
-}
-
-function waiterFromRow(r: Row): StoredWaiter {
-  return {
-    ...JSON.parse(r.spec),
-    id: r.id,
-    userId: r.user_id,
-    eventId: r.event_id,
-    runId: r.run_id,
-    createdMs: r.created_ms,
-    deadlineMs: r.deadline_ms,
-  };
+  return runFromColumns(r, JSON.parse(r.labels));
 }

@@ -42,6 +42,8 @@ export interface Config {
   port: number;
   /** Folder for the SQLite file; undefined means an in-memory store. */
   dataDir?: string;
+  /** A `postgres://` URL: the store is then that PostgreSQL database (and `dataDir` is not used). */
+  databaseUrl?: string;
   /** SQLite `synchronous` level: NORMAL survives process crashes, FULL also survives power loss. */
   sqliteSynchronous: "NORMAL" | "FULL";
   users: UserConfig[];
@@ -102,6 +104,7 @@ export const ENV = {
   port: "SLUICE_PORT",
   host: "SLUICE_HOST",
   dataDir: "SLUICE_DATA",
+  databaseUrl: "SLUICE_DATABASE_URL",
   users: "SLUICE_USERS",
   configFile: "SLUICE_CONFIG",
   sqliteSynchronous: "SLUICE_SQLITE_SYNCHRONOUS",
@@ -145,6 +148,7 @@ export interface ConfigFlags {
   host?: string;
   data?: string;
   memory?: boolean;
+  database?: string;
   config?: string;
 }
 
@@ -181,6 +185,10 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
   const port = int("port", flags.port ?? pick(ENV.port, "port"), 8080);
   if (port > 65535) throw new Error(`port must be at most 65535, got ${port}`);
   const dataFlag = flags.memory ? undefined : (flags.data ?? pick(ENV.dataDir, "dataDir") ?? ".sluice");
+  const databaseUrl = flags.database ?? pick(ENV.databaseUrl, "database");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new Error(`setting database (--database, ${ENV.databaseUrl}) must be a postgres:// or postgresql:// URL`);
+  }
   const sync = (pick(ENV.sqliteSynchronous, "sqliteSynchronous") ?? "NORMAL").toUpperCase();
   if (sync !== "NORMAL" && sync !== "FULL") throw new Error(`${ENV.sqliteSynchronous} must be NORMAL or FULL`);
 
@@ -205,6 +213,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     host: flags.host ?? pick(ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
     port,
     dataDir: dataFlag === undefined ? undefined : resolve(dataFlag),
+    databaseUrl,
     sqliteSynchronous: sync,
     users,
     limits: {

@@ -6,7 +6,8 @@ import { EgressPolicy } from "./engine/egress.js";
 import { Engine, systemClock, type Clock } from "./engine/engine.js";
 import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
-import { SqliteStore } from "./store/sqlite/sqlite-store.js";
+import { openStore } from "./store/open-store.js";
+import { redact } from "./store/postgres/database-url.js";
 
 export interface RunningServer {
   url: string;
@@ -19,8 +20,9 @@ export interface RunningServer {
 
 /** Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. */
 export async function startServer(config: Config, clock: Clock = systemClock): Promise<RunningServer> {
-  // Takes the data folder's lock first: nothing (keys, recovery) is read before this process owns the folder.
-  const store = new SqliteStore({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
+  // On SQLite, takes the data folder's lock first: nothing (keys, recovery) is read before this process owns the
+  // folder. On PostgreSQL, migrates the schema first.
+  const store = await openStore(config);
   const deliverer = new Deliverer({
     connectionsPerOrigin: config.connectionsPerOrigin,
     maxResponseBodyBytes: config.limits.maxResponseBodyBytes,
@@ -88,7 +90,7 @@ function throttledLog(log: (err: unknown, suppressed: number) => void, everyMs =
  * generated them: start-up output ends up in log collectors, where secrets repeated on every start would leak.
  */
 export function banner(s: RunningServer): string {
-  const where = s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
+  const where = s.config.databaseUrl ? `data in ${redact(s.config.databaseUrl)}` : s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
   const credentials = s.config.mode === "dev" ? devCredentials(s) : serveCredentials(s);
   return [`Sluice is running at ${s.url} (${s.config.mode} mode, ${where})`, "", ...credentials].join("\n");
 }
@@ -111,7 +113,11 @@ function serveCredentials(s: RunningServer): string[] {
     `  users: ${s.config.users.map((u) => u.userId).join(", ")}`,
     `  A user's QSTASH_TOKEN is the base64 of {"UserID":"<id>","Password":"<password>"}.`,
   ];
-  const keptIn = s.config.dataDir ? `kept in ${join(s.config.dataDir, "sluice.db")}` : "kept in memory only: new ones on every start";
+  const keptIn = s.config.databaseUrl
+    ? "kept in the database"
+    : s.config.dataDir
+      ? `kept in ${join(s.config.dataDir, "sluice.db")}`
+      : "kept in memory only: new ones on every start";
   for (const userId of s.engine.keys.generatedFor) {
     const keys = s.engine.keys.get(userId);
     lines.push(

@@ -8,7 +8,7 @@ import { defineConfig } from "vitest/config";
 const ON_POSTGRES = [
   "publish", "batch", "messages", "delays", "dedup", "retries", "callbacks", "dlq", "logs", "forwarding", "url-groups",
   "flow-control", "flow-control-api", "flow-control-backlog", "flow-control-global", "flow-control-restart",
-  "queues", "queues-restart", "schedules", "schedules-restart", "schedules-late", "retention", "bulk-guards",
+  "crash", "queues", "queues-restart", "schedules", "schedules-restart", "schedules-late", "retention", "bulk-guards",
   "workflow-basic", "workflow-steps", "workflow-triggers", "workflow-failures", "workflow-dlq", "workflow-wait", "workflow-durability",
 ].map((name) => `test/e2e/${name}.test.ts`);
 

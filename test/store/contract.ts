@@ -164,6 +164,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(results).toEqual([{ applied: true }, { applied: false, duplicateOf: "m1" }]);
       });
 
+      it("a key is any string, NUL included (the engine joins a fan-out key's parts with it)", async () => {
+        const s = await fresh();
+        const key = "http://127.0.0.1:1/a\u0000topic\u0000endpoint";
+        expect(await s.commit([{ op: "insertMessage", message: message({ id: "m1" }), dedupKey: key, dedupExpiresMs: 10_000 }])).toEqual([{ applied: true }]);
+        expect(await s.commit([{ op: "insertMessage", message: message({ id: "m2" }), dedupKey: key, dedupExpiresMs: 10_000 }])).toEqual([
+          { applied: false, duplicateOf: "m1" },
+        ]);
+        expect(await s.commit([{ op: "insertMessage", message: message({ id: "m3" }), dedupKey: "http://127.0.0.1:1/a", dedupExpiresMs: 10_000 }])).toEqual([
+          { applied: true },
+        ]);
+      });
+
       it("purge forgets expired keys only", async () => {
         const s = await fresh();
         await s.commit([

@@ -157,9 +157,10 @@ export class CommitTransaction {
       if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
     }
     if (op.dedupKey !== undefined) {
-      const taken = await this.send(CLAIM_DEDUP, [m.userId, op.dedupKey, m.id, op.dedupExpiresMs ?? m.createdAtMs, m.createdAtMs]);
+      const key = Buffer.from(op.dedupKey, "utf8");
+      const taken = await this.send(CLAIM_DEDUP, [m.userId, key, m.id, op.dedupExpiresMs ?? m.createdAtMs, m.createdAtMs]);
       if (taken.rowCount !== 1) {
-        const holder = await this.send(GET_DEDUP, [m.userId, op.dedupKey]);
+        const holder = await this.send(GET_DEDUP, [m.userId, key]);
         return { result: Promise.resolve({ applied: false, duplicateOf: holder.rows[0]?.message_id }) };
       }
     }

@@ -6,6 +6,7 @@
  * - Keys and names are `text COLLATE "C"`: compared byte by byte as SQLite compares them, so due order, cursors
  *   and FIFO by id are the same on both stores, whatever the database's locale.
  * - Labels are a `text[]` (matched with `&&`), the rest of a record is JSON text in `spec` or `detail`.
+ * - A deduplication key is `bytea`: the engine joins its parts with NUL, which a `text` value cannot hold.
  */
 export const INITIAL_SCHEMA = `
 CREATE TABLE messages (
@@ -74,7 +75,7 @@ CREATE INDEX dlq_message ON dlq (message_id);
 
 CREATE TABLE dedup (
   user_id     text COLLATE "C" NOT NULL,
-  dedup_key   text COLLATE "C" NOT NULL,
+  dedup_key   bytea NOT NULL,
   message_id  text COLLATE "C" NOT NULL,
   expires_ms  bigint NOT NULL,
   PRIMARY KEY (user_id, dedup_key)

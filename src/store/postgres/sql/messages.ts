@@ -48,14 +48,14 @@ export const PUT_BODY = `INSERT INTO bodies (id, body) VALUES ($1, $2) ON CONFLI
 
 /**
  * Takes a deduplication key for a message unless it is held by an earlier one whose window is still open.
- * $1 user_id, $2 dedup_key, $3 message_id, $4 expires_ms, $5 the new message's created_ms → a row when taken
+ * $1 user_id, $2 dedup_key (UTF-8 bytes), $3 message_id, $4 expires_ms, $5 the new message's created_ms → a row when taken
  */
 export const CLAIM_DEDUP = `INSERT INTO dedup (user_id, dedup_key, message_id, expires_ms) VALUES ($1, $2, $3, $4)
   ON CONFLICT (user_id, dedup_key) DO UPDATE SET message_id = excluded.message_id, expires_ms = excluded.expires_ms
   WHERE dedup.expires_ms <= $5
   RETURNING message_id`;
 
-/** $1 user_id, $2 dedup_key → the message holding the key */
+/** $1 user_id, $2 dedup_key (UTF-8 bytes) → the message holding the key */
 export const GET_DEDUP = `SELECT message_id FROM dedup WHERE user_id = $1 AND dedup_key = $2`;
 
 /** $1 user_id, $2 id */

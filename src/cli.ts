@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { readFileSync } from "node:fs";
 import { ENV, loadConfig, type ConfigFlags } from "./config.js";
 import { banner, startServer } from "./server.js";
 
@@ -27,10 +28,26 @@ async function migrateOnly(flags: ConfigFlags): Promise<void> {
   console.log(from === to ? `schema "${schema}" is up to date (version ${to})` : `schema "${schema}" migrated from version ${from} to ${to}`);
 }
 
+/** The version in package.json: one folder up from src/cli.ts in a checkout, two from dist/src/cli.js. */
+function packageVersion(): string {
+  for (const rel of ["../package.json", "../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "sluice" && pkg.version) return pkg.version;
+    } catch {
+      // Not this one: try the next folder up.
+    }
+  }
+  return "unknown";
+}
+
 /** The `sluice` command line. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
-  program.name("sluice").description("Self-hosted QStash-compatible message queue, scheduler and workflow server");
+  program
+    .name("sluice")
+    .description("Self-hosted QStash-compatible message queue, scheduler and workflow server")
+    .version(packageVersion(), "-v, --version", "print the version and exit");
   const common = (cmd: Command): Command =>
     cmd
       .option("-p, --port <port>", "port to listen on (default 8080)")

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseDuration } from "./protocol/duration.js";
 import { parseCsvList, type EgressSettings } from "./engine/egress.js";
@@ -7,6 +8,11 @@ import { parseCsvList, type EgressSettings } from "./engine/egress.js";
 export interface UserConfig {
   userId: string;
   password: string;
+  /**
+   * A second password whose token reads everything of the user's and changes nothing (a 403 on every write):
+   * for dashboards, the console and support access.
+   */
+  readOnlyPassword?: string;
   /** Dev users have fixed signing keys; production users get generated ones, kept in the store. */
   signingKeys?: { current: string; next: string };
 }
@@ -20,7 +26,10 @@ export interface Limits {
   retentionMs: number;
   dedupWindowMs: number;
   maxBatchItems: number;
-  /** Response bodies kept in logs and callbacks are cut to this size. */
+  /**
+   * Largest destination response read. A `context.call` answered with more fails; a plain message's delivery
+   * stands and its logs, DLQ entry and callback keep the first this-many bytes, flagged as cut.
+   */
   maxResponseBodyBytes: number;
   /** Longest `context.waitForEvent` / `waitForWebhook` timeout, and the timeout of a wait that gives none. */
   maxWaitTimeoutMs: number;
@@ -69,10 +78,34 @@ export interface Config {
   shutdownGraceMs: number;
   /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
   maintenanceIntervalMs: number;
-  logLevel: string;
+  logLevel: LogLevel;
+  /** A publish naming an `Upstash-*` header Sluice does not know is refused (400) instead of answered with a warning. */
+  rejectUnknownHeaders: boolean;
+  /** Proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed, so a message records its caller's address. */
+  trustProxy: string[];
   /** Bounds on what one client can hold of the HTTP server (its sockets and the memory of its bodies). */
   requestBounds: RequestBounds;
+  /** `/metrics` and OpenTelemetry traces. */
+  observability: ObservabilitySettings;
 }
+
+/** Who may read `/metrics`, how fresh its store-counted gauges are, and where traces go. */
+export interface ObservabilitySettings {
+  /** `/metrics` answers without a token (dev mode's default). */
+  metricsPublic: boolean;
+  /** When `/metrics` is not public, the bearer token it requires; unset means it is refused. */
+  metricsToken?: string;
+  /** Gauges counted in the store (pending, DLQ, active runs) are recounted at most this often. */
+  metricsStoreCountMs: number;
+  /** OTLP/HTTP traces endpoint (full URL of `/v1/traces`); undefined means tracing is off. */
+  tracesEndpoint?: string;
+  /** Extra headers sent with every export (`OTEL_EXPORTER_OTLP_HEADERS`). */
+  tracesHeaders: Record<string, string>;
+  serviceName: string;
+}
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Per-request bounds of the HTTP server: nothing a slow or hostile client sends is held without limit. */
 export interface RequestBounds {
@@ -88,15 +121,20 @@ export interface RequestBounds {
 
 /** The four well-known users of the vendor's dev server, with their fixed keys (SPEC §6). */
 export const DEV_USERS: UserConfig[] = [
-  { userId: "defaultUser", password: "defaultPassword", signingKeys: { current: "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r", next: "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs" } },
-  { userId: "testUser1", password: "testPassword", signingKeys: { current: "sig_7GVPjvuwsfqF65iC8fSrs1dfYruM", next: "sig_5NoELc3EFnZn4DVS5bDs2Nk4b7Ua" } },
-  { userId: "testUser2", password: "testPassword", signingKeys: { current: "sig_6jWGaWRxHsw4vMSPJprXadyvrybF", next: "sig_7qHbvhmahe5GwfePDiS5Lg3pi6Qx" } },
-  { userId: "testUser3", password: "testPassword", signingKeys: { current: "sig_5T8FcSsynBjn9mMLBsXhpacRovJf", next: "sig_7GFR4YaDshFcqsxWRZpRB161jguD" } },
+  { userId: "defaultUser", password: "defaultPassword", readOnlyPassword: "defaultReadOnlyPassword", signingKeys: { current: "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r", next: "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs" } },
+  { userId: "testUser1", password: "testPassword", readOnlyPassword: "testReadOnlyPassword", signingKeys: { current: "sig_7GVPjvuwsfqF65iC8fSrs1dfYruM", next: "sig_5NoELc3EFnZn4DVS5bDs2Nk4b7Ua" } },
+  { userId: "testUser2", password: "testPassword", readOnlyPassword: "testReadOnlyPassword", signingKeys: { current: "sig_6jWGaWRxHsw4vMSPJprXadyvrybF", next: "sig_7qHbvhmahe5GwfePDiS5Lg3pi6Qx" } },
+  { userId: "testUser3", password: "testPassword", readOnlyPassword: "testReadOnlyPassword", signingKeys: { current: "sig_5T8FcSsynBjn9mMLBsXhpacRovJf", next: "sig_7GFR4YaDshFcqsxWRZpRB161jguD" } },
 ];
 
 /** The token a user authenticates with: base64 of `{"UserID":…,"Password":…}` (the workflow SDK reads UserID). */
 export function tokenFor(user: Pick<UserConfig, "userId" | "password">): string {
   return Buffer.from(JSON.stringify({ UserID: user.userId, Password: user.password })).toString("base64");
+}
+
+/** The read-only token of a user that has a read-only password: the same base64 form, so the SDKs accept it. */
+export function readOnlyTokenFor(user: UserConfig): string | undefined {
+  return user.readOnlyPassword === undefined ? undefined : tokenFor({ userId: user.userId, password: user.readOnlyPassword });
 }
 
 /** Every environment variable Sluice reads, in one list. */
@@ -140,6 +178,12 @@ export const ENV = {
   headersTimeout: "SLUICE_HEADERS_TIMEOUT",
   requestTimeout: "SLUICE_REQUEST_TIMEOUT",
   keepAliveTimeout: "SLUICE_KEEP_ALIVE_TIMEOUT",
+  maxResponseBodyBytes: "SLUICE_MAX_RESPONSE_BODY_BYTES",
+  rejectUnknownHeaders: "SLUICE_REJECT_UNKNOWN_HEADERS",
+  trustProxy: "SLUICE_TRUST_PROXY",
+  metricsPublic: "SLUICE_METRICS_PUBLIC",
+  metricsToken: "SLUICE_METRICS_TOKEN",
+  metricsStoreCount: "SLUICE_METRICS_STORE_COUNT_INTERVAL",
 } as const;
 
 /** Options given on the command line; they win over the environment and the config file. */
@@ -154,16 +198,30 @@ export interface ConfigFlags {
 
 type Raw = Record<string, unknown>;
 
-/** Resolves flags > environment > config file > defaults into one validated Config; throws on bad values. */
-export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJS.ProcessEnv): Config {
+/** Called with each setting the loader reads (its environment variable and config-file key), for checking docs. */
+export type SettingSeen = (envName: string, fileKey: string) => void;
+
+/**
+ * Resolves flags > environment > config file > defaults into one validated Config; throws on bad values, naming
+ * the setting. A config-file key no setting reads is refused, so a typo is not silently ignored.
+ */
+export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJS.ProcessEnv, onSetting?: SettingSeen): Config {
   const filePath = flags.config ?? env[ENV.configFile];
-  const file: Raw = filePath ? (JSON.parse(readFileSync(filePath, "utf8")) as Raw) : {};
+  const file: Raw = filePath ? readConfigFile(filePath) : {};
+  const keysRead = new Set<string>();
   const pick = (envName: string, fileKey: string): string | undefined => {
+    keysRead.add(fileKey);
+    onSetting?.(envName, fileKey);
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
     const v = file[fileKey];
     if (v === undefined || v === null) return undefined;
     return Array.isArray(v) ? v.join(",") : String(v);
+  };
+  // The setting is read (and its key known) even when a flag overrides it.
+  const flagOr = (flag: string | undefined, envName: string, fileKey: string): string | undefined => {
+    const v = pick(envName, fileKey);
+    return flag ?? v;
   };
   const int = (name: string, value: string | undefined, dflt: number, min = 0): number => {
     if (value === undefined) return dflt;
@@ -179,19 +237,33 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     if (!(n > 0 && n <= 1)) throw new Error(`setting ${name} must be a number > 0 and ≤ 1, got "${value}"`);
     return n;
   };
-  const bool = (value: string | undefined, dflt: boolean): boolean =>
-    value === undefined ? dflt : ["1", "true", "yes", "on"].includes(value.toLowerCase());
+  const bool = (name: string, value: string | undefined, dflt: boolean): boolean => {
+    if (value === undefined) return dflt;
+    const lower = value.toLowerCase();
+    if (lower !== "true" && lower !== "false") throw new Error(`setting ${name} must be true or false, got "${value}"`);
+    return lower === "true";
+  };
 
-  const port = int("port", flags.port ?? pick(ENV.port, "port"), 8080);
-  if (port > 65535) throw new Error(`port must be at most 65535, got ${port}`);
-  const dataFlag = flags.memory ? undefined : (flags.data ?? pick(ENV.dataDir, "dataDir") ?? ".sluice");
-  const databaseUrl = flags.database ?? pick(ENV.databaseUrl, "database");
+  const port = int("port", flagOr(flags.port, ENV.port, "port"), 8080);
+  if (port > 65535) throw new Error(`setting port must be at most 65535, got ${port}`);
+  const dataFlag = flagOr(flags.data, ENV.dataDir, "dataDir");
+  const dataDir = flags.memory ? undefined : (dataFlag ?? ".sluice");
+  const databaseUrl = flagOr(flags.database, ENV.databaseUrl, "database");
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error(`setting database (--database, ${ENV.databaseUrl}) must be a postgres:// or postgresql:// URL`);
   }
   const sync = (pick(ENV.sqliteSynchronous, "sqliteSynchronous") ?? "NORMAL").toUpperCase();
-  if (sync !== "NORMAL" && sync !== "FULL") throw new Error(`${ENV.sqliteSynchronous} must be NORMAL or FULL`);
+  if (sync !== "NORMAL" && sync !== "FULL") throw new Error(`setting sqliteSynchronous (${ENV.sqliteSynchronous}) must be NORMAL or FULL, got "${sync}"`);
 
+  keysRead.add("users");
+  onSetting?.(ENV.users, "users");
+  if (mode === "dev" && (env[ENV.users] || file.users !== undefined)) {
+    // Ignoring them would leave a user wondering why their token is refused.
+    throw new Error(
+      `sluice dev always serves the four dev users and does not read ${ENV.users} or "users" in the config file: ` +
+        `unset them, or run sluice serve to use your own users`,
+    );
+  }
   const users = mode === "dev" ? DEV_USERS : parseUsers(env[ENV.users], file.users);
   if (users.length === 0) {
     throw new Error(`sluice serve needs at least one user: set ${ENV.users}="id:password,…" or "users" in the config file`);
@@ -208,11 +280,11 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
   };
   validateRequestBounds(requestBounds, maxBodyBytes);
 
-  return {
+  const config: Config = {
     mode,
-    host: flags.host ?? pick(ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
+    host: flagOr(flags.host, ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
     port,
-    dataDir: dataFlag === undefined ? undefined : resolve(dataFlag),
+    dataDir: dataDir === undefined ? undefined : resolve(dataDir),
     databaseUrl,
     sqliteSynchronous: sync,
     users,
@@ -224,7 +296,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       retentionMs: dur("retention", pick(ENV.retention, "retention"), 14 * 86_400_000),
       dedupWindowMs: dur("dedupWindow", pick(ENV.dedupWindow, "dedupWindow"), 10 * 60_000),
       maxBatchItems: int("maxBatchItems", pick(ENV.maxBatchItems, "maxBatchItems"), 1000, 1),
-      maxResponseBodyBytes: 256 * 1024,
+      maxResponseBodyBytes: int("maxResponseBodyBytes", pick(ENV.maxResponseBodyBytes, "maxResponseBodyBytes"), 256 * 1024, 1),
       maxWaitTimeoutMs: dur("maxWaitTimeout", pick(ENV.maxWaitTimeout, "maxWaitTimeout"), 365 * 86_400_000),
       lazyFetchBytes: int("lazyFetchBytes", pick(ENV.lazyFetchBytes, "lazyFetchBytes"), 3 * 1024 * 1024, 1),
       maxWebhookBodyBytes: int("maxWebhookBodyBytes", pick(ENV.maxWebhookBodyBytes, "maxWebhookBodyBytes"), 1024 * 1024, 1),
@@ -239,7 +311,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
       denyHosts: parseCsvList(pick(ENV.egressDenyHosts, "egressDenyHosts")),
       allowCidrs: parseCsvList(pick(ENV.egressAllowCidrs, "egressAllowCidrs")),
       denyCidrs: parseCsvList(pick(ENV.egressDenyCidrs, "egressDenyCidrs")),
-      allowPrivate: bool(pick(ENV.egressAllowPrivate, "egressAllowPrivate"), mode === "dev"),
+      allowPrivate: bool("egressAllowPrivate", pick(ENV.egressAllowPrivate, "egressAllowPrivate"), mode === "dev"),
     },
     nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
@@ -249,9 +321,106 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
     userMaxInFlightShare: share("userMaxInFlightShare", pick(ENV.userMaxInFlightShare, "userMaxInFlightShare"), 0.8),
     maintenanceIntervalMs: Math.max(100, dur("maintenanceInterval", pick(ENV.maintenanceInterval, "maintenanceInterval"), 60_000)),
-    logLevel: pick(ENV.logLevel, "logLevel") ?? "warn",
+    logLevel: logLevel(pick(ENV.logLevel, "logLevel")),
+    rejectUnknownHeaders: bool("rejectUnknownHeaders", pick(ENV.rejectUnknownHeaders, "rejectUnknownHeaders"), false),
+    trustProxy: proxyList(pick(ENV.trustProxy, "trustProxy")),
     requestBounds,
+    observability: {
+      metricsPublic: bool("metricsPublic", pick(ENV.metricsPublic, "metricsPublic"), mode === "dev"),
+      metricsToken: pick(ENV.metricsToken, "metricsToken"),
+      metricsStoreCountMs: dur("metricsStoreCountInterval", pick(ENV.metricsStoreCount, "metricsStoreCountInterval"), 15_000),
+      ...tracingSettings(env),
+    },
   };
+  const unknown = Object.keys(file).filter((k) => !keysRead.has(k));
+  if (unknown.length > 0) {
+    throw new Error(`config file ${filePath}: unknown setting${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} (see docs/configuration.md)`);
+  }
+  return config;
+}
+
+/** The config file as a JSON object; a syntax error names the file. */
+function readConfigFile(path: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`config file ${path} cannot be read: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`config file ${path} must hold a JSON object of settings`);
+  }
+  return parsed as Raw;
+}
+
+/** `info` by default, so an operator sees the events that matter (event-log.ts) without asking for them. */
+function logLevel(value: string | undefined): LogLevel {
+  if (value === undefined) return "info";
+  const level = value.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`setting logLevel must be one of ${LOG_LEVELS.join(", ")}, got "${value}"`);
+  return level as LogLevel;
+}
+
+/** Proxy addresses or CIDRs (`10.0.0.1`, `10.0.0.0/8`, `::1`), as fastify's `trustProxy` takes them. */
+function proxyList(value: string | undefined): string[] {
+  const list = parseCsvList(value);
+  for (const entry of list) {
+    const [addr, bits, ...rest] = entry.split("/");
+    const family = isIP(addr);
+    const maxBits = family === 6 ? 128 : 32;
+    const badBits = bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || badBits || rest.length > 0) {
+      throw new Error(`setting trustProxy must list proxy addresses or CIDRs (10.0.0.1, 10.0.0.0/8), got "${entry}"`);
+    }
+  }
+  return list;
+}
+
+/**
+ * Tracing follows the standard OpenTelemetry variables, so it is configured like any other OTel service: on only
+ * when an OTLP endpoint is given and `OTEL_TRACES_EXPORTER` / `OTEL_SDK_DISABLED` do not turn it off.
+ */
+function tracingSettings(env: NodeJS.ProcessEnv): Pick<ObservabilitySettings, "tracesEndpoint" | "tracesHeaders" | "serviceName"> {
+  const serviceName = env.OTEL_SERVICE_NAME || "sluice";
+  const tracesHeaders = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS || env.OTEL_EXPORTER_OTLP_HEADERS);
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? "otlp").split(",").map((s) => s.trim().toLowerCase());
+  if (env.OTEL_SDK_DISABLED?.toLowerCase() === "true" || exporters.includes("none")) return { serviceName, tracesHeaders };
+  if (!exporters.includes("otlp")) {
+    throw new Error(`OTEL_TRACES_EXPORTER must be "otlp" or "none" (Sluice exports over OTLP/HTTP only), got "${env.OTEL_TRACES_EXPORTER}"`);
+  }
+  const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL;
+  if (protocol && protocol !== "http/json" && protocol !== "http/protobuf") {
+    throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/json or http/protobuf (Sluice sends http/json), got "${protocol}"`);
+  }
+  const signal = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  // The per-signal variable is the whole URL; the base one gets the signal's path appended (OTLP spec).
+  const endpoint = signal || (base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined);
+  if (endpoint === undefined) return { serviceName, tracesHeaders };
+  try {
+    const u = new URL(endpoint);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+  } catch {
+    throw new Error(`${signal ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT"} must be an http(s) URL, got "${signal || base}"`);
+  }
+  return { tracesEndpoint: endpoint, tracesHeaders, serviceName };
+}
+
+/** `key=value,key2=value2`, values percent-encoded (the OTLP exporter's header format). */
+function parseOtlpHeaders(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (raw ?? "").split(",")) {
+    const i = part.indexOf("=");
+    if (i <= 0) continue;
+    out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
 }
 
 /** A budget smaller than one body would refuse every large request; a zero timeout would mean none at all. */
@@ -268,6 +437,10 @@ function validateRequestBounds(b: RequestBounds, maxBodyBytes: number): void {
   }
 }
 
+/**
+ * Users from `SLUICE_USERS` (`id:password` or `id:password:readOnlyPassword`, comma-separated; so neither password
+ * may hold `:` or `,` there) or from the file's `users` (`{userId, password, readOnlyPassword?}`, any characters).
+ */
 function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[] {
   if (!fromEnv && Array.isArray(fromFile)) {
     return fromFile.map((u, i) => {
@@ -275,7 +448,10 @@ function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[
       if (typeof o.userId !== "string" || typeof o.password !== "string" || !o.userId || !o.password) {
         throw new Error(`config users[${i}] needs string "userId" and "password"`);
       }
-      return { userId: o.userId, password: o.password };
+      if (o.readOnlyPassword !== undefined && (typeof o.readOnlyPassword !== "string" || !o.readOnlyPassword)) {
+        throw new Error(`config users[${i}].readOnlyPassword must be a non-empty string`);
+      }
+      return checkedUser({ userId: o.userId, password: o.password, readOnlyPassword: o.readOnlyPassword }, `config users[${i}]`);
     });
   }
   if (!fromEnv) return [];
@@ -283,9 +459,22 @@ function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((pair) => {
-      const i = pair.indexOf(":");
-      if (i <= 0 || i === pair.length - 1) throw new Error(`${ENV.users} entries must be "userId:password", got "${pair}"`);
-      return { userId: pair.slice(0, i), password: pair.slice(i + 1) };
+    .map((entry, i) => {
+      const [userId, password, readOnlyPassword, ...rest] = entry.split(":");
+      if (!userId || !password || readOnlyPassword === "" || rest.length) {
+        // The entry itself is not repeated: it holds passwords, and start-up errors end up in logs.
+        throw new Error(
+          `${ENV.users} entry ${i + 1} must be "userId:password" or "userId:password:readOnlyPassword" (no ":" or "," ` +
+            `inside; use the config file's users for such passwords)`,
+        );
+      }
+      return checkedUser({ userId, password, readOnlyPassword }, `${ENV.users} entry "${userId}"`);
     });
+}
+
+/** A read-only password equal to the password would give one token two meanings. */
+function checkedUser(user: UserConfig, where: string): UserConfig {
+  if (user.readOnlyPassword === undefined) return { userId: user.userId, password: user.password };
+  if (user.readOnlyPassword === user.password) throw new Error(`${where}: readOnlyPassword must differ from password`);
+  return user;
 }

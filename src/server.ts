@@ -6,12 +6,17 @@ import { EgressPolicy } from "./engine/egress.js";
 import { Engine, systemClock, type Clock } from "./engine/engine.js";
 import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
+import { subscribeEventLog } from "./observability/event-log.js";
+import { tracingFrom } from "./observability/tracing.js";
 import { openStore } from "./store/open-store.js";
 import { redact } from "./store/postgres/database-url.js";
 
 export interface RunningServer {
+  /** A URL that reaches the server from this machine (loopback when it listens on every address). */
   url: string;
   port: number;
+  /** The address the socket is bound to, as the system reports it (`0.0.0.0`, `::`, `127.0.0.1`…). */
+  listeningOn: string;
   app: FastifyInstance;
   engine: Engine;
   config: Config;
@@ -33,18 +38,18 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   const closeAll = async (): Promise<void> => {
     await app?.close();
     await engine?.stop(config.shutdownGraceMs);
+    await engine?.tracing?.shutdown().catch(() => undefined);
     await deliverer.close();
     await store.close();
   };
   try {
     const keys = await KeyRing.load(store, config.users);
     engine = new Engine(store, config, deliverer, keys, clock);
+    engine.tracing = tracingFrom(config.observability);
     app = buildApp({ engine, config });
-    const log = app.log;
-    engine.on("error", (err: unknown) => log.error({ err }, "engine error"));
-    engine.on("storeError", throttledLog((err, suppressed) => log.warn({ err, suppressed }, "store write failed")));
+    subscribeEventLog(engine, app.log);
     await engine.start();
-    await app.listen({ host: config.host, port: config.port });
+    await listenOn(app, config);
   } catch (err) {
     // A start that fails (the port in use, say) lets go of the data folder, so a next attempt can take it.
     await closeAll();
@@ -52,11 +57,13 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   }
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
-  const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  const listening = typeof addr === "object" && addr ? addr.address : config.host;
+  const shownHost = listening === "0.0.0.0" || listening === "::" ? "127.0.0.1" : listening;
   let closed = false;
   return {
     url: `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${port}`,
     port,
+    listeningOn: listening,
     app,
     engine,
     config,
@@ -68,20 +75,20 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   };
 }
 
-/** At most one line per `everyMs` for a fault that can repeat thousands of times a second (a full disk). */
-function throttledLog(log: (err: unknown, suppressed: number) => void, everyMs = 10_000): (err: unknown) => void {
-  let lastMs = -Infinity;
-  let suppressed = 0;
-  return (err) => {
-    const now = Date.now();
-    if (now - lastMs < everyMs) {
-      suppressed++;
-      return;
+/** Listens on the configured address; a port already taken says so and names the setting that changes it. */
+async function listenOn(app: FastifyInstance, config: Config): Promise<void> {
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "EADDRINUSE") {
+      throw new Error(`port ${config.port} on ${config.host} is already in use (EADDRINUSE): stop what is using it, or choose another port with --port (or SLUICE_PORT)`);
     }
-    lastMs = now;
-    log(err, suppressed);
-    suppressed = 0;
-  };
+    if (code === "EADDRNOTAVAIL") {
+      throw new Error(`address ${config.host} is not one of this machine's (EADDRNOTAVAIL): choose another with --host (or SLUICE_HOST)`);
+    }
+    throw err;
+  }
 }
 
 /**
@@ -92,7 +99,13 @@ function throttledLog(log: (err: unknown, suppressed: number) => void, everyMs =
 export function banner(s: RunningServer): string {
   const where = s.config.databaseUrl ? `data in ${redact(s.config.databaseUrl)}` : s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
   const credentials = s.config.mode === "dev" ? devCredentials(s) : serveCredentials(s);
-  return [`Sluice is running at ${s.url} (${s.config.mode} mode, ${where})`, "", ...credentials].join("\n");
+  const bound = s.listeningOn.includes(":") ? `[${s.listeningOn}]:${s.port}` : `${s.listeningOn}:${s.port}`;
+  return [
+    `Sluice is running at ${s.url} (listening on ${bound}, ${s.config.mode} mode, ${where})`,
+    `  console: ${s.url}/console`,
+    "",
+    ...credentials,
+  ].join("\n");
 }
 
 function devCredentials(s: RunningServer): string[] {

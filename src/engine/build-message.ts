@@ -136,7 +136,9 @@ export function callbackBody(source: MessageRecord, t: Transition, dlqId?: strin
   return {
     status: t.response?.status ?? 0,
     header: t.response?.headers ?? {},
-    body: b64(t.response?.body),
+    // A call failed for its over-limit response says why in the body: the workflow SDK hands the body to the workflow.
+    body: b64(t.response?.body ?? (t.responseTruncated && t.error !== undefined ? Buffer.from(t.error) : undefined)),
+    ...(t.responseTruncated ? { bodyTruncated: true } : {}),
     ...(t.error !== undefined ? { error: t.error } : {}),
     retried: t.retried - 1,
     maxRetries: source.maxRetries,

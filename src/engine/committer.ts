@@ -33,6 +33,8 @@ export class Committer {
     private readonly maxOps = 20_000,
     /** Told of every failure before its callers are (once per group rejected, not per split), for logs and metrics. */
     private readonly onFailure: (err: unknown) => void = () => undefined,
+    /** Told of every transaction that committed: how long it took (retries included) and how many ops it held. */
+    private readonly onCommitted: (durationMs: number, ops: number) => void = () => undefined,
   ) {}
 
   /** Resolves once `ops` are durably committed, with their results in order. */
@@ -84,8 +86,10 @@ export class Committer {
     const last = group[group.length - 1];
     const slice = ops.slice(from, last.start + last.count);
     let results: OpResult[];
+    const startedMs = performance.now();
     try {
       results = await this.commitWithRetries(slice);
+      this.onCommitted(performance.now() - startedMs, slice.length);
     } catch (err) {
       if (group.length > 1 && classifyStoreError(err) === "rejected") {
         const mid = group.length >> 1;

@@ -1,4 +1,5 @@
 import { notFound } from "../errors.js";
+import { validateName } from "../protocol/names.js";
 import type { Engine } from "./engine.js";
 import type { FlowInfo } from "./flow-limiter.js";
 import type { KeyLane } from "./lanes.js";
@@ -38,9 +39,15 @@ export async function listFlow(engine: Engine, userId: string, search?: string):
   return out;
 }
 
-/** Applies a change to a key's limiter, persists its settings and lets the dispatcher look at it again. */
+/**
+ * Applies a change to a key's limiter, persists its settings and lets the dispatcher look at it again. A key no
+ * message has used yet is steered too (the vendor's pause-in-advance): its settings are kept, and hold the
+ * messages published to it later, also after a restart.
+ */
 export async function steerFlow(engine: Engine, userId: string, key: string, change: (lane: KeyLane, nowMs: number) => void): Promise<void> {
-  const lane = existingKeyLane(engine, userId, key);
+  // The same rule as the publish header, so a key steered in advance is one a message can use.
+  validateName(key, "flow-control key");
+  const lane = engine.dispatcher.keyLane(userId, key, false);
   change(lane, engine.clock.now());
   await engine.saveFlowSettings(userId, key);
 }

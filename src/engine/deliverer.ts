@@ -7,7 +7,14 @@ import type { EgressPolicy } from "./egress.js";
  * error (the egress policy refused the destination) would fail the same way on every retry.
  */
 export type AttemptResult =
-  | { kind: "response"; status: number; headers: Record<string, string | string[]>; body: Buffer }
+  | {
+      kind: "response";
+      status: number;
+      headers: Record<string, string | string[]>;
+      body: Buffer;
+      /** Set when the body was larger than maxResponseBodyBytes: `body` is its first bytes, and this says so. */
+      overLimit?: string;
+    }
   | { kind: "error"; error: string; permanent?: boolean };
 
 export interface AttemptRequest {
@@ -99,8 +106,12 @@ export class Deliverer {
         headersTimeout: 0,
         bodyTimeout: 0,
       });
-      const body = await readLimited(res.body, this.opts.maxResponseBodyBytes);
-      return { kind: "response", status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body };
+      const max = this.opts.maxResponseBodyBytes;
+      const { body, cut } = await readLimited(res.body, max);
+      const headers = res.headers as Record<string, string | string[]>;
+      if (!cut) return { kind: "response", status: res.statusCode, headers, body };
+      const overLimit = `response body is larger than the configured limit maxResponseBodyBytes (${max} bytes)`;
+      return { kind: "response", status: res.statusCode, headers, body, overLimit };
     } catch (err) {
       if (signal.aborted) return { kind: "error", error: `attempt timed out after ${req.timeoutMs}ms` };
       const egressRefusal = egressRefusalOf(err);
@@ -128,20 +139,20 @@ function egressRefusalOf(err: unknown): string | undefined {
   return cause instanceof EgressDenied ? cause.message : undefined;
 }
 
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<Buffer> {
+/** Reads at most `max` bytes; the rest is not waited for (`cut` says there was more). */
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<{ body: Buffer; cut: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     if (size + chunk.length > max) {
       chunks.push(chunk.subarray(0, max - size));
-      size = max;
       body.destroy();
-      break;
+      return { body: Buffer.concat([...chunks], max), cut: true };
     }
     chunks.push(chunk);
     size += chunk.length;
   }
-  return Buffer.concat(chunks, size);
+  return { body: Buffer.concat(chunks, size), cut: false };
 }
 
 function describeError(err: unknown): string {

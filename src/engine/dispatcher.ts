@@ -21,6 +21,10 @@ export interface DispatcherOptions {
   keySettings: (userId: string, key: string) => FlowSettings | undefined;
   /** A key's rate window saved before the last stop, if any (asked once, when its lane is created). */
   keyWindow?: (userId: string, key: string) => { startMs: number; count: number } | undefined;
+  /** Told when a user's waiting messages fall to half the per-user bound again (see `waitingOf`). */
+  userHasRoom?: (userId: string) => void;
+  /** Due messages one user may hold in the lanes; the bound `userHasRoom` is measured against. */
+  userWaitingLimit?: number;
 }
 
 /**
@@ -42,6 +46,8 @@ export class Dispatcher {
   private readonly userInFlight = new Map<string, number>();
   /** The lane each waiting message is in. */
   private readonly waitingIn = new Map<string, Lane>();
+  /** Waiting messages by user, so one user's backlog cannot take all the room in the lanes. */
+  private readonly waitingByUser = new Map<string, number>();
   /** Attempts counted as started (reserved or in flight). */
   private running = 0;
   private pumping = false;
@@ -146,7 +152,7 @@ export class Dispatcher {
     if (this.waitingIn.has(m.id)) return;
     const lane = this.laneFor(m);
     lane.push(m);
-    this.waitingIn.set(m.id, lane);
+    this.hold(m, lane);
     this.wake(lane);
   }
 
@@ -157,6 +163,27 @@ export class Dispatcher {
 
   isWaiting(id: string): boolean {
     return this.waitingIn.has(id);
+  }
+
+  /** Due messages of one user waiting in the lanes. */
+  waitingOf(userId: string): number {
+    return this.waitingByUser.get(userId) ?? 0;
+  }
+
+  /** A message starts waiting (it is in no lane yet). */
+  private hold(m: MessageRecord, lane: Lane): void {
+    this.waitingIn.set(m.id, lane);
+    this.waitingByUser.set(m.userId, this.waitingOf(m.userId) + 1);
+  }
+
+  /** A message leaves the lanes (started or cancelled). */
+  private release(m: MessageRecord): void {
+    if (!this.waitingIn.delete(m.id)) return;
+    const n = this.waitingOf(m.userId) - 1;
+    if (n > 0) this.waitingByUser.set(m.userId, n);
+    else this.waitingByUser.delete(m.userId);
+    const limit = this.o.userWaitingLimit;
+    if (limit !== undefined && n === Math.floor(limit / 2)) this.o.userHasRoom?.(m.userId);
   }
 
   /**
@@ -229,7 +256,7 @@ export class Dispatcher {
   /** A waiting or between-retries message finished without an attempt (cancelled). */
   cancelled(m: MessageRecord): void {
     this.waitingIn.get(m.id)?.remove(m.id);
-    this.waitingIn.delete(m.id);
+    this.release(m);
     this.messageEnded(m);
     // A cancelled callback of a queue message no longer holds its source's slot.
     if (m.kind !== "publish" && m.sourceMessageId && m.sourceQueueName) this.callbackEnded(m.sourceMessageId, m.userId, m.sourceQueueName);
@@ -312,11 +339,10 @@ export class Dispatcher {
           continue;
         }
         lane.take();
-        this.waitingIn.delete(head.id);
         if (lane instanceof QueueLane) {
           lane.holders.set(head.id, { finished: false, callbacks: 0 });
           if (head.flowControl) {
-            // Released by its queue, it now waits for its key's limits.
+            // Released by its queue, it now waits for its key's limits (still waiting: the same count).
             const key = this.laneFor(head);
             key.push(head);
             this.waitingIn.set(head.id, key);
@@ -330,6 +356,7 @@ export class Dispatcher {
         } else if (lane instanceof KeyLane) {
           lane.limiter.onStart(now);
         }
+        this.release(head);
         this.countStart(head.userId);
         batch.push(head);
         this.requeue(lane);

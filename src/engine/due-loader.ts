@@ -35,6 +35,13 @@ export class DueLoader {
   private rewindTo: number | undefined;
   private refillTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /**
+   * Users whose share of the lanes was full, with the earliest due time of their messages left in the store
+   * meanwhile; they are read again in (due, id) order on `resume`.
+   */
+  private readonly heldBack = new Map<string, number>();
+  /** Queues (`user\0name`) with messages held back: until `resume` their later messages are held back too, in order. */
+  private readonly heldQueues = new Set<string>();
 
   constructor(private readonly d: DueLoaderDeps) {
     this.timers = new TimerQueue(d.now, (ids) => d.track(this.onDue(ids)), d.budget);
@@ -63,6 +70,28 @@ export class DueLoader {
       // The heap is full: leave the message to the store and move the loader back so it is read again later.
       this.rewind(dueMs);
     }
+  }
+
+  /** Leaves a due message in the store because its user's share of the lanes is full (see `heldBack`). */
+  holdBack(m: Pick<MessageRecord, "userId" | "dueMs" | "queueName">): void {
+    const earliest = this.heldBack.get(m.userId);
+    if (earliest === undefined || m.dueMs < earliest) this.heldBack.set(m.userId, m.dueMs);
+    if (m.queueName) this.heldQueues.add(`${m.userId}\u0000${m.queueName}`);
+  }
+
+  /** Whether a message of this queue must wait behind messages of the queue held back in the store. */
+  isHoldingBackQueue(userId: string, queueName: string | undefined): boolean {
+    return queueName !== undefined && this.heldQueues.size > 0 && this.heldQueues.has(`${userId}\u0000${queueName}`);
+  }
+
+  /** The user has room in the lanes again: their held-back messages are read from the store again. */
+  resume(userId: string): void {
+    const earliest = this.heldBack.get(userId);
+    if (earliest === undefined) return;
+    this.heldBack.delete(userId);
+    for (const q of this.heldQueues) if (q.startsWith(`${userId}\u0000`)) this.heldQueues.delete(q);
+    this.rewind(earliest);
+    this.d.track(this.refill());
   }
 
   /** Forgets a message (cancelled). */

@@ -21,6 +21,7 @@ import { classifyStoreError } from "../store/store-errors.js";
 import { Workflows } from "../workflow/workflows.js";
 import { Waits } from "../workflow/waiters.js";
 import type { RunState } from "../workflow/types.js";
+import type { Tracing } from "../observability/tracing.js";
 
 export interface Clock {
   now(): number;
@@ -31,12 +32,22 @@ export const systemClock: Clock = { now: () => Date.now() };
 export interface EngineEvents {
   accepted: [MessageRecord];
   attempt: [MessageRecord];
+  /** An attempt's request ended (before its outcome is stored), with how long it took. */
+  attemptEnded: [MessageRecord, AttemptResult, number];
   delivered: [MessageRecord];
   retry: [MessageRecord, number];
   failed: [MessageRecord, DlqEntry];
+  /** An attempt that did not deliver (it is retried, or the message failed); `nextDeliveryMs` when retried. */
+  attemptFailed: [MessageRecord, { error: string; status?: number; nextDeliveryMs?: number }];
+  /** A workflow run ended in RUN_FAILED. */
+  runFailed: [userId: string, runId: string];
+  /** A schedule tick fired this many ms after it was due (downtime, a busy process). */
+  scheduleLate: [userId: string, scheduleId: string, lateMs: number];
   cancelled: [MessageRecord];
   /** A commit failed (its callers were told, or the engine retries its own write). */
   storeError: [unknown];
+  /** A group commit landed: its duration in ms and its number of operations. */
+  committed: [number, number];
   error: [unknown];
 }
 
@@ -82,7 +93,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Rate windows saved before the last stop, until their key's lane is created again. */
   private readonly savedWindows = new Map<string, { startMs: number; count: number }>();
   private stopped = false;
+  /** Set when tracing is configured; undefined costs the attempt path nothing. */
+  tracing: Tracing | undefined;
   private readonly background = new Set<Promise<unknown>>();
+  /** Due messages one user may hold in the lanes (their share of `maxWaiting`); more wait in the store. */
+  private readonly userWaitingLimit: number;
 
   constructor(
     readonly store: Store,
@@ -92,7 +107,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     readonly clock: Clock = systemClock,
   ) {
     super();
-    this.committer = new Committer(store, undefined, (err) => this.emit("storeError", err));
+    this.userWaitingLimit = Math.max(1, Math.floor(config.maxWaiting * config.userMaxInFlightShare));
+    this.committer = new Committer(
+      store,
+      undefined,
+      (err) => this.emit("storeError", err),
+      (ms, ops) => this.emit("committed", ms, ops),
+    );
     this.urlGroups = new UrlGroups(this.committer, () => this.clock.now());
     this.scheduler = new Scheduler(this);
     this.workflows = new Workflows(this);
@@ -114,6 +135,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       queueSettings: (userId, name) => this.queueSettingsFor(userId, name),
       keySettings: (userId, key) => this.flowSettings.get(`${userId}\u0000${key}`),
       keyWindow: (userId, key) => this.takeSavedWindow(userId, key),
+      userWaitingLimit: this.userWaitingLimit,
+      userHasRoom: (userId) => this.loader.resume(userId),
     });
   }
 
@@ -274,7 +297,13 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   insertOp({ record, dedupKey, sharedBodyId }: NewMessage): Extract<WriteOp, { op: "insertMessage" }> {
     const events: LogEvent[] = [{ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "CREATED" }];
-    if (!this.stopped && record.dueMs <= this.clock.now() && this.dispatcher.tryStartNow(record)) {
+    // Nothing starts ahead of its queue's messages held back in the store (a queue keeps its order).
+    if (
+      !this.stopped &&
+      record.dueMs <= this.clock.now() &&
+      !this.loader.isHoldingBackQueue(record.userId, record.queueName) &&
+      this.dispatcher.tryStartNow(record)
+    ) {
       record.state = "active";
       events.push({ userId: record.userId, messageId: record.id, timeMs: record.createdAtMs, state: "ACTIVE" });
     }
@@ -296,6 +325,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       return;
     }
     this.emit("accepted", record);
+    // Stored already finished (a step kept only for the log of a run that has ended): nothing to start.
+    if (record.state !== "pending" && !wasActive) return;
     if (wasActive) {
       this.inFlight.set(record.id, record);
       this.track(this.attempt(record));
@@ -393,7 +424,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private enqueueReady(msg: MessageRecord): void {
-    if (this.inFlight.has(msg.id)) return;
+    if (this.inFlight.has(msg.id) || this.dispatcher.isWaiting(msg.id)) return;
+    if (this.dispatcher.waitingOf(msg.userId) >= this.userWaitingLimit || this.loader.isHoldingBackQueue(msg.userId, msg.queueName)) {
+      // This user's share of the lanes is full: the message waits in the store, so one user's backlog cannot keep
+      // another user's due messages out of the lanes. It is read again once the user has room.
+      this.loader.holdBack(msg);
+      return;
+    }
     this.dispatcher.enqueue(msg);
   }
 
@@ -429,18 +466,22 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async attempt(msg: MessageRecord): Promise<void> {
     this.emit("attempt", msg);
+    const startedMs = performance.now();
+    const span = this.tracing?.startAttempt(msg);
     let result: AttemptResult;
     try {
-      result = await this.deliver(msg);
+      result = await this.deliver(msg, span?.traceparent);
     } catch (err) {
       // Preparing the request failed (a store read): the attempt fails and is retried like any other.
       result = { kind: "error", error: `could not prepare the delivery: ${coerceError(err).message}` };
     }
+    span?.end(result);
+    this.emit("attemptEnded", msg, result, performance.now() - startedMs);
     await this.finishAttempt(msg, result);
   }
 
-  /** Builds, signs and sends one attempt's request. */
-  private async deliver(msg: MessageRecord): Promise<AttemptResult> {
+  /** Builds, signs and sends one attempt's request; `traceparent` names the attempt's span to the destination. */
+  private async deliver(msg: MessageRecord, traceparent: string | undefined): Promise<AttemptResult> {
     let body = msg.body;
     if (msg.workflow?.callType === "step") {
       const list = await this.workflows.deliveryBody(msg);
@@ -461,6 +502,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (msg.topicName) headers["Upstash-Topic-Name"] = msg.topicName;
     if (msg.scheduleId) headers["Upstash-Schedule-Id"] = msg.scheduleId;
     if (msg.callerIp) headers["Upstash-Caller-Ip"] = msg.callerIp;
+    if (traceparent) headers["Traceparent"] = traceparent;
     headers["Upstash-Signature"] = signDelivery({
       signingKey: keys.current,
       url: msg.url,
@@ -522,6 +564,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     msg.retried = t.retried;
     msg.dueMs = t.dueMs;
     msg.finishedMs = t.finishedMs;
+    if (t.verdict.kind === "retry" || t.verdict.kind === "failed") {
+      const nextDeliveryMs = t.verdict.kind === "retry" ? t.verdict.atMs : undefined;
+      this.emit("attemptFailed", msg, { error: t.error ?? `destination responded with status ${t.response?.status}`, status: t.response?.status, nextDeliveryMs });
+    }
     switch (t.verdict.kind) {
       case "delivered":
         this.emit("delivered", msg);
@@ -550,6 +596,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.settleInserts(wfOps, wfResults);
     wfOps.forEach((op, i) => {
       if (op.op === "runUpdate" && op.patch.state && op.patch.state !== "RUN_STARTED" && wfResults[i].applied) {
+        if (op.patch.state === "RUN_FAILED") this.emit("runFailed", op.userId, op.runId);
         this.track(this.workflows.afterRunEnded(op.userId, op.runId));
       }
     });

@@ -25,12 +25,14 @@ export interface ScheduleInput {
   callerIp: string;
 }
 
-/** Headers a schedule does not pass on to the messages it produces. */
+/**
+ * Headers a schedule does not pass on to the messages it produces. `Upstash-Deduplication-Id` is kept with the
+ * schedule (so a create repeated after a restart is still recognised) but never reaches a tick: see `tickConfig`.
+ */
 const SCHEDULE_ONLY = new Set([
   "upstash-cron",
   "upstash-schedule-id",
   "upstash-not-before",
-  "upstash-deduplication-id",
   "upstash-content-based-deduplication",
   "authorization",
   "host",
@@ -64,7 +66,7 @@ export class Scheduler {
     const now = this.engine.clock.now();
     const catchUps: Promise<void>[] = [];
     for (const stored of await this.engine.store.listSchedules()) {
-      const s = { ...stored, spec: parseCron(stored.cron), config: parsePublishHeaders(stored.headers, this.engine.config.limits) };
+      const s = { ...stored, spec: parseCron(stored.cron), config: tickConfig(stored.headers, this.engine.config.limits) };
       this.schedules.set(key(s.userId, s.id), s);
       if (s.paused || s.nextMs === null) continue;
       // Started together, the catch-up ticks share one group commit instead of one transaction each.
@@ -96,16 +98,23 @@ export class Scheduler {
     const spec = parseCron(input.cron);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(input.headers)) if (!SCHEDULE_ONLY.has(k) && !k.startsWith("upstash-telemetry-")) headers[k] = v;
-    const config = parsePublishHeaders(headers, this.engine.config.limits);
+    const config = tickConfig(headers, this.engine.config.limits);
     const targets = targetsOf(this.engine, input.userId, input.destination);
     assertMessageCount(targets.length, this.engine.config.limits.maxMessagesPerRequest, "each tick of this schedule");
     return { spec, headers, config };
   }
 
-  /** Creates a schedule, or replaces the one with the same id in place (keeping its creation time). */
-  async upsert(input: ScheduleInput): Promise<Schedule> {
+  /**
+   * Creates a schedule, or replaces the one with the same id in place (keeping its creation time). Deduplication
+   * applies to the create, as a publish's does to the message: within the dedup window, a create with the
+   * `Upstash-Deduplication-Id` of an earlier one, or with `Upstash-Content-Based-Deduplication: true` and the same
+   * destination, cron, headers and body, creates nothing and answers with the earlier schedule.
+   */
+  async upsert(input: ScheduleInput): Promise<{ schedule: Schedule; deduplicated: boolean }> {
     const { spec, headers, config } = this.validate(input);
     const now = this.engine.clock.now();
+    const earlier = this.duplicateOf(input, spec.source, headers, now);
+    if (earlier) return { schedule: earlier, deduplicated: true };
     const id = input.id ?? newId("scd_", now);
     const old = this.schedules.get(key(input.userId, id));
     const s: Schedule = {
@@ -125,7 +134,23 @@ export class Scheduler {
       lastMessageIds: old?.lastMessageIds ?? [],
     };
     await this.save(s);
-    return s;
+    return { schedule: s, deduplicated: false };
+  }
+
+  private duplicateOf(input: ScheduleInput, cron: string, headers: Record<string, string>, nowMs: number): Schedule | undefined {
+    const dedupId = headers["upstash-deduplication-id"];
+    const byContent = input.headers["upstash-content-based-deduplication"]?.toLowerCase() === "true";
+    if (dedupId === undefined && !byContent) return undefined;
+    const since = nowMs - this.engine.config.limits.dedupWindowMs;
+    const destination = input.destination.kind === "url" ? input.destination.url : input.destination.name;
+    const content = contentOf(destination, cron, headers, input.body);
+    return this.list(input.userId).find(
+      (s) =>
+        s.createdAtMs >= since &&
+        (dedupId !== undefined
+          ? s.headers["upstash-deduplication-id"] === dedupId
+          : contentOf(s.destination, s.cron, s.headers, s.body) === content),
+    );
   }
 
   async delete(userId: string, id: string): Promise<void> {
@@ -173,6 +198,7 @@ export class Scheduler {
       return;
     }
     if (!applied || this.schedules.get(k) !== s) return;
+    if (now - expect >= LATE_TICK_REPORT_MS) this.engine.emit("scheduleLate", s.userId, s.id, now - expect);
     const fired: Schedule = { ...s, nextMs: next, lastMs: tick, lastMessageIds: items.map((i) => i.record.id) };
     this.schedules.set(k, fired);
     if (next !== null) this.timers.push(k, next);
@@ -200,8 +226,22 @@ export class Scheduler {
 
 const key = (userId: string, id: string): string => `${userId}\u0000${id}`;
 
+/** A tick's publish config: the schedule's own deduplication was spent on its create, and would drop every tick. */
+function tickConfig(headers: Record<string, string>, limits: Engine["config"]["limits"]): PublishConfig {
+  return { ...parsePublishHeaders(headers, limits), dedupId: undefined, contentBasedDedup: false };
+}
+
+/** What content-based deduplication compares: everything the schedule would send, and when. */
+function contentOf(destination: string, cron: string, headers: Record<string, string>, body: Buffer): string {
+  const sorted = Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([destination, cron, sorted, body.toString("base64")]);
+}
+
 /** How soon a tick whose commit failed is tried again. */
 const TICK_RETRY_MS = 1_000;
+
+/** A tick this late is reported (a second is past any timer jitter; a busy or stopped process is behind). */
+const LATE_TICK_REPORT_MS = 1_000;
 
 /** A tick this late is treated like one missed during downtime: the missed ticks collapse into the latest. */
 const LATE_TICK_CAP_MS = 60_000;

@@ -22,6 +22,8 @@ export interface Transition {
   events: LogEvent[];
   /** Status, headers and body of the attempt, for the DLQ and callbacks (absent when there was no response). */
   response?: { status: number; headers: Record<string, string[]>; body: Buffer };
+  /** The response body was over maxResponseBodyBytes: `response.body` (or the log's preview) is its first bytes. */
+  responseTruncated?: true;
   error?: string;
 }
 
@@ -58,8 +60,30 @@ function isNonRetryable(result: AttemptResult): boolean {
 export const NON_WORKFLOW_DESTINATION =
   "detected a non-workflow destination for trigger/invoke. make sure you are sending the request to the correct endpoint";
 
+export const TRIGGER_API_NEEDS_SDK_V1 = "trigger rest api is only usable with sdk versions after v1.0.0 major version";
+
+/**
+ * Why a successful answer to a run's first message still fails the run: it came from no workflow endpoint
+ * (WF_DetectTrigger), or, for a run started by the trigger REST API, from an SDK older than 1.0 (no
+ * `Upstash-Workflow-Sdk: v1…` header), which cannot continue a run it did not start itself.
+ */
+function workflowTriggerError(msg: MessageRecord, headers: Record<string, string[]>): string | undefined {
+  const tag = msg.workflow;
+  if (!tag?.detectTrigger) return undefined;
+  if (!headers["Upstash-Workflow-Sdk-Version"]) return NON_WORKFLOW_DESTINATION;
+  if (tag.triggerApi && !/^v?([1-9]\d*)\./.test(headers["Upstash-Workflow-Sdk"]?.[0]?.trim() ?? "")) return TRIGGER_API_NEEDS_SDK_V1;
+  return undefined;
+}
+
 /** Decides the next state of an active message from its attempt's result. Pure: time is passed in. */
 export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: number, maxDelayMs = Infinity): Transition {
+  if (result.kind === "response" && result.overLimit) {
+    // A `context.call` result must reach the workflow whole: a cut body would arrive as an unparseable string with
+    // a success status. The call fails (retried as configured); its log keeps the cut body as a preview.
+    if (msg.workflow?.callType === "toCallback") return withPreview(afterAttempt(msg, { kind: "error", error: `${result.overLimit}: the call fails` }, nowMs, maxDelayMs), result);
+    // A plain delivery stands on its status (the destination did the work); what is kept of the body is flagged.
+    return { ...afterAttempt(msg, { ...result, overLimit: undefined }, nowMs, maxDelayMs), responseTruncated: true };
+  }
   const base = { userId: msg.userId, messageId: msg.id, timeMs: nowMs };
   const attempts = msg.retried + 1;
   const response =
@@ -72,8 +96,9 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
     : {};
 
   // WF_DetectTrigger (SPEC §5.3): a trigger answered without the SDK's header did not reach a workflow.
-  if (response && response.status >= 200 && response.status < 300 && msg.workflow?.detectTrigger && !response.headers["Upstash-Workflow-Sdk-Version"]) {
-    const err = NON_WORKFLOW_DESTINATION;
+  const triggerError = response && response.status >= 200 && response.status < 300 ? workflowTriggerError(msg, response.headers) : undefined;
+  if (response && triggerError) {
+    const err = triggerError;
     const fields = { responseStatus: response.status, responseHeaders: response.headers, responseBody: response.body };
     return {
       verdict: { kind: "failed", nonRetryable: true },
@@ -136,4 +161,10 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
     response,
     error,
   };
+}
+
+/** The attempt's log events keep the status, headers and first bytes of a response the attempt was failed for. */
+function withPreview(t: Transition, result: Extract<AttemptResult, { kind: "response" }>): Transition {
+  const preview = { responseStatus: result.status, responseHeaders: headerMap(result.headers), responseBody: result.body };
+  return { ...t, responseTruncated: true, events: t.events.map((e) => (e.state === "ERROR" ? { ...e, ...preview } : e)) };
 }

@@ -2,8 +2,10 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import { HttpError } from "../errors.js";
-import { redactingLoggerOptions } from "./log-redaction.js";
+import { loggerOptions, requestLogController } from "../observability/logger-options.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
+import { registerUnknownHeaderCheck } from "./unknown-headers.js";
+import { accessOfRoute, recordRouteAccess } from "./route-access.js";
 import { BodyBudget, BodyBudgetExceededError, registerBudgetedBodyParser } from "./body-budget.js";
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
 import { dlqRoutes } from "./routes/dlq.js";
@@ -19,6 +21,11 @@ import { workflowRunRoutes } from "./routes/workflow-runs.js";
 import { workflowDlqRoutes } from "./routes/workflow-dlq.js";
 import { WEBHOOK_ROUTE, workflowWaitRoutes } from "./routes/workflow-waits.js";
 import { workflowLogRoutes } from "./routes/workflow-logs.js";
+import { metricsRoutes } from "./routes/metrics.js";
+import { openApiRoutes, recordRoutes } from "./routes/openapi.js";
+import { packageVersion } from "../package-version.js";
+import { registerPublishTracing } from "../observability/publish-tracing.js";
+import { consoleRoutes, isConsolePath } from "./routes/console.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -36,14 +43,15 @@ export interface AppDeps {
 }
 
 /** Paths that need no token (health checks); every /v2 endpoint but the workflow webhook needs one (DESIGN promise 5). */
-const PUBLIC_PATHS = new Set(["/", "/health", "/healthz"]);
+const PUBLIC_PATHS = new Set(["/", "/health", "/healthz", "/openapi.json", "/metrics"]);
 
 /** The HTTP API: auth, one error mapping, and one plugin per resource. */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const bounds = config.requestBounds;
   const app = Fastify({
-    logger: config.logLevel === "silent" ? false : { level: config.logLevel, ...redactingLoggerOptions },
+    logger: loggerOptions(config.logLevel),
+    logController: requestLogController(config.logLevel),
     bodyLimit: config.limits.maxBodyBytes,
     // A client that never finishes its headers, or trickles its body, is cut off (408) instead of holding its
     // socket for ever. Node checks these every `connectionsCheckingInterval`, so that follows the shorter one.
@@ -56,7 +64,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     // Destinations are URLs inside the path: allow them to be long, and keep `//` as it came.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024 },
-    trustProxy: false,
+    // Only the configured proxies are believed: anyone else could claim any address in X-Forwarded-For.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     // Errors from Node's HTTP parser (e.g. a request line or headers over 16 KiB) also answer in JSON.
     clientErrorHandler: (err: Error & { code?: string }, socket) => {
       // A response already under way cannot be replaced by another one: the connection just ends.
@@ -82,6 +91,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return reply.code(err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400).send({ error: err.message });
     },
   });
+  // Before any route: /openapi.json is made from what the router holds.
+  const routes = recordRoutes(app);
 
   // Bodies are opaque bytes for publishes; routes that take JSON parse it themselves with a clear error.
   app.removeAllContentTypeParsers();
@@ -94,19 +105,36 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     () => Object.assign(new HttpError(413, `request body is larger than the configured limit maxBodyBytes (${config.limits.maxBodyBytes} bytes)`), { code: "FST_ERR_CTP_BODY_TOO_LARGE" }),
   );
 
-  const userOfToken = tokenLookup(config.users);
+  const ownerOfToken = tokenLookup(config.users);
   app.decorateRequest("userId", "");
-  app.addHook("onRequest", async (req) => {
+  recordRouteAccess(app);
+  // The one place tokens are checked: who the caller is, and whether a read-only token may call this route.
+  app.addHook("onRequest", async (req, reply) => {
     const path = req.url.split("?", 1)[0];
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || isConsolePath(path)) return;
     // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
     if (req.routeOptions.url === WEBHOOK_ROUTE) return;
     const token = requestToken(req);
-    if (!token) throw new HttpError(401, "missing token: send Authorization: Bearer <QSTASH_TOKEN>");
-    const userId = userOfToken(token);
-    if (!userId) throw new HttpError(401, "invalid token");
-    req.userId = userId;
+    if (!token) {
+      reply.header("www-authenticate", "Bearer");
+      // The SDKs show this text as the error's message: it says what to set, not only what is wrong.
+      throw new HttpError(
+        401,
+        "missing token: send Authorization: Bearer <token> (the SDKs read it from QSTASH_TOKEN), or ?qstash_token=<token>; " +
+          "a token is the base64 of {\"UserID\":…,\"Password\":…} of a configured user",
+      );
+    }
+    const owner = ownerOfToken(token);
+    if (!owner) throw new HttpError(401, "invalid token");
+    if (owner.readOnly && accessOfRoute(req.method, req.routeOptions.config?.access) === "write") {
+      throw new HttpError(403, `read-only token: ${req.method} ${req.routeOptions.url ?? path} changes data and needs the user's full token`);
+    }
+    req.userId = owner.userId;
   });
+
+  // Requests without a user (health checks, third parties calling the workflow webhook) are not judged.
+  registerUnknownHeaderCheck(app, config.rejectUnknownHeaders, (req) => req.userId === "");
+  registerPublishTracing(app, deps.engine.tracing);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     // Refused before its body was read (a bad token, a body too large or over the budget): the rest of the body
@@ -138,6 +166,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(workflowDlqRoutes(deps));
   app.register(workflowWaitRoutes(deps));
   app.register(workflowLogRoutes(deps));
+  // /metrics checks its own token (not a user's): see routes/metrics.ts.
+  app.register(metricsRoutes(deps));
+  app.register(openApiRoutes(routes, packageVersion()));
+  app.register(consoleRoutes(deps));
   return app;
 }
 

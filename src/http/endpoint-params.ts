@@ -62,11 +62,11 @@ export const PARAMS = {
   /** `GET /v2/workflows/logs`, `GET /v2/workflows/events?groupBy=workflowRunId`: runs with their steps. */
   runLogs: {
     ids: [],
-    filters: [...RUN_FILTERS, "workflowRunId", "workflowRunIds", "workflowRunIds[]", "workflowCreatedAt", "state", "messageId"],
-    options: ["count", "cursor", "groupBy", "workflowUrlExactMatch"],
+    filters: [...RUN_FILTERS, "workflowRunId", "workflowRunIds", "workflowRunIds[]", "workflowCreatedAt", "workflowRuns", "state", "messageId"],
+    options: ["count", "cursor", "groupBy", "workflowUrlExactMatch", "trimBody"],
   },
   /** `GET /v2/workflows/events` without `groupBy`: the state changes of workflow messages. */
-  workflowEvents: { ids: MESSAGE_IDS, filters: [...MESSAGE_FILTERS, "state", "workflowRunId"], options: ["count", "cursor", "order", "groupBy"] },
+  workflowEvents: { ids: MESSAGE_IDS, filters: [...MESSAGE_FILTERS, "state", "workflowRunId"], options: ["count", "cursor", "order", "groupBy", "trimBody"] },
   /** `GET /v2/schedules`, `GET /v2/queues`, `GET /v2/topics`. */
   none: NOTHING,
   /** `GET /v2/flowControl`. */

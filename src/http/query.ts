@@ -59,6 +59,16 @@ export function allValues(q: Query, ...names: string[]): string[] | undefined {
   return out.length ? out : undefined;
 }
 
+/**
+ * Destination URLs: repeated, or comma-joined as the SDKs' multi-value filters are; but a comma splits only where
+ * another http(s) URL begins, so a URL holding commas (`?ids=1,2`) stays whole.
+ */
+export function urlList(q: Query, name: string): string[] | undefined {
+  const parts = allValues(q, name)?.flatMap((v) => v.split(/,(?=\s*https?:\/\/)/i).map((u) => u.trim()));
+  const urls = parts?.filter(Boolean);
+  return urls?.length ? urls : undefined;
+}
+
 /** A time in unix milliseconds. */
 export function dateParam(q: Query, name: string): number | undefined {
   const s = one(q, name);
@@ -86,7 +96,7 @@ export function parseFilter(q: Query): MessageFilter {
     messageIds: list(q, "messageIds", "messageIds[]"),
     dlqIds: list(q, "dlqIds", "dlqIds[]"),
     messageId: one(q, "messageId"),
-    url: list(q, "url"),
+    url: urlList(q, "url"),
     topicName: list(q, "topicName", "urlGroup"),
     endpointName: list(q, "endpointName"),
     scheduleId: list(q, "scheduleId"),

@@ -1,21 +1,33 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
-import { tokenFor, type UserConfig } from "../config.js";
+import { readOnlyTokenFor, tokenFor, type UserConfig } from "../config.js";
+
+/** Whose a token is, and whether it is the user's read-only token. */
+export interface TokenOwner {
+  userId: string;
+  readOnly: boolean;
+}
 
 /**
  * Finds the user a token belongs to. Tokens are compared as SHA-256 digests with timingSafeEqual, against every
- * user without stopping at a match, so the time taken tells neither how much of a token matched, nor its length,
- * nor which user it was.
+ * token of every user without stopping at a match, so the time taken tells neither how much of a token matched,
+ * nor its length, nor which user (or which of a user's tokens) it was.
  */
-export function tokenLookup(users: UserConfig[]): (token: string) => string | undefined {
-  const known = users.map((u) => ({ userId: u.userId, digest: sha256(tokenFor(u)) }));
+export function tokenLookup(users: UserConfig[]): (token: string) => TokenOwner | undefined {
+  const known = users.flatMap((u) => {
+    const readOnly = readOnlyTokenFor(u);
+    return [
+      { owner: { userId: u.userId, readOnly: false }, digest: sha256(tokenFor(u)) },
+      ...(readOnly === undefined ? [] : [{ owner: { userId: u.userId, readOnly: true }, digest: sha256(readOnly) }]),
+    ];
+  });
   return (token) => {
     const presented = sha256(token);
-    let userId: string | undefined;
+    let owner: TokenOwner | undefined;
     for (const k of known) {
-      if (timingSafeEqual(k.digest, presented) && userId === undefined) userId = k.userId;
+      if (timingSafeEqual(k.digest, presented) && owner === undefined) owner = k.owner;
     }
-    return userId;
+    return owner;
   };
 }
 

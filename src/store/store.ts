@@ -50,6 +50,8 @@ export interface Store {
   countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number>;
   /** The saved rate windows of flow-control keys. */
   listFlowWindows(): Promise<FlowWindow[]>;
+  /** Totals for the metrics gauges, across users (read from indexes; the caller bounds how often). */
+  countForMetrics(nowMs: number): Promise<MetricsCounts>;
   /** Queue messages that hold their queue's slot: past their first attempt and unfinished, or finished with callbacks unfinished. */
   listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]>;
 
@@ -157,12 +159,16 @@ export type RunPatch = Partial<Pick<RunRecord, "state" | "completedAtMs" | "resp
 /** Workflow writes (SPEC §5): run records, their entries, waiters and stored events. */
 export type WorkflowOp =
   /**
-   * A message that carries an entry of a run. With `create`, the run is created (not applied when the id exists,
-   * `duplicateOf` = its trigger message; with `continueExisting` an active run takes the new trigger instead, and
-   * keeps its record and its first entry: the message is inserted, no entry appended). Without, the run must exist
-   * and be started (else not applied, `rejected` says why). Then the message is inserted (its own dedup and DLQ
-   * rules apply: when it is not applied, neither is the step, and its result is the step's) and the entry appended.
-   * Entries of a run are numbered 0, 1, 2… in append order, whatever op appends them.
+   * A message that carries an entry of a run. With `create`, the run is created. When the id names a started run
+   * it is not applied (`duplicateOf` = that run's trigger message), unless `continueExisting`: then that run takes
+   * the new trigger instead (run, configuration and first entry stay; the message is inserted, no entry is
+   * appended). When the id names a run that has ended (DECISIONS #21), that run is removed first, in the same
+   * transaction: its record, all its entries (the new run's entries start again at seq 0), waiters, stored run
+   * events, and the DLQ entry named by its `dlqId` (as `deleteDlq` would); its messages and their events stay.
+   * Without `create`, the run must exist and be started (else not applied, `rejected` says why). Then the message
+   * is inserted (its own dedup and DLQ rules apply: when it is not applied, neither is the step, and its result is
+   * the step's) and the entry appended. Entries of a run are numbered 0, 1, 2… in append order, whatever op
+   * appends them.
    */
   | {
       op: "runStep";
@@ -174,11 +180,12 @@ export type WorkflowOp =
       insert: InsertOp;
     }
   /**
-   * Changes a run only if it is in one of `expectState` (else not applied, `rejected` = its state or "unknown");
-   * only the fields in `patch` change. `then` is applied only when it was (`nested` is then always a list). A run
-   * moved out of RUN_STARTED loses its waiters.
+   * Changes a run only if it is in one of `expectState` and, when `expectCreatedAtMs` is given, was created then
+   * (not a newer run of the same id); else not applied, `rejected` = its state or "unknown". Only the fields in
+   * `patch` change (an empty patch only fences `then`). `then` is applied only when it was (`nested` is then always
+   * a list). A run moved out of RUN_STARTED loses its waiters.
    */
-  | { op: "runUpdate"; userId: string; runId: string; expectState: RunState[]; patch: RunPatch; then?: WriteOp[] }
+  | { op: "runUpdate"; userId: string; runId: string; expectState: RunState[]; expectCreatedAtMs?: number; patch: RunPatch; then?: WriteOp[] }
   /** Appends entries to a run regardless of its state (copied steps of a resumed run). */
   | { op: "runCopyEntries"; userId: string; runId: string; entries: Omit<RunEntry, "seq">[] }
   /** Stores a waiter; the store sets its `id` (unique, increasing) before the commit resolves. */
@@ -195,6 +202,15 @@ export interface FlowWindow {
   key: string;
   startMs: number;
   count: number;
+}
+
+export interface MetricsCounts {
+  pending: number;
+  /** Pending and due by `nowMs`: waiting for a delivery slot. */
+  due: number;
+  dlq: number;
+  schedules: number;
+  activeRuns: number;
 }
 
 export interface StoredUrlGroup {

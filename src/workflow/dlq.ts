@@ -212,7 +212,7 @@ export class WorkflowDlq {
     fresh.kind = "publish";
     fresh.sourceMessageId = undefined;
     fresh.body = initial.body;
-    fresh.workflow = { runId: run.runId, callType: "step", init: true, detectTrigger: template.workflow?.detectTrigger };
+    fresh.workflow = { runId: run.runId, callType: "step", init: true, detectTrigger: template.workflow?.detectTrigger, triggerApi: template.workflow?.triggerApi };
     run.triggerMessageId = fresh.id;
     const insert = this.engine.insertOp({ record: fresh });
     return this.prepared(entry, run, [
@@ -325,11 +325,14 @@ export class WorkflowDlq {
     return run;
   }
 
-  /** Cancels a run's failure callback while it is in progress (its state becomes CALLBACK_CANCELED). */
+  /**
+   * Cancels a run's failure callback while it is in progress (its state becomes CALLBACK_CANCELED). A run without
+   * one is a 404 ("failure callback not found", the vendor's OpenAPI); one not in progress a 400.
+   */
   async cancelFailureCallback(userId: string, dlqId: string): Promise<RunRecord> {
     const { run } = await this.require(userId, dlqId);
     const ff = run.failureFunction;
-    if (!run.failureUrl || !ff) throw badRequest(`workflow run ${run.runId} has no failure callback`);
+    if (!run.failureUrl || !ff) throw notFound(`workflow run ${run.runId} has no failure callback`);
     if (ff.state !== "CALLBACK_INPROGRESS") throw badRequest(`the failure callback of workflow run ${run.runId} is not in progress (${ff.state})`);
     await this.engine.cancel(userId, [ff.messageId]);
     // A pending callback is cancelled without an attempt, so nothing else records it. One in flight is cancelled

@@ -27,12 +27,58 @@ function stepFields(step: Json): Json {
   return out;
 }
 
-export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage[], nowMs: number, waiters: StoredWaiter[] = []): Json {
+type Group = { type: "sequential" | "parallel" | "next"; steps: Json[] };
+
+/**
+ * The `Promise.all`s of a run, from their plan steps (published together, one per branch): each branch's result,
+ * or its failure, is shown in its fork's parallel group, created where the first of them appears.
+ */
+class Forks {
+  private readonly byTarget = new Map<unknown, { group?: Group }>();
+  private readonly byMessage = new Map<string, Json>();
+  private current: { group?: Group } | undefined;
+
+  constructor(private readonly groups: Group[]) {}
+
+  /** A plan step: plan steps that follow each other (one batch) are the branches of one fork. */
+  plan(messageId: string, step: Json): void {
+    this.current ??= {};
+    this.byTarget.set(step.targetStep, this.current);
+    this.byMessage.set(messageId, step);
+  }
+
+  /** Any other step: the next plan step starts a new fork. */
+  interrupt(): void {
+    this.current = undefined;
+  }
+
+  /** The plan step a message carried, if it carried one. */
+  planOf(messageId: string): Json | undefined {
+    return this.byMessage.get(messageId);
+  }
+
+  /** Adds a branch's log to its fork's group; false when no plan names the branch. */
+  place(stepId: unknown, logged: Json): boolean {
+    const fork = this.byTarget.get(stepId);
+    if (!fork) return false;
+    if (!fork.group) {
+      fork.group = { type: "parallel", steps: [] };
+      this.groups.push(fork.group);
+    }
+    fork.group.steps.push(logged);
+    return true;
+  }
+}
+
+export function runLog(run: RunRecord, entries: RunEntry[], allMessages: RunMessage[], nowMs: number, waiters: StoredWaiter[] = []): Json {
+  // Messages older than the run belong to an earlier run of the same id, which has ended (DECISIONS #21).
+  const messages = allMessages.filter((m) => m.message.createdAtMs >= run.createdAtMs);
   const byId = new Map(messages.map((m) => [m.message.id, m]));
   const calls = messages.filter((m) => m.message.workflow?.callType === "toCallback");
   let callIndex = 0;
-  const groups: { type: "sequential" | "parallel" | "next"; steps: Json[] }[] = [];
+  const groups: Group[] = [];
   const seen = new Set<unknown>();
+  const forks = new Forks(groups);
   entries.forEach((entry, i) => {
     if (entry.callType !== "step") return;
     const carrier = byId.get(entry.messageId)?.message;
@@ -56,7 +102,11 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
     const step = parseJsonBounded(text(entry.body)) as any;
     if (!step || typeof step !== "object") return;
     // A plan step (stepId 0 with a target) only schedules a branch; the branch's result is what the log shows.
-    if (step.stepId === 0 && step.targetStep !== undefined) return;
+    if (step.stepId === 0 && step.targetStep !== undefined) {
+      forks.plan(entry.messageId, step);
+      return;
+    }
+    forks.interrupt();
     // A step published twice (delivery is at least once) is shown once, as the SDK reads it.
     if (seen.has(step.stepId)) return;
     seen.add(step.stepId);
@@ -89,6 +139,7 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
     const concurrent = Number(step.concurrent ?? 1);
     const last = groups[groups.length - 1];
     if (concurrent > 1) {
+      if (forks.place(step.stepId, logged)) return;
       if (last?.type === "parallel" && last.steps.length < concurrent && last.steps[0].concurrent === concurrent) last.steps.push(logged);
       else groups.push({ type: "parallel", steps: [logged] });
     } else {
@@ -120,6 +171,22 @@ export function runLog(run: RunRecord, entries: RunEntry[], messages: RunMessage
       .map((e) => e.responseHeaders?.["Upstash-Error-Step-Name"]?.[0])
       .filter((n): n is string => !!n)
       .pop();
+    // A parallel branch that failed the run is shown by name among its siblings.
+    const plan = failedRun ? forks.planOf(m.id) : undefined;
+    if (plan && !seen.has(plan.targetStep)) {
+      forks.place(plan.targetStep, {
+        callType: "step",
+        messageId: m.id,
+        ...stepFields({ ...plan, stepId: plan.targetStep }),
+        retries: m.maxRetries,
+        ...(m.retryDelay ? { retryDelay: m.retryDelay } : {}),
+        state: "STEP_FAILED",
+        ...(errors.length ? { errors } : {}),
+        createdAt: m.createdAtMs,
+        headers: m.header,
+      });
+      continue;
+    }
     next.push({
       messageId: m.id,
       ...(stepName ? { stepName } : {}),

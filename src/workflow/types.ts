@@ -20,6 +20,11 @@ export interface WorkflowTag {
   init?: boolean;
   /** Set on triggers sent with the `WF_DetectTrigger` feature: a reply without the SDK header fails the run. */
   detectTrigger?: boolean;
+  /**
+   * Set on the first message of a run started by the trigger REST API (`POST /v2/trigger`): only an SDK of major
+   * version 1 or later (its `Upstash-Workflow-Sdk` response header) can continue such a run.
+   */
+  triggerApi?: boolean;
   /** The SDK that published the message can fetch its step list itself (`LazyFetch`), so a large one is not sent. */
   lazyFetch?: boolean;
   /** On the answer to a `context.invoke`: the run that was invoked. */

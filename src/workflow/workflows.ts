@@ -163,16 +163,29 @@ export class Workflows {
    * with the headers the SDK left for it; undefined when its run is gone or finished.
    */
   async serverStep(userId: string, url: string, headers: Record<string, string[] | string>, step: Record<string, unknown>, callerIp = ""): Promise<NewMessage | undefined> {
+    const built = await this.buildServerStep(userId, url, headers, step, callerIp);
+    return built?.run.state === "RUN_STARTED" ? built.item : undefined;
+  }
+
+  /** A server-built step and the run it belongs to, built as for a started run even when that run has ended. */
+  private async buildServerStep(
+    userId: string,
+    url: string,
+    headers: Record<string, string[] | string>,
+    step: Record<string, unknown>,
+    callerIp: string,
+  ): Promise<{ item: NewMessage; run: RunRecord } | undefined> {
     const bag = flattenHeaders(headers);
     bag["content-type"] ??= "application/json";
     const wf = workflowHeadersOf(bag);
     if (!wf) return undefined;
     wf.init = false;
-    const runs = await this.runsFor(userId, [bag]);
-    const run = runs.get(wf.runId);
-    if (!run || run.state !== "RUN_STARTED") return undefined;
+    const run = await this.store.getRun(userId, wf.runId);
+    if (!run) return undefined;
+    const asStarted = run.state === "RUN_STARTED" ? run : { ...run, state: "RUN_STARTED" as const };
     try {
-      return this.prepare(wf, bag, Buffer.from(JSON.stringify(step)), { url }, { userId, callerIp, nowMs: this.engine.clock.now() }, runs);
+      const item = this.prepare(wf, bag, Buffer.from(JSON.stringify(step)), { url }, { userId, callerIp, nowMs: this.engine.clock.now() }, new Map([[run.runId, asStarted]]));
+      return { item, run };
     } catch {
       return undefined;
     }
@@ -187,11 +200,11 @@ export class Workflows {
   async deliveryBody(msg: MessageRecord): Promise<Buffer | undefined> {
     const tag = msg.workflow!;
     const run = await this.store.getRun(msg.userId, tag.runId);
-    if (!run || run.state !== "RUN_STARTED") {
-      this.encoded.drop(msg.userId, tag.runId);
+    if (!run || run.state !== "RUN_STARTED" || isOlderRunOf(msg, run)) {
+      if (run?.state !== "RUN_STARTED") this.encoded.drop(msg.userId, tag.runId);
       return undefined;
     }
-    const list = await this.encoded.get(msg.userId, tag.runId, (after) => this.store.getRunEntries(msg.userId, tag.runId, after));
+    const list = await this.encoded.get(run, (after) => this.store.getRunEntries(msg.userId, tag.runId, after));
     const end = list.ids.lastIndexOf(msg.id);
     const body = Buffer.from(`[${(end === -1 ? list.json : list.json.slice(0, end + 1)).join(",")}]`);
     // A large list is left for the SDK to fetch (`GET /v2/workflows/runs/{id}`, cut at this message by the SDK).
@@ -208,11 +221,12 @@ export class Workflows {
    */
   async afterAttempt(msg: MessageRecord, t: Transition, dlq: DlqEntry | undefined, nowMs: number): Promise<WriteOp[]> {
     const tag = msg.workflow!;
-    // Most attempts (a step delivered, a retry) change nothing about the run: no need to read it.
-    if (t.verdict.kind === "retry" && tag.callType !== "toCallback") return [];
+    // Most attempts (a step delivered, a retry) change nothing about the run: no need to read it. A `context.call`
+    // answers the run once, after its final attempt (DECISIONS #19): a retry of the third-party request neither.
+    if (t.verdict.kind === "retry") return [];
     if (t.verdict.kind === "delivered" && (tag.callType === "step" || tag.callType === "fromCallback")) return [];
     const run = await this.store.getRun(msg.userId, tag.runId);
-    if (!run) return [];
+    if (!run || isOlderRunOf(msg, run)) return [];
     switch (tag.callType) {
       case "toCallback": {
         if (!msg.callback || t.verdict.kind === "cancelled" || run.state !== "RUN_STARTED") return [];
@@ -220,7 +234,7 @@ export class Workflows {
         return cb ? [this.engine.storeOp(cb)] : [];
       }
       case "failureCall": {
-        if (t.verdict.kind === "retry" || !run.failureFunction || run.failureFunction.messageId !== msg.id) return [];
+        if (!run.failureFunction || run.failureFunction.messageId !== msg.id) return [];
         const ok = t.verdict.kind === "delivered";
         const failureFunction = {
           ...run.failureFunction,
@@ -250,7 +264,11 @@ export class Workflows {
     // The callback body is not a step list: the SDK must not see its protocol version header (SPEC §5.2).
     delete cfg.header["Upstash-Workflow-Sdk-Version"];
     addRunHeaders(cfg.header, run);
-    const body = Buffer.from(JSON.stringify(callbackBody(msg, t)));
+    const result = callbackBody(msg, t);
+    // The only answer is the final one: a request that failed for good before its retries ran out (non-retryable,
+    // refused by the egress policy) must not read as "will retry" to the SDK, which would then wait for ever.
+    if (t.verdict.kind === "failed") result.retried = msg.maxRetries;
+    const body = Buffer.from(JSON.stringify(result));
     const item = buildMessage(cfg, { url: msg.callback! }, body, { userId: msg.userId, callerIp: msg.callerIp, nowMs }, this.engine.config.defaultRetries);
     item.record.kind = "callback";
     item.record.sourceMessageId = msg.id;
@@ -272,8 +290,7 @@ export class Workflows {
         failureFunction = { messageId: failure.record.id, url: run.failureUrl, state: "CALLBACK_INPROGRESS", dlqId: dlq?.dlqId };
       }
     }
-    const answer = await this.invokerAnswer(run, { isFailed: true });
-    if (answer) then.push(answer);
+    then.push(...(await this.invokerAnswer(run, { isFailed: true })));
     return {
       op: "runUpdate",
       userId: run.userId,
@@ -312,16 +329,22 @@ export class Workflows {
     return item;
   }
 
-  /** The answer to the run that invoked this one (SPEC §5.8), stored with the parent's run; undefined without an invoker. */
-  async invokerAnswer(run: RunRecord, result: { body?: string; isFailed?: boolean; isCanceled?: boolean }): Promise<WriteOp | undefined> {
+  /**
+   * The answer to the run that invoked this one (SPEC §5.8), stored with the parent's run; none without an invoker.
+   * A parent that has ended meanwhile (another branch of its parallel steps failed it) is not delivered to again,
+   * but its log still shows the Invoke step with its result.
+   */
+  async invokerAnswer(run: RunRecord, result: { body?: string; isFailed?: boolean; isCanceled?: boolean }): Promise<WriteOp[]> {
     const inv = run.invoker;
-    if (!inv) return undefined;
+    if (!inv) return [];
     const out = JSON.stringify({ body: result.body, isFailed: result.isFailed ?? false, isCanceled: result.isCanceled ?? false });
-    const item = await this.serverStep(run.userId, inv.workflowUrl, inv.headers, { ...inv.step, out }, run.callerIp);
-    if (!item) return undefined;
+    const built = await this.buildServerStep(run.userId, inv.workflowUrl, inv.headers, { ...inv.step, out }, run.callerIp);
+    if (!built) return [];
+    const { item, run: parent } = built;
     // The parent's log names the run its Invoke step started.
     item.record.workflow!.invoked = { runId: run.runId, url: run.url, createdAtMs: run.createdAtMs };
-    return this.engine.storeOp(item);
+    if (parent.state === "RUN_STARTED") return [this.engine.storeOp(item)];
+    return [recordUndelivered(item, parent)];
   }
 
   // ---- ending runs ------------------------------------------------------------------------------
@@ -342,7 +365,7 @@ export class Workflows {
       runId,
       expectState: ["RUN_STARTED"],
       patch: how.cancel ? { state: "RUN_CANCELED", completedAtMs: now } : { state: "RUN_SUCCESS", completedAtMs: now, response: how.response },
-      then: answer ? [answer] : [],
+      then: answer,
     };
     const [r] = await this.engine.commitAndStart([op]);
     if (!r.applied) return r.rejected === "unknown" ? undefined : (r.rejected as RunState);
@@ -374,7 +397,7 @@ export class Workflows {
  * appended since are read from the store. Bounded in runs and in bytes; least recently used runs go first.
  */
 class EncodedEntries {
-  private readonly runs = new Map<string, { lastSeq: number; ids: string[]; json: string[]; bytes: number }>();
+  private readonly runs = new Map<string, { createdAtMs: number; lastSeq: number; ids: string[]; json: string[]; bytes: number }>();
   private bytes = 0;
 
   constructor(
@@ -382,11 +405,14 @@ class EncodedEntries {
     private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
-  async get(userId: string, runId: string, read: (afterSeq: number) => Promise<RunEntry[]>): Promise<{ ids: string[]; json: string[] }> {
-    const key = `${userId}\u0000${runId}`;
+  async get(run: RunRecord, read: (afterSeq: number) => Promise<RunEntry[]>): Promise<{ ids: string[]; json: string[] }> {
+    const key = `${run.userId}\u0000${run.runId}`;
     let e = this.runs.get(key);
+    // A run that has ended and whose id a new run took: its entries are not the new run's.
+    if (e && e.createdAtMs !== run.createdAtMs) this.drop(run.userId, run.runId);
+    e = this.runs.get(key);
     if (!e) {
-      e = { lastSeq: -1, ids: [], json: [], bytes: 0 };
+      e = { createdAtMs: run.createdAtMs, lastSeq: -1, ids: [], json: [], bytes: 0 };
       this.runs.set(key, e);
     }
     const fresh = await read(e.lastSeq);
@@ -420,6 +446,50 @@ class EncodedEntries {
     this.runs.delete(key);
     this.bytes -= e.bytes;
   }
+}
+
+/**
+ * The writes that keep a step of a run that has ended: the step becomes an entry of the run (its log shows it),
+ * and its message is stored already cancelled, so it is never delivered. Fenced on the run still being the ended
+ * one that was read, so the step cannot join a newer run of the same id.
+ */
+function recordUndelivered(item: NewMessage, run: RunRecord): WriteOp {
+  const m = item.record;
+  m.state = "cancelled";
+  m.finishedMs = m.createdAtMs;
+  const event = { userId: m.userId, messageId: m.id, timeMs: m.createdAtMs };
+  return {
+    op: "runUpdate",
+    userId: run.userId,
+    runId: run.runId,
+    expectState: [run.state],
+    expectCreatedAtMs: run.createdAtMs,
+    patch: {},
+    then: [
+      {
+        op: "insertMessage",
+        message: m,
+        events: [
+          { ...event, state: "CREATED" },
+          { ...event, state: "CANCELLED", error: "its workflow run had ended: recorded in the run's log, not delivered" },
+        ],
+      },
+      {
+        op: "runCopyEntries",
+        userId: run.userId,
+        runId: run.runId,
+        entries: [{ messageId: m.id, callType: "step", body: item.run!.entry!.body, createdMs: m.createdAtMs }],
+      },
+    ],
+  };
+}
+
+/**
+ * A message created before its run was: it belongs to an earlier run of the same id, which has ended (DECISIONS
+ * #21), and must neither be delivered into the new run nor act on it.
+ */
+function isOlderRunOf(msg: MessageRecord, run: RunRecord): boolean {
+  return msg.createdAtMs < run.createdAtMs;
 }
 
 /** `{messageId, body (base64), callType}`: one entry as the SDK reads it. */

@@ -92,17 +92,23 @@ describe("info", () => {
     expect(Math.abs(info.ratePeriodStart - nowSec())).toBeLessThanOrEqual(3);
   });
 
-  it("an unknown key is a 404 with a JSON error, for get and for every action", async () => {
+  it("an unknown key is a 404 to get; every action sets the key up in advance instead (the vendor's 200)", async () => {
     const client = sluice.client();
     const key = uniqueKey("nobody");
     await rejectsWith(client.flowControl.get(key), 404);
-    await rejectsWith(client.flowControl.pause(key), 404);
-    await rejectsWith(client.flowControl.resume(key), 404);
-    await rejectsWith(client.flowControl.pin(key, { parallelism: 1 }), 404);
-    await rejectsWith(client.flowControl.unpin(key, { parallelism: true }), 404);
-    await rejectsWith(client.flowControl.resetRate(key), 404);
     await jsonError(await sluice.api("GET", `/v2/flowControl/${key}`), 404, new RegExp(key));
-    await jsonError(await sluice.api("POST", `/v2/flowControl/${key}/reset`), 404);
+    await client.flowControl.resetRate(key);
+    await client.flowControl.pin(key, { parallelism: 1 });
+    await client.flowControl.unpin(key, { parallelism: true });
+    await client.flowControl.pause(key);
+    expect(await client.flowControl.get(key)).toMatchObject({ flowControlKey: key, isPaused: true, isPinnedParallelism: false, waitListSize: 0 });
+    await client.flowControl.resume(key);
+    expect((await sluice.api("POST", `/v2/flowControl/${key}/reset`)).status).toBe(200);
+    // A name a message could not use is refused, and nothing is set up.
+    await jsonError(await sluice.api("POST", "/v2/flowControl/bad%20key/pause"), 400, /flow-control key/);
+    const listed = (await (await sluice.api("GET", "/v2/flowControl")).json()) as { flowControlKey: string }[];
+    expect(listed.map((k) => k.flowControlKey)).toContain(key);
+    expect(listed.map((k) => k.flowControlKey)).not.toContain("bad key");
   });
 
   it("GET /v2/flowControl lists the user's keys, filtered by a search substring", async () => {
@@ -321,17 +327,15 @@ describe("resetRate and reset", () => {
 });
 
 describe("isolation between users", () => {
-  it("another user can neither see nor steer a key: 404 for every call, and the owner's key is untouched", async () => {
+  it("another user can neither see nor steer a key: their actions set up a key of their own, the owner's is untouched", async () => {
     const { t, key } = await busyKey("iso", 3, { parallelism: 1 }, 300);
     await t.waitFor(1);
     const other = sluice.client(1);
     await rejectsWith(other.flowControl.get(key), 404);
-    await rejectsWith(other.flowControl.pause(key), 404);
-    await rejectsWith(other.flowControl.pin(key, { parallelism: 5 }), 404);
-    await rejectsWith(other.flowControl.unpin(key, { parallelism: true, rate: true }), 404);
-    await rejectsWith(other.flowControl.resetRate(key), 404);
-    await rejectsWith(other.flowControl.resume(key), 404);
-    await jsonError(await sluice.api("POST", `/v2/flowControl/${key}/reset`, { token: sluice.token(1) }), 404);
+    await other.flowControl.pin(key, { parallelism: 5 });
+    await other.flowControl.pause(key);
+    await other.flowControl.resetRate(key);
+    expect(await other.flowControl.get(key)).toMatchObject({ isPaused: true, isPinnedParallelism: true, parallelismMax: 5, waitListSize: 0 });
     expect(await sluice.client(0).flowControl.get(key)).toMatchObject({
       isPaused: false,
       isPinnedParallelism: false,

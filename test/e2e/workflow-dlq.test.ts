@@ -436,9 +436,10 @@ describe("failure callback", () => {
     const { workflowRunId } = await client.trigger({ url: wf.url, retries: 0, failureUrl: hook.url("/slow-hook") });
     const e = await dlqEntryOf(workflowRunId, "CALLBACK_INPROGRESS");
     await eventually(() => hook.at("/slow-hook").length === 1, 5000);
+    // The vendor's OpenAPI answers with a bare 302.
     const r = await sluice.api("DELETE", `/v2/workflows/dlq/callback/${e.dlqId}`);
-    expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ workflowRunId, workflowCreatedAt: e.workflowCreatedAt });
+    expect(r.status).toBe(302);
+    expect(await r.text()).toBe("");
     expect((await listFor(workflowRunId))[0].failureCallbackInfo?.state).toBe("CALLBACK_CANCELED");
     // The attempt in flight ends as cancelled, not failed; a cancelled callback is not retried.
     await new Promise((res) => setTimeout(res, 1800));

@@ -57,8 +57,10 @@ describe("ways to start a run", () => {
     expect(typeof body.workflowCreatedAt).toBe("number");
     await waitForRun(host.client(), "wfr_server-1");
     expect(seen).toEqual([["plain text", "yes", ["srv"]]]);
-    const again = await sluice.api("POST", `/v2/trigger/${url}`, { headers: { "Upstash-Workflow-RunId": "wfr_server-1" } });
-    expect((await again.json()).deduplicated).toBe(true);
+    // The run has ended: its id starts a new run (DECISIONS #21).
+    const again = await (await sluice.api("POST", `/v2/trigger/${url}`, { headers: { "Upstash-Workflow-RunId": "wfr_server-1" } })).json();
+    expect(again.deduplicated).toBeUndefined();
+    expect(again.workflowCreatedAt).toBeGreaterThan(body.workflowCreatedAt);
   });
 
   it("POST /v2/trigger with Upstash-Workflow-Unknown-Sdk hands the run to the SDK, which continues it", async () => {

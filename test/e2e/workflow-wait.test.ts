@@ -264,9 +264,9 @@ describe("webhooks", () => {
 describe("bad input", () => {
   it("refuses what it cannot use, with JSON errors", async () => {
     const notify = await sluice.api("POST", "/v2/notify/wfr_nope/some-event", { body: "x" });
-    expect(notify.status).toBe(404);
+    expect(notify.status).toBe(400);
     expect((await notify.json()).error).toMatch(/wfr_nope/);
-    await expect(host.client().notify({ eventId: "e", eventData: 1, workflowRunId: "wfr_nope" })).rejects.toMatchObject({ status: 404 });
+    await expect(host.client().notify({ eventId: "e", eventData: 1, workflowRunId: "wfr_nope" })).rejects.toMatchObject({ status: 400 });
 
     const badJson = await sluice.api("POST", "/v2/wait/e1", { body: "{not json", headers: { "content-type": "application/json" } });
     expect(badJson.status).toBe(400);

@@ -11,13 +11,14 @@ export interface SluiceProcess {
 }
 
 /**
- * Starts the built `sluice` CLI and collects everything it prints, stdout and stderr in arrival order. With
- * SLUICE_TEST_STORE=postgres the process keeps its data in the PostgreSQL schema of its `--data` folder instead.
+ * Starts the built `sluice` CLI (or the `bin` given) and collects everything it prints, stdout and stderr in
+ * arrival order. With SLUICE_TEST_STORE=postgres the process keeps its data in the PostgreSQL schema of its
+ * `--data` folder instead.
  */
-function launch(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
+function launch(args: string[], env: Record<string, string>, bin = BIN): { child: ChildProcess; output: () => string } {
   const data = args.indexOf("--data");
   const store = process.env.SLUICE_TEST_STORE === "postgres" && data >= 0 ? { SLUICE_DATABASE_URL: schemaUrl(args[data + 1]) } : {};
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, SLUICE_LOG_LEVEL: "error", ...store, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -35,9 +36,12 @@ function killAfter(child: ChildProcess, timeoutMs: number, onTimeout: () => void
   }, timeoutMs);
 }
 
-/** Runs the built `sluice` CLI as a child process and resolves with its URL once the banner is printed. */
-export function spawnSluice(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<SluiceProcess> {
-  const { child, output } = launch(args, env);
+/**
+ * Runs the built `sluice` CLI (or the `bin` given: an installed copy) as a child process and resolves with its URL
+ * once the banner is printed.
+ */
+export function spawnSluice(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000, bin = BIN): Promise<SluiceProcess> {
+  const { child, output } = launch(args, env, bin);
   return new Promise((resolve, reject) => {
     const timer = killAfter(child, timeoutMs, () => reject(new Error(`sluice did not start within ${timeoutMs}ms:\n${output()}`)));
     child.stdout!.on("data", () => {

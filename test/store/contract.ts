@@ -320,6 +320,32 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await s.getRun("u2", "r1")).toBeUndefined();
       });
 
+      it("a trigger for the id of an ended run starts a new run: the old record, entries, waiters, kept events and DLQ entry go, its messages stay", async () => {
+        const s = await fresh();
+        await s.commit([step("r1", "t1", { create: run("r1", "t1") }), step("r1", "s1"), { op: "insertDlq", entry: dlq("d1", "s1") }, { op: "insertDlq", entry: dlq("d2", "s1") }]);
+        await s.commit([
+          { op: "putWaiter", waiter: waiter("r1", "ev") },
+          { op: "putRunEvent", event: { userId: "u1", runId: "r1", eventId: "ev", createdMs: 1, data: Buffer.from("x") } },
+        ]);
+        await s.commit([{ op: "runUpdate", userId: "u1", runId: "r1", expectState: ["RUN_STARTED"], patch: { state: "RUN_FAILED", completedAtMs: 5, dlqId: "d1" } }]);
+        const again = { ...run("r1", "t2"), createdAtMs: 200 };
+        expect(await s.commit([step("r1", "t2", { create: again })])).toEqual([{ applied: true }]);
+        expect(await s.getRun("u1", "r1")).toEqual(again);
+        expect((await s.getRunEntries("u1", "r1")).map((e) => [e.seq, e.messageId])).toEqual([[0, "t2"]]);
+        expect(await s.countRunEvents("u1", "r1")).toBe(0);
+        expect(await s.listRunWaiters("u1", "r1")).toEqual([]);
+        expect(await s.getDlq("u1", "d1")).toBeUndefined();
+        expect((await s.getDlq("u1", "d2"))!.dlqId).toBe("d2");
+        expect((await s.getMessage("u1", "s1"))!.id).toBe("s1");
+        // An update meant for the old run does not touch the new one.
+        expect(await s.commit([{ op: "runUpdate", userId: "u1", runId: "r1", expectState: ["RUN_STARTED"], expectCreatedAtMs: 100, patch: { state: "RUN_CANCELED" } }])).toEqual([
+          { applied: false, rejected: "RUN_STARTED" },
+        ]);
+        expect(await s.commit([{ op: "runUpdate", userId: "u1", runId: "r1", expectState: ["RUN_STARTED"], expectCreatedAtMs: 200, patch: {} }])).toEqual([
+          { applied: true, nested: [] },
+        ]);
+      });
+
       it("appends entries numbered 0, 1, 2… in append order, only to a started run", async () => {
         const s = await fresh();
         expect(await s.commit([step("r9", "x")])).toEqual([{ applied: false, rejected: "unknown" }]);
@@ -510,6 +536,21 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           { userId: "u1", queueName: "q", id: "q2", finished: false, callbacks: 0 },
           { userId: "u1", queueName: "q", id: "q3", finished: true, callbacks: 1 },
         ]);
+      });
+    });
+
+    describe("metrics", () => {
+      it("counts pending and due messages, DLQ entries, schedules and active runs", async () => {
+        const s = await fresh();
+        await s.commit([
+          { op: "insertMessage", message: message({ id: "p1", dueMs: 5 }) },
+          { op: "insertMessage", message: message({ id: "p2", dueMs: 50, userId: "u2" }) },
+          { op: "insertMessage", message: message({ id: "f1", state: "failed", finishedMs: 1 }) },
+          { op: "insertDlq", entry: dlq("d1", "f1") },
+          { op: "putSchedule", schedule: schedule({ id: "s1" }) },
+          { op: "runStep", userId: "u1", runId: "r1", create: run("r1", "t1"), insert: { op: "insertMessage", message: message({ id: "t1", dueMs: 100 }) } },
+        ]);
+        expect(await s.countForMetrics(10)).toEqual({ pending: 3, due: 1, dlq: 1, schedules: 1, activeRuns: 1 });
       });
     });
 

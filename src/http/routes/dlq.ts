@@ -37,10 +37,20 @@ export function dlqRoutes({ engine, config }: AppDeps) {
     });
   }
 
-  /** The bulk selection of a delete or retry: ids, filters or everything, `count` (1–500) per call. */
-  function selectBulk(req: FastifyRequest): Promise<{ items: DlqRecord[]; cursor?: string }> {
-    const { q, count } = bulkScope(req, PARAMS.dlqBulk, "DLQ");
-    return select(req, q, count);
+  /**
+   * The bulk selection of a delete or retry: ids, filters or everything, `count` (1–500) per call. With
+   * `allIdsFound`, ids that name no entry are a 404 listing them (the OpenAPI's "some messages were not found"),
+   * before anything is done, so the caller never has to work out which of its ids were acted on.
+   */
+  async function selectBulk(req: FastifyRequest, allIdsFound = false): Promise<{ items: DlqRecord[]; cursor?: string }> {
+    const { q, ids, count } = bulkScope(req, PARAMS.dlqBulk, "DLQ");
+    const page = await select(req, q, count);
+    if (allIdsFound && ids) {
+      const found = new Set(page.items.map((e) => e.dlqId));
+      const missing = [...new Set(ids)].filter((id) => !found.has(id));
+      if (missing.length) throw notFound(`DLQ entries not found: ${missing.slice(0, 20).join(", ")}${missing.length > 20 ? ` and ${missing.length - 20} more` : ""}; nothing was retried`);
+    }
+    return page;
   }
 
   /** A fresh message from a DLQ entry: same content, a new id, any publish header given on the request overriding. */
@@ -107,7 +117,7 @@ export function dlqRoutes({ engine, config }: AppDeps) {
 
     app.post("/v2/dlq/retry", async (req, reply) => {
       if (isWorkflowSource(req)) throw badRequest("workflow DLQ entries are not retried: resume or restart their runs with /v2/workflows/dlq/resume or /restart");
-      const page = await selectBulk(req);
+      const page = await selectBulk(req, true);
       // Everything is validated before anything is requeued, so a bad override header changes nothing.
       const fresh = page.items.map((e) => [e, retried(req, e)] as const);
       const ids = await Promise.all(fresh.map(([entry, msg]) => engine.requeueFromDlq(req.userId, entry.dlqId, msg)));

@@ -7,10 +7,12 @@ import { badRequest, HttpError } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
+import { noteUnknownHeaders } from "../unknown-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { RunClosedError } from "../../workflow/workflows.js";
 import type { RunRecord } from "../../workflow/types.js";
 import type { AcceptResult } from "../../engine/engine.js";
+import { carryTraceparent } from "../../observability/traceparent.js";
 
 /** The raw path remainder after `prefix` and the raw query, exactly as the client sent them (SPEC §0.3). */
 export function rawRemainder(req: FastifyRequest, prefix: string): { remainder: string; query: string } {
@@ -61,6 +63,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
       items = buildMessages(cfg, targetsOf(engine, req.userId, dest, queueName), body, origin, config.defaultRetries);
     }
     for (const item of items) assertPublishable(config.egress, item.record);
+    if (req.traceparent) for (const item of items) carryTraceparent(item.record, req.traceparent);
     return items;
   }
 
@@ -87,6 +90,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
     if (queueName !== undefined) validateName(queueName, "queue name");
     const { remainder, query } = rawRemainder(req, prefix);
     const { destination, config: queryConfig } = parseDestination(remainder, query);
+    noteUnknownHeaders(req, Object.keys(queryConfig), config.rejectUnknownHeaders, "query parameters: ");
     const headers = withQueryConfig(req.headers, queryConfig);
     const runs = await engine.workflows.runsFor(req.userId, [headers]);
     const items = prepare(req, destination, headers, rawBody(req), queueName, runs);
@@ -171,6 +175,7 @@ export function publishRoutes({ engine, config }: AppDeps) {
         if (typeof v !== "string") throw badRequest(`batch item ${i}: header ${k} must be a string`);
         headers[k.toLowerCase()] = v;
       }
+      noteUnknownHeaders(req, Object.keys(headers), config.rejectUnknownHeaders, `batch item ${i}: `);
       const q = item.destination.indexOf("?");
       const { destination, config: queryConfig } =
         q === -1 ? parseDestination(item.destination, "") : parseDestination(item.destination.slice(0, q), item.destination.slice(q + 1));

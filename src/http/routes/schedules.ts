@@ -83,8 +83,8 @@ export function scheduleRoutes({ engine, config }: AppDeps) {
       const { callback, failureCallback } = parsePublishHeaders(headers, config.limits);
       assertPublishable(config.egress, { url: destination.kind === "url" ? destination.url : undefined, callback, failureCallback });
       if (queueName !== undefined && !hasQueue(engine, req.userId, queueName)) await upsertQueue(engine, req.userId, queueName, {});
-      const s = await scheduler.upsert(input);
-      return { scheduleId: s.id };
+      const { schedule, deduplicated } = await scheduler.upsert(input);
+      return { scheduleId: schedule.id, ...(deduplicated ? { deduplicated: true } : {}) };
     });
 
     app.get("/v2/schedules", async (req) => {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { assertPublishable } from "../../engine/egress.js";
 import type { Endpoint } from "../../engine/url-groups.js";
-import { badRequest } from "../../errors.js";
+import { badRequest, HttpError } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
 import type { StoredUrlGroup } from "../../store/store.js";
 import { jsonBody, type AppDeps } from "../app.js";
@@ -70,6 +70,17 @@ export function urlGroupRoutes({ engine, config }: AppDeps) {
     app.delete<{ Params: { name: string } }>("/v2/topics/:name", async (req) => {
       await groups.delete(req.userId, req.params.name);
       return { deleted: true };
+    });
+
+    // Neither OpenAPI nor SDK has it (a vendor docs page mentions default headers of a group): refused in words
+    // rather than with the router's bare 404, which would read as "no such group" (docs/compatibility.md).
+    app.patch<{ Params: { name: string } }>("/v2/topics/:name", async (_req, reply) => {
+      reply.header("allow", "GET, DELETE");
+      throw new HttpError(
+        405,
+        "PATCH /v2/topics/{name} is not supported: a URL group has no default headers or settings to change; " +
+          "send headers with each publish, and change endpoints with POST or DELETE /v2/topics/{name}/endpoints",
+      );
     });
   };
 }

@@ -162,9 +162,10 @@ export function workflowDlqRoutes({ engine, config }: AppDeps) {
       return { workflowRunId: run.runId, workflowCreatedAt: run.createdAtMs };
     });
 
-    app.delete<{ Params: { dlqId: string } }>("/v2/workflows/dlq/callback/:dlqId", async (req) => {
-      const run = await dlq.cancelFailureCallback(req.userId, req.params.dlqId);
-      return { workflowRunId: run.runId, workflowCreatedAt: run.createdAtMs };
+    // The vendor's OpenAPI answers a cancelled callback with a bare 302 (no body, no Location).
+    app.delete<{ Params: { dlqId: string } }>("/v2/workflows/dlq/callback/:dlqId", async (req, reply) => {
+      await dlq.cancelFailureCallback(req.userId, req.params.dlqId);
+      return reply.code(302).send();
     });
   };
 }

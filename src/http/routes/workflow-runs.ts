@@ -6,17 +6,15 @@ import { parseDestination } from "../../protocol/destination.js";
 import type { HeaderBag } from "../../protocol/publish-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { rawStep } from "../../workflow/workflows.js";
-import type { RunFilter, RunState } from "../../workflow/types.js";
+import type { RunFilter } from "../../workflow/types.js";
 import { jsonBody, rawBody, type AppDeps } from "../app.js";
 import { bulkScope } from "../bulk-scope.js";
 import { PARAMS } from "../endpoint-params.js";
 import { allValues, dateParam, list, one, type Query } from "../query.js";
 import { assertBodySize, rawRemainder } from "./publish.js";
 
-const RUN_STATES = new Set<RunState>(["RUN_STARTED", "RUN_SUCCESS", "RUN_FAILED", "RUN_CANCELED"]);
 
-
-/** The run selection shared by logs, bulk cancel and the workflow DLQ (SPEC §2.10). */
+/** The run selection shared by logs and bulk cancel (SPEC §2.10); the logs read `state` themselves. */
 export function parseRunFilter(q: Query, urlMode: "exact" | "prefix"): RunFilter {
   const urls = allValues(q, "workflowUrl", "workflowUrl[]");
   const exact = urlMode === "exact" || one(q, "workflowUrlExactMatch") === "true";
@@ -33,14 +31,6 @@ export function parseRunFilter(q: Query, urlMode: "exact" | "prefix"): RunFilter
     host: list(q, "host", "host[]"),
     path: allValues(q, "path", "path[]"),
   };
-  const states = list(q, "state");
-  if (states) {
-    f.state = states.map((s) => {
-      const st = s.toUpperCase().replace("CANCELLED", "CANCELED") as RunState;
-      if (!RUN_STATES.has(st)) throw badRequest(`invalid state "${s}": use RUN_STARTED, RUN_SUCCESS, RUN_FAILED or RUN_CANCELED`);
-      return st;
-    });
-  }
   return f;
 }
 
@@ -82,6 +72,7 @@ export function workflowRunRoutes({ engine, config }: AppDeps) {
     const { headers, runId } = triggerHeaders(given, dest.url);
     const wf = workflowHeadersOf(headers)!;
     const item = workflows.prepare(wf, headers, body, { url: dest.url }, { userId: req.userId, callerIp: req.ip, nowMs: engine.clock.now() }, new Map());
+    item.record.workflow!.triggerApi = true;
     assertPublishable(config.egress, item.record);
     return { item, runId };
   }

@@ -117,12 +117,14 @@ export function workflowWaitRoutes({ engine, config }: AppDeps) {
       return results;
     });
 
-    // Run-scoped ("safe") notify: the reply is the same array as the plain form, as the SDK types it (DECISIONS #8).
+    // Run-scoped ("safe") notify: the reply is the same array as the plain form, as the SDK types it (DECISIONS #8);
+    // the OpenAPI shows one object here, which the SDK's `NotifyResponse[]` would misread.
     app.post<{ Params: { runId: string; eventId: string } }>("/v2/notify/:runId/:eventId", async (req, reply) => {
       const { runId, eventId } = req.params;
       if (!runId || !eventId) throw badRequest("run id and event id are required: POST /v2/notify/{runId}/{eventId}");
       const results = await waits.notifyRun(req.userId, runId, eventId, rawBody(req), req.ip);
-      if (!results) throw notFound(`workflow run ${runId} not found or already finished`);
+      // 400, not 404: the OpenAPI's answer to a run id that names no running run ("invalid workflow run ID").
+      if (!results) throw badRequest(`invalid workflow run id ${runId}: no such run is running (not found, or already finished)`);
       reply.code(201);
       return results;
     });

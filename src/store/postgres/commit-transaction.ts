@@ -5,7 +5,7 @@ import { dlqDetail, eventDetail, messageColumns, runColumns, runFromColumns, wai
 import type { RunRecord } from "../../workflow/types.js";
 import { DELETE_DLQ, INSERT_DLQ } from "./sql/dlq.js";
 import { CLAIM_DEDUP, GET_DEDUP, INSERT_EVENTS, INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS, PUT_BODY, UPDATE_MESSAGE } from "./sql/messages.js";
-import { APPEND_ENTRIES, INSERT_RUN, INSERT_RUN_COLUMNS, LOCK_RUN, UPDATE_RUN } from "./sql/runs.js";
+import { APPEND_ENTRIES, DROP_ENDED_RUN, INSERT_RUN, INSERT_RUN_COLUMNS, LOCK_RUN, UPDATE_RUN } from "./sql/runs.js";
 import { DELETE_SCHEDULE, FIRE_SCHEDULE, PUT_SCHEDULE } from "./sql/schedules.js";
 import { DELETE_QUEUE, DELETE_URL_GROUP, PUT_FLOW_SETTINGS, PUT_FLOW_WINDOWS, PUT_QUEUE, PUT_URL_GROUP } from "./sql/settings.js";
 import { DROP_RUN_WAITERS, PUT_RUN_EVENT, PUT_WAITER, TAKE_RUN_EVENT, TAKE_WAITER } from "./sql/waiters.js";
@@ -194,13 +194,17 @@ export class CommitTransaction {
         const existing = await this.lockRun(op.userId, op.runId);
         let appendEntry = op.entry !== undefined;
         if (op.create) {
-          if (existing) {
-            if (!(op.continueExisting && existing.state === "RUN_STARTED")) {
-              return { result: Promise.resolve({ applied: false, duplicateOf: existing.triggerMessageId }) };
-            }
+          if (existing?.state === "RUN_STARTED") {
+            if (!op.continueExisting) return { result: Promise.resolve({ applied: false, duplicateOf: existing.triggerMessageId }) };
             // The SDK taking over a run the server started: the run, its configuration and its first entry stay.
             appendEntry = false;
           } else {
+            // An id whose run has ended names a new run (DECISIONS #21): the old one goes, with what only it used,
+            // and the DLQ entry it failed with (which could no longer be resumed or restarted).
+            if (existing) {
+              this.send(DROP_ENDED_RUN, [op.userId, op.runId]);
+              if (existing.dlqId) this.send(DELETE_DLQ, [op.userId, existing.dlqId]);
+            }
             const row = runColumns(op.create);
             this.send(INSERT_RUN, INSERT_RUN_COLUMNS.map((c) => row[c]));
           }
@@ -220,6 +224,10 @@ export class CommitTransaction {
         const current = await this.lockRun(op.userId, op.runId);
         if (!current || !op.expectState.includes(current.state)) {
           return { result: Promise.resolve({ applied: false, rejected: current ? current.state : "unknown" }) };
+        }
+        // A newer run of the same id is not the run this update was meant for.
+        if (op.expectCreatedAtMs !== undefined && current.createdAtMs !== op.expectCreatedAtMs) {
+          return { result: Promise.resolve({ applied: false, rejected: current.state }) };
         }
         const row = runColumns({ ...current, ...op.patch });
         this.send(UPDATE_RUN, [op.userId, op.runId, row.state, row.completed_ms, row.spec, row.response]);

@@ -5,7 +5,7 @@ import type { RunEntry, RunFilter, RunRecord, StoredRunEvent, StoredWaiter } fro
 import { dlqFromColumns, eventFromColumns, messageFromColumns, runFromColumns, waiterFromColumns } from "../columns.js";
 import { Conditions, filterSql, runFilterSql } from "../filter-sql.js";
 import { postgresDialect } from "../sql-dialect.js";
-import type { DueKey, FlowWindow, MessageFilter, OpResult, Page, Store, StoredEvent, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
+import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, Store, StoredEvent, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
 import { CommitTransaction } from "./commit-transaction.js";
 import { clientConfig } from "./connection.js";
 import { parseDatabaseUrl, type PgTarget } from "./database-url.js";
@@ -178,6 +178,11 @@ export class PgStore implements Store {
   async messageStates(ids: string[]): Promise<Map<string, MessageState>> {
     if (ids.length === 0) return new Map();
     return new Map((await this.rows(M.MESSAGE_STATES, [ids])).map((r) => [r.id, r.state]));
+  }
+
+  async countForMetrics(nowMs: number): Promise<MetricsCounts> {
+    const [r] = await this.rows(M.COUNT_FOR_METRICS, [nowMs]);
+    return { pending: r.pending, due: r.due, dlq: r.dlq, schedules: r.schedules, activeRuns: r.active_runs };
   }
 
   async listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]> {

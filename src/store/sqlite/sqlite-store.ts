@@ -6,6 +6,7 @@ import type {
   DueKey,
   FlowWindow,
   MessageFilter,
+  MetricsCounts,
   OpResult,
   Page,
   Store,
@@ -69,6 +70,16 @@ export class SqliteStore implements Store {
 
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      // A newer Sluice wrote this schema: reading or writing it with older code could lose or corrupt data.
+      const where = this.db.name;
+      this.db.close();
+      this.lock?.release();
+      throw new Error(
+        `database ${where} has schema version ${version}, newer than this Sluice knows (${MIGRATIONS.length}): ` +
+          `it was written by a newer Sluice. Run that version (or newer), or restore a backup taken before the upgrade`,
+      );
+    }
     for (let v = version; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v]);
@@ -440,6 +451,19 @@ export class SqliteStore implements Store {
       if (row) out.set(id, row.state);
     }
     return out;
+  }
+
+  async countForMetrics(nowMs: number): Promise<MetricsCounts> {
+    const n = (sql: string, ...args: unknown[]): number => (this.cached(sql).get(...args) as Row).n;
+    // The message counts read the partial index of pending messages only; runs have no index on their state, so
+    // theirs reads the run table (the metrics cache bounds how often).
+    return {
+      pending: n(`SELECT COUNT(*) AS n FROM messages WHERE state = 'pending'`),
+      due: n(`SELECT COUNT(*) AS n FROM messages WHERE state = 'pending' AND due_ms <= ?`, nowMs),
+      dlq: n(`SELECT COUNT(*) AS n FROM dlq`),
+      schedules: n(`SELECT COUNT(*) AS n FROM schedules`),
+      activeRuns: n(`SELECT COUNT(*) AS n FROM wf_runs WHERE state = 'RUN_STARTED'`),
+    };
   }
 
   async countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number> {

@@ -46,6 +46,9 @@ export class WorkflowTables {
       putEvent: db.prepare(`INSERT INTO wf_run_events (user_id, run_id, event_id, created_ms, data) VALUES (?, ?, ?, ?, ?)`),
       takeEvent: db.prepare(`DELETE FROM wf_run_events WHERE user_id = ? AND id = ?`),
       findEvent: db.prepare(`SELECT * FROM wf_run_events WHERE user_id = ? AND run_id = ? AND event_id = ? ORDER BY id LIMIT 1`),
+      dropEntries: db.prepare(`DELETE FROM wf_entries WHERE user_id = ? AND run_id = ?`),
+      dropEvents: db.prepare(`DELETE FROM wf_run_events WHERE user_id = ? AND run_id = ?`),
+      dropRun: db.prepare(`DELETE FROM wf_runs WHERE user_id = ? AND run_id = ?`),
       countEvents: db.prepare(`SELECT COUNT(*) AS n FROM wf_run_events WHERE user_id = ? AND run_id = ?`),
     };
   }
@@ -57,12 +60,13 @@ export class WorkflowTables {
         const existing = this.getRun(op.userId, op.runId);
         let appendEntry = op.entry !== undefined;
         if (op.create) {
-          if (existing) {
-            const run = existing;
-            if (!(op.continueExisting && run.state === "RUN_STARTED")) return { applied: false, duplicateOf: run.triggerMessageId };
+          if (existing?.state === "RUN_STARTED") {
+            if (!op.continueExisting) return { applied: false, duplicateOf: existing.triggerMessageId };
             // The SDK taking over a run the server started: the run, its configuration and its first entry stay.
             appendEntry = false;
           } else {
+            // An id whose run has ended names a new run (DECISIONS #21): the old one goes, with what only it used.
+            if (existing) this.dropEndedRun(existing, applyOp);
             this.forget(op.userId, op.runId);
             this.stmts.insertRun.run(runToRow(op.create));
           }
@@ -82,6 +86,8 @@ export class WorkflowTables {
       case "runUpdate": {
         const current = this.getRun(op.userId, op.runId);
         if (!current || !op.expectState.includes(current.state)) return { applied: false, rejected: current ? current.state : "unknown" };
+        // A newer run of the same id is not the run this update was meant for.
+        if (op.expectCreatedAtMs !== undefined && current.createdAtMs !== op.expectCreatedAtMs) return { applied: false, rejected: current.state };
         const run = { ...current, ...op.patch };
         this.forget(op.userId, op.runId);
         this.stmts.updateRun.run(runToRow(run));
@@ -117,6 +123,20 @@ export class WorkflowTables {
         return { applied: true, nested: (op.then ?? []).map(applyOp) };
       }
     }
+  }
+
+  /**
+   * Removes an ended run whose id a new trigger takes: its record, entries, waiters, stored events and the DLQ
+   * entry it failed with (which could no longer be resumed or restarted). Its messages stay, with their logs, until
+   * retention; being older than the new run, they are not part of it.
+   */
+  private dropEndedRun(run: RunRecord, applyOp: (op: WriteOp) => OpResult): void {
+    this.forget(run.userId, run.runId);
+    this.stmts.dropEntries.run(run.userId, run.runId);
+    this.stmts.dropEvents.run(run.userId, run.runId);
+    this.stmts.dropRunWaiters.run(run.userId, run.runId);
+    this.stmts.dropRun.run(run.userId, run.runId);
+    if (run.dlqId) applyOp({ op: "deleteDlq", userId: run.userId, dlqId: run.dlqId });
   }
 
   /**
@@ -197,13 +217,10 @@ export class WorkflowTables {
     const runs = this.db
       .prepare(`SELECT user_id, run_id FROM wf_runs WHERE completed_ms IS NOT NULL AND completed_ms < ? LIMIT ?`)
       .all(beforeMs, limit) as Row[];
-    const delEntries = this.db.prepare(`DELETE FROM wf_entries WHERE user_id = ? AND run_id = ?`);
-    const delEvents = this.db.prepare(`DELETE FROM wf_run_events WHERE user_id = ? AND run_id = ?`);
-    const delRun = this.db.prepare(`DELETE FROM wf_runs WHERE user_id = ? AND run_id = ?`);
     for (const r of runs) {
-      delEntries.run(r.user_id, r.run_id);
-      delEvents.run(r.user_id, r.run_id);
-      delRun.run(r.user_id, r.run_id);
+      this.stmts.dropEntries.run(r.user_id, r.run_id);
+      this.stmts.dropEvents.run(r.user_id, r.run_id);
+      this.stmts.dropRun.run(r.user_id, r.run_id);
     }
     return runs.length;
   }

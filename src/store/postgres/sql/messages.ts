@@ -95,3 +95,11 @@ export const RUN_MESSAGES = `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGES_WITH_BODI
 /** $1 message ids → their events, in log order */
 export const EVENTS_OF_MESSAGES = `SELECT message_id, time_ms, state, detail, response_body FROM events
   WHERE message_id = ANY($1::text[]) ORDER BY seq`;
+
+/** $1 now_ms → the totals of the metrics gauges, in one round trip */
+export const COUNT_FOR_METRICS = `SELECT
+  (SELECT count(*) FROM messages WHERE state = 'pending') AS pending,
+  (SELECT count(*) FROM messages WHERE state = 'pending' AND due_ms <= $1) AS due,
+  (SELECT count(*) FROM dlq) AS dlq,
+  (SELECT count(*) FROM schedules) AS schedules,
+  (SELECT count(*) FROM wf_runs WHERE state = 'RUN_STARTED') AS active_runs`;

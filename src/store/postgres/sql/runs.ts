@@ -32,3 +32,16 @@ export const APPEND_ENTRIES = `INSERT INTO wf_entries (user_id, run_id, seq, mes
 
 /** $1 user_id, $2 run_id, $3 after seq */
 export const GET_ENTRIES = `SELECT * FROM wf_entries WHERE user_id = $1 AND run_id = $2 AND seq > $3 ORDER BY seq`;
+
+/**
+ * Removes an ended run whose id a new trigger takes (DECISIONS #21): its record, entries, waiters and kept events.
+ * Its messages stay, with their logs, until retention. $1 user_id, $2 run_id
+ */
+export const DROP_ENDED_RUN = `WITH gone_entries AS (
+    DELETE FROM wf_entries WHERE user_id = $1 AND run_id = $2
+  ), gone_events AS (
+    DELETE FROM wf_run_events WHERE user_id = $1 AND run_id = $2
+  ), gone_waiters AS (
+    DELETE FROM wf_waiters WHERE user_id = $1 AND run_id = $2
+  )
+  DELETE FROM wf_runs WHERE user_id = $1 AND run_id = $2`;

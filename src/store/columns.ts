@@ -1,5 +1,6 @@
 import type { DlqEntry, DlqRecord, LogEvent, MessageRecord, MessageState } from "../engine/message.js";
 import type { RunRecord, StoredWaiter } from "../workflow/types.js";
+import type { StoredQueue, StoredSchedule, StoredUrlGroup } from "./store.js";
 
 /**
  * How records are laid out in columns, the same for every backend: a column exists only for what is filtered or
@@ -206,5 +207,54 @@ export function waiterFromColumns(r: Row): StoredWaiter {
     runId: r.run_id,
     createdMs: r.created_ms,
     deadlineMs: r.deadline_ms,
+  };
+}
+
+export interface QueueHolder {
+  userId: string;
+  queueName: string;
+  id: string;
+  finished: boolean;
+  callbacks: number;
+}
+
+/**
+ * `Store.listQueueHolders` from its two reads: queue messages past their first attempt and unfinished (`id`,
+ * `user_id`, `queue_name`), and queue messages with unfinished callbacks (the same, with their count `n`).
+ */
+export function queueHolders(started: Row[], waitingOnCallbacks: Row[]): QueueHolder[] {
+  const out = new Map<string, QueueHolder>();
+  for (const r of started) out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: false, callbacks: 0 });
+  for (const r of waitingOnCallbacks) {
+    const h = out.get(r.id);
+    if (h) h.callbacks += r.n;
+    else out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: true, callbacks: r.n });
+  }
+  return [...out.values()];
+}
+
+/** `paused` is an integer 0/1 in SQLite and a boolean in PostgreSQL: `Boolean` reads both. */
+export function queueFromColumns(r: Row): StoredQueue {
+  return { userId: r.user_id, name: r.name, parallelism: r.parallelism, paused: Boolean(r.paused), createdAtMs: r.created_ms, updatedAtMs: r.updated_ms };
+}
+
+export function urlGroupFromColumns(r: Row): StoredUrlGroup {
+  return { userId: r.user_id, name: r.name, createdAtMs: r.created_ms, updatedAtMs: r.updated_ms, endpoints: JSON.parse(r.endpoints) };
+}
+
+export function scheduleFromColumns(r: Row): StoredSchedule {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    cron: r.cron,
+    destination: r.destination,
+    headers: JSON.parse(r.headers),
+    body: r.body ?? Buffer.alloc(0),
+    callerIp: r.caller_ip ?? "",
+    paused: Boolean(r.paused),
+    createdAtMs: r.created_ms,
+    nextMs: r.next_ms,
+    lastMs: r.last_ms,
+    lastMessageIds: r.last_ids ? JSON.parse(r.last_ids) : [],
   };
 }

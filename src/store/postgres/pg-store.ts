@@ -2,7 +2,7 @@ import pg from "pg";
 import type { DlqRecord, LogEvent, MessageRecord, MessageState } from "../../engine/message.js";
 import type { FlowSettings } from "../../engine/flow-limiter.js";
 import type { RunEntry, RunFilter, RunRecord, StoredRunEvent, StoredWaiter } from "../../workflow/types.js";
-import { dlqFromColumns, eventFromColumns, messageFromColumns, runFromColumns, waiterFromColumns } from "../columns.js";
+import { dlqFromColumns, eventFromColumns, messageFromColumns, queueHolders, queueFromColumns, scheduleFromColumns, urlGroupFromColumns, runFromColumns, waiterFromColumns, type QueueHolder } from "../columns.js";
 import { Conditions, filterSql, runFilterSql } from "../filter-sql.js";
 import { postgresDialect } from "../sql-dialect.js";
 import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, Store, StoredEvent, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
@@ -134,14 +134,7 @@ export class PgStore implements Store {
   }
 
   async listQueues(): Promise<StoredQueue[]> {
-    return (await this.rows(S.LIST_QUEUES)).map((r) => ({
-      userId: r.user_id,
-      name: r.name,
-      parallelism: r.parallelism,
-      paused: r.paused,
-      createdAtMs: r.created_ms,
-      updatedAtMs: r.updated_ms,
-    }));
+    return (await this.rows(S.LIST_QUEUES)).map(queueFromColumns);
   }
 
   async countQueueLag(userId: string, queueName: string): Promise<number> {
@@ -149,30 +142,11 @@ export class PgStore implements Store {
   }
 
   async listUrlGroups(): Promise<StoredUrlGroup[]> {
-    return (await this.rows(S.LIST_URL_GROUPS)).map((r) => ({
-      userId: r.user_id,
-      name: r.name,
-      createdAtMs: r.created_ms,
-      updatedAtMs: r.updated_ms,
-      endpoints: JSON.parse(r.endpoints),
-    }));
+    return (await this.rows(S.LIST_URL_GROUPS)).map(urlGroupFromColumns);
   }
 
   async listSchedules(): Promise<StoredSchedule[]> {
-    return (await this.rows(LIST_SCHEDULES)).map((r) => ({
-      id: r.id,
-      userId: r.user_id,
-      cron: r.cron,
-      destination: r.destination,
-      headers: JSON.parse(r.headers),
-      body: r.body ?? Buffer.alloc(0),
-      callerIp: r.caller_ip ?? "",
-      paused: r.paused,
-      createdAtMs: r.created_ms,
-      nextMs: r.next_ms,
-      lastMs: r.last_ms,
-      lastMessageIds: r.last_ids ? JSON.parse(r.last_ids) : [],
-    }));
+    return (await this.rows(LIST_SCHEDULES)).map(scheduleFromColumns);
   }
 
   async messageStates(ids: string[]): Promise<Map<string, MessageState>> {
@@ -197,16 +171,9 @@ export class PgStore implements Store {
     return (await this.rows(S.LIST_FLOW_WINDOWS)).map((r) => ({ userId: r.user_id, key: r.key, startMs: r.start_ms, count: r.count }));
   }
 
-  async listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]> {
+  async listQueueHolders(): Promise<QueueHolder[]> {
     const [started, waitingOnCallbacks] = await Promise.all([this.rows(M.QUEUE_HOLDERS_STARTED), this.rows(M.QUEUE_HOLDERS_CALLBACKS)]);
-    const out = new Map<string, { userId: string; queueName: string; id: string; finished: boolean; callbacks: number }>();
-    for (const r of started) out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: false, callbacks: 0 });
-    for (const r of waitingOnCallbacks) {
-      const h = out.get(r.id);
-      if (h) h.callbacks += r.n;
-      else out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: true, callbacks: r.n });
-    }
-    return [...out.values()];
+    return queueHolders(started, waitingOnCallbacks);
   }
 
   async getRun(userId: string, runId: string): Promise<RunRecord | undefined> {

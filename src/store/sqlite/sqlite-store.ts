@@ -18,7 +18,7 @@ import type {
 } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataFolderLock } from "./data-folder-lock.js";
-import { dlqDetail, dlqFromColumns as dlqFromRow, eventDetail, eventFromColumns, messageColumns, messageFromColumns } from "../columns.js";
+import { dlqDetail, dlqFromColumns as dlqFromRow, eventDetail, eventFromColumns, messageColumns, messageFromColumns, queueHolders, queueFromColumns, scheduleFromColumns, urlGroupFromColumns, type QueueHolder } from "../columns.js";
 import { filterSql } from "../filter-sql.js";
 import { createOwnerOnlyFile, makeOwnerOnlyFolder } from "./owner-only-files.js";
 import { MIGRATIONS } from "./schema.js";
@@ -403,14 +403,7 @@ export class SqliteStore implements Store {
   }
 
   async listQueues(): Promise<StoredQueue[]> {
-    return (this.db.prepare(`SELECT * FROM queues`).all() as Row[]).map((r) => ({
-      userId: r.user_id,
-      name: r.name,
-      parallelism: r.parallelism,
-      paused: r.paused === 1,
-      createdAtMs: r.created_ms,
-      updatedAtMs: r.updated_ms,
-    }));
+    return (this.db.prepare(`SELECT * FROM queues`).all() as Row[]).map(queueFromColumns);
   }
 
   async countQueueLag(userId: string, queueName: string): Promise<number> {
@@ -418,30 +411,11 @@ export class SqliteStore implements Store {
   }
 
   async listUrlGroups(): Promise<StoredUrlGroup[]> {
-    return (this.db.prepare(`SELECT * FROM url_groups`).all() as Row[]).map((r) => ({
-      userId: r.user_id,
-      name: r.name,
-      createdAtMs: r.created_ms,
-      updatedAtMs: r.updated_ms,
-      endpoints: JSON.parse(r.endpoints),
-    }));
+    return (this.db.prepare(`SELECT * FROM url_groups`).all() as Row[]).map(urlGroupFromColumns);
   }
 
   async listSchedules(): Promise<StoredSchedule[]> {
-    return (this.db.prepare(`SELECT * FROM schedules`).all() as Row[]).map((r) => ({
-      id: r.id,
-      userId: r.user_id,
-      cron: r.cron,
-      destination: r.destination,
-      headers: JSON.parse(r.headers),
-      body: r.body ?? Buffer.alloc(0),
-      callerIp: r.caller_ip ?? "",
-      paused: r.paused === 1,
-      createdAtMs: r.created_ms,
-      nextMs: r.next_ms,
-      lastMs: r.last_ms,
-      lastMessageIds: r.last_ids ? JSON.parse(r.last_ids) : [],
-    }));
+    return (this.db.prepare(`SELECT * FROM schedules`).all() as Row[]).map(scheduleFromColumns);
   }
 
   async messageStates(ids: string[]): Promise<Map<string, MessageState>> {
@@ -490,7 +464,7 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]> {
+  async listQueueHolders(): Promise<QueueHolder[]> {
     const started = this.db
       .prepare(
         `SELECT id, user_id, queue_name, state FROM messages
@@ -503,14 +477,7 @@ export class SqliteStore implements Store {
          WHERE c.source_id IS NOT NULL AND c.state IN ('pending', 'active') AND s.queue_name IS NOT NULL GROUP BY s.id`,
       )
       .all() as Row[];
-    const out = new Map<string, { userId: string; queueName: string; id: string; finished: boolean; callbacks: number }>();
-    for (const r of started) out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: false, callbacks: 0 });
-    for (const r of waitingOnCallbacks) {
-      const h = out.get(r.id);
-      if (h) h.callbacks += r.n;
-      else out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: true, callbacks: r.n });
-    }
-    return [...out.values()];
+    return queueHolders(started, waitingOnCallbacks);
   }
 
   async getRun(userId: string, runId: string): Promise<RunRecord | undefined> {

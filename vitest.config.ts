@@ -17,7 +17,16 @@ const shared = { testTimeout: 20_000, hookTimeout: 20_000, pool: "forks" as cons
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...shared, name: "sqlite", include: ["test/**/*.test.ts"], exclude: ["test/store/postgres.*.test.ts"] } },
+      {
+        test: {
+          ...shared,
+          name: "sqlite",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/store/postgres.*.test.ts"],
+          // Installs what the suite needs and a fresh machine may lack (Debian's Chromium), where it can.
+          globalSetup: ["test/setup/chromium.ts"],
+        },
+      },
       {
         test: {
           ...shared,

@@ -1,7 +1,9 @@
 import { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { ENV, loadConfig, type ConfigFlags } from "./config.js";
+import { packageVersion } from "./package-version.js";
 import { banner, startServer } from "./server.js";
+import { backupDataFolder } from "./store/sqlite/backup.js";
 
 async function run(mode: "dev" | "serve", flags: ConfigFlags): Promise<void> {
   const config = loadConfig(mode, flags, process.env);
@@ -28,19 +30,6 @@ async function migrateOnly(flags: ConfigFlags): Promise<void> {
   console.log(from === to ? `schema "${schema}" is up to date (version ${to})` : `schema "${schema}" migrated from version ${from} to ${to}`);
 }
 
-/** The version in package.json: one folder up from src/cli.ts in a checkout, two from dist/src/cli.js. */
-function packageVersion(): string {
-  for (const rel of ["../package.json", "../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "sluice" && pkg.version) return pkg.version;
-    } catch {
-      // Not this one: try the next folder up.
-    }
-  }
-  return "unknown";
-}
-
 /** The `sluice` command line. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -62,6 +51,15 @@ export async function main(argv: string[]): Promise<void> {
   common(program.command("serve"))
     .description("production server: users from configuration, private destinations denied unless allowed")
     .action((opts: ConfigFlags) => run("serve", opts));
+  program
+    .command("backup")
+    .description("copy the embedded store of a data folder to a file, online: the server may keep running")
+    .requiredOption("-d, --data <dir>", "the data folder to back up")
+    .requiredOption("-o, --to <file>", "the backup file to write (must not exist)")
+    .action(async (opts: { data: string; to: string }) => {
+      const { pages } = await backupDataFolder(resolve(opts.data), resolve(opts.to));
+      console.log(`backed up ${resolve(opts.data)} to ${resolve(opts.to)} (${pages} pages)`);
+    });
   program
     .command("migrate")
     .description("apply the PostgreSQL store's schema migrations, then exit (serve and dev also apply them at start)")

@@ -144,6 +144,7 @@ export const ENV = {
   dataDir: "SLUICE_DATA",
   databaseUrl: "SLUICE_DATABASE_URL",
   users: "SLUICE_USERS",
+  readOnlyUsers: "SLUICE_READ_ONLY_USERS",
   configFile: "SLUICE_CONFIG",
   sqliteSynchronous: "SLUICE_SQLITE_SYNCHRONOUS",
   maxBody: "SLUICE_MAX_BODY_BYTES",
@@ -264,7 +265,9 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
         `unset them, or run sluice serve to use your own users`,
     );
   }
-  const users = mode === "dev" ? DEV_USERS : parseUsers(env[ENV.users], file.users);
+  // In the file, a read-only password sits in `users` beside the password.
+  onSetting?.(ENV.readOnlyUsers, "users");
+  const users = mode === "dev" ? DEV_USERS : parseUsers(env[ENV.users], env[ENV.readOnlyUsers], file.users);
   if (users.length === 0) {
     throw new Error(`sluice serve needs at least one user: set ${ENV.users}="id:password,…" or "users" in the config file`);
   }
@@ -438,11 +441,14 @@ function validateRequestBounds(b: RequestBounds, maxBodyBytes: number): void {
 }
 
 /**
- * Users from `SLUICE_USERS` (`id:password` or `id:password:readOnlyPassword`, comma-separated; so neither password
- * may hold `:` or `,` there) or from the file's `users` (`{userId, password, readOnlyPassword?}`, any characters).
+ * Users from `SLUICE_USERS` (`id:password`, comma-separated: the password is everything after the first `:`, so it
+ * may hold `:` but not `,`) with read-only passwords from `SLUICE_READ_ONLY_USERS` (`id:readOnlyPassword`, for
+ * users named in `SLUICE_USERS`), or from the file's `users` (`{userId, password, readOnlyPassword?}`, any
+ * characters). A read-only password has a variable of its own, so no existing `SLUICE_USERS` changes meaning.
  */
-function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[] {
+function parseUsers(fromEnv: string | undefined, readOnlyEnv: string | undefined, fromFile: unknown): UserConfig[] {
   if (!fromEnv && Array.isArray(fromFile)) {
+    if (readOnlyEnv) throw new Error(`${ENV.readOnlyUsers} goes with ${ENV.users}; with the config file's users, give readOnlyPassword there`);
     return fromFile.map((u, i) => {
       const o = u as Raw;
       if (typeof o.userId !== "string" || typeof o.password !== "string" || !o.userId || !o.password) {
@@ -454,21 +460,30 @@ function parseUsers(fromEnv: string | undefined, fromFile: unknown): UserConfig[
       return checkedUser({ userId: o.userId, password: o.password, readOnlyPassword: o.readOnlyPassword }, `config users[${i}]`);
     });
   }
-  if (!fromEnv) return [];
-  return fromEnv
+  if (!fromEnv) {
+    if (readOnlyEnv) throw new Error(`${ENV.readOnlyUsers} names users of ${ENV.users}, which is not set`);
+    return [];
+  }
+  const users = idPasswordPairs(fromEnv, ENV.users).map(([userId, password]) => ({ userId, password }) as UserConfig);
+  for (const [userId, readOnlyPassword] of idPasswordPairs(readOnlyEnv ?? "", ENV.readOnlyUsers)) {
+    const user = users.find((u) => u.userId === userId);
+    if (!user) throw new Error(`${ENV.readOnlyUsers} names user "${userId}", who is not in ${ENV.users}`);
+    user.readOnlyPassword = readOnlyPassword;
+  }
+  return users.map((u) => checkedUser(u, `${ENV.users} user "${u.userId}"`));
+}
+
+/** `id:password` entries separated by commas; an entry of another shape is refused by position, never echoed. */
+function idPasswordPairs(value: string, setting: string): [string, string][] {
+  return value
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
     .map((entry, i) => {
-      const [userId, password, readOnlyPassword, ...rest] = entry.split(":");
-      if (!userId || !password || readOnlyPassword === "" || rest.length) {
-        // The entry itself is not repeated: it holds passwords, and start-up errors end up in logs.
-        throw new Error(
-          `${ENV.users} entry ${i + 1} must be "userId:password" or "userId:password:readOnlyPassword" (no ":" or "," ` +
-            `inside; use the config file's users for such passwords)`,
-        );
-      }
-      return checkedUser({ userId, password, readOnlyPassword }, `${ENV.users} entry "${userId}"`);
+      const at = entry.indexOf(":");
+      // The entry itself is not repeated: it holds a password, and start-up errors end up in logs.
+      if (at <= 0 || at === entry.length - 1) throw new Error(`${setting} entry ${i + 1} must be "userId:password"`);
+      return [entry.slice(0, at), entry.slice(at + 1)];
     });
 }
 

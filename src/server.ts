@@ -82,7 +82,7 @@ async function listenOn(app: FastifyInstance, config: Config): Promise<void> {
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === "EADDRINUSE") {
-      throw new Error(`port ${config.port} on ${config.host} is already in use (EADDRINUSE): stop what is using it, or choose another port with --port (or SLUICE_PORT)`);
+      throw new Error(`address already in use: port ${config.port} on ${config.host} (EADDRINUSE): stop what is using it, or choose another port with --port (or SLUICE_PORT)`);
     }
     if (code === "EADDRNOTAVAIL") {
       throw new Error(`address ${config.host} is not one of this machine's (EADDRNOTAVAIL): choose another with --host (or SLUICE_HOST)`);

@@ -71,6 +71,7 @@ export const OPERATION_NOTES: Record<string, OperationNote> = {
   "GET /v2/topics": op("URL groups", "List URL groups"),
   "GET /v2/topics/:name": op("URL groups", "Read a URL group"),
   "DELETE /v2/topics/:name": op("URL groups", "Delete a URL group"),
+  "PATCH /v2/topics/:name": op("URL groups", "Not supported: answers 405 naming the calls that change a URL group"),
 
   "POST /v2/schedules/*": op("Schedules", "Create or replace a cron schedule (destination in the path)", { body: "bytes" }),
   "GET /v2/schedules": op("Schedules", "List schedules"),

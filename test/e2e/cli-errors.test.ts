@@ -26,7 +26,7 @@ describe("sluice command line", () => {
     const port = (blocker.address() as { port: number }).port;
     const run = await runSluiceToExit(["dev", "--memory", "--port", String(port)]);
     expect(run.code).toBe(1);
-    expect(run.output).toContain(`port ${port} on 127.0.0.1 is already in use (EADDRINUSE): stop what is using it, or choose another port with --port (or SLUICE_PORT)`);
+    expect(run.output).toContain(`address already in use: port ${port} on 127.0.0.1 (EADDRINUSE): stop what is using it, or choose another port with --port (or SLUICE_PORT)`);
   });
 
   it("the banner prints the address actually listened on", async () => {

@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -27,7 +27,7 @@ async function publishDelayed(url: string, n: number): Promise<void> {
 }
 
 describe("operations", () => {
-  it("backs up a running server with the documented VACUUM INTO command, and the backup opens as a data folder", async () => {
+  it("backs up a running server with the documented `sluice backup` command, and the backup opens as a data folder", async () => {
     const dataDir = join(root, "live");
     const p = await spawnSluice(["dev", "--data", dataDir, "--port", "0"]);
     procs.push(p);
@@ -36,7 +36,9 @@ describe("operations", () => {
     execFileSync("mkdir", ["-p", backupDir]);
     // The command in docs/operations.md, while the server keeps serving.
     const writes = publishDelayed(p.url, 20);
-    execFileSync("sqlite3", [join(dataDir, "sluice.db"), `VACUUM INTO '${join(backupDir, "sluice.db")}'`]);
+    const done = await runSluiceToExit(["backup", "--data", dataDir, "--to", join(backupDir, "sluice.db")]);
+    expect(done.code, done.output).toBe(0);
+    expect(statSync(join(backupDir, "sluice.db")).mode & 0o777).toBe(0o600);
     await writes;
     const backup = new Database(join(backupDir, "sluice.db"), { readonly: true });
     const check = backup.pragma("integrity_check", { simple: true });

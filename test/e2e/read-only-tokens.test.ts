@@ -134,12 +134,19 @@ describe("read-only tokens", () => {
 });
 
 describe("read-only passwords in the configuration", () => {
-  it("takes userId:password:readOnlyPassword in SLUICE_USERS and readOnlyPassword in the file's users", async () => {
-    const cfg = loadConfig("serve", { memory: true }, { SLUICE_USERS: "alice:alice-pw:alice-ro,bob:bob-pw" });
+  it("takes read-only passwords from SLUICE_READ_ONLY_USERS and readOnlyPassword in the file's users", async () => {
+    // A password may hold ":" (everything after the first one), as before read-only tokens existed.
+    const cfg = loadConfig("serve", { memory: true }, { SLUICE_USERS: "alice:alice-pw,bob:bob:pw", SLUICE_READ_ONLY_USERS: "alice:alice-ro" });
     expect(cfg.users).toEqual([
       { userId: "alice", password: "alice-pw", readOnlyPassword: "alice-ro" },
-      { userId: "bob", password: "bob-pw" },
+      { userId: "bob", password: "bob:pw" },
     ]);
+    expect(() => loadConfig("serve", { memory: true }, { SLUICE_USERS: "alice:pw", SLUICE_READ_ONLY_USERS: "carol:ro" })).toThrow(
+      'SLUICE_READ_ONLY_USERS names user "carol", who is not in SLUICE_USERS',
+    );
+    expect(() => loadConfig("serve", { memory: true }, { SLUICE_USERS: "alice:pw", SLUICE_READ_ONLY_USERS: "alice:pw" })).toThrow(
+      "readOnlyPassword must differ from password",
+    );
     const sluice = await startSluice({ users: cfg.users });
     try {
       const ro = readOnlyTokenFor(cfg.users[0])!;
@@ -162,15 +169,21 @@ describe("read-only passwords in the configuration", () => {
   });
 
   it("refuses malformed entries, naming the setting and not repeating the passwords", () => {
-    for (const users of ["alice:pw:", "alice:pw:ro:extra", "alice:same:same"]) {
+    const cases: [Record<string, string>, string][] = [
+      [{ SLUICE_USERS: "alice:" }, "SLUICE_USERS entry 1"],
+      [{ SLUICE_USERS: "bob:pw,:secret-pw" }, "SLUICE_USERS entry 2"],
+      [{ SLUICE_USERS: "alice:secret-pw", SLUICE_READ_ONLY_USERS: "alice" }, "SLUICE_READ_ONLY_USERS entry 1"],
+      [{ SLUICE_USERS: "alice:same-pw", SLUICE_READ_ONLY_USERS: "alice:same-pw" }, "SLUICE_USERS user \"alice\""],
+    ];
+    for (const [env, named] of cases) {
       let message = "";
       try {
-        loadConfig("serve", { memory: true }, { SLUICE_USERS: users });
+        loadConfig("serve", { memory: true }, env);
       } catch (e) {
         message = (e as Error).message;
       }
-      expect(message).toContain("SLUICE_USERS");
-      expect(message).not.toMatch(/pw:|same:same|extra/);
+      expect(message).toContain(named);
+      expect(message).not.toMatch(/secret-pw|same-pw/);
     }
   });
 });

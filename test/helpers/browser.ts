@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-/** Debian's Chromium (`apt-get install -y chromium`; `.ci/run` installs it when missing). */
+/** Debian's Chromium (`apt-get install -y chromium`; the test setup installs it when missing and run as root). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 /** Flags for a headless Chromium run as root that talks to nothing but the pages it is sent to. */

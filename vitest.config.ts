@@ -1,12 +1,42 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * The end-to-end files that also run against a server on PostgreSQL (SLUICE_TEST_STORE=postgres makes
+ * test/helpers/sluice.ts open one): core publish and delivery, retries, callbacks, DLQ, logs, flow control,
+ * queues, schedules and workflows.
+ */
+const ON_POSTGRES = [
+  "publish", "batch", "messages", "delays", "dedup", "retries", "callbacks", "dlq", "logs", "forwarding", "url-groups",
+  "flow-control", "flow-control-api", "flow-control-backlog", "flow-control-global", "flow-control-restart",
+  "crash", "queues", "queues-restart", "schedules", "schedules-restart", "schedules-late", "retention", "bulk-guards",
+  "workflow-basic", "workflow-steps", "workflow-triggers", "workflow-failures", "workflow-dlq", "workflow-wait", "workflow-durability",
+].map((name) => `test/e2e/${name}.test.ts`);
+
+const shared = { testTimeout: 20_000, hookTimeout: 20_000, pool: "forks" as const };
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
-    pool: "forks",
-    // Installs what the suite needs and a fresh machine may lack (Debian's Chromium), where it can.
-    globalSetup: ["test/setup/chromium.ts"],
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: "sqlite",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/store/postgres.*.test.ts"],
+          // Installs what the suite needs and a fresh machine may lack (Debian's Chromium), where it can.
+          globalSetup: ["test/setup/chromium.ts"],
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: "postgres",
+          include: ["test/store/postgres.*.test.ts", ...ON_POSTGRES],
+          env: { SLUICE_TEST_STORE: "postgres" },
+          // Finds (or starts) the PostgreSQL once for the whole run, and drops the run's schemas at the end.
+          globalSetup: ["test/helpers/postgres.ts"],
+        },
+      },
+    ],
   },
 });

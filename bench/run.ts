@@ -12,9 +12,12 @@
  *   workflows BENCH_WORKFLOW_N (1000) concurrent runs of a 5-step workflow served by the real SDK, then 5×N
  *             runs answered by a minimal endpoint speaking the same protocol (Sluice's own cost per step)
  *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
+ *
+ * BENCH_DATABASE=postgres://postgres@127.0.0.1:5432/test runs every scenario on the PostgreSQL store instead (each server
+ * of the run in a schema of its own, dropped at the end), and reports PostgreSQL's own CPU beside Sluice's.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,9 +39,50 @@ interface Sluice {
   startMs: number;
 }
 
+/** The PostgreSQL the bench runs on, when BENCH_DATABASE names one; else the embedded store. */
+const DATABASE = process.env.BENCH_DATABASE;
+/** One schema per data folder, so a restart of the same "folder" finds its data again. */
+const schemas = new Map<string, string>();
+
+function storeArgs(dataDir: string): string[] {
+  if (!DATABASE) return ["--data", dataDir];
+  let schema = schemas.get(dataDir);
+  if (!schema) schemas.set(dataDir, (schema = `bench_${process.pid}_${schemas.size}`));
+  const url = new URL(DATABASE);
+  url.searchParams.set("schema", schema);
+  return ["--database", url.toString()];
+}
+
+/** Drops the schemas the run made (the bench leaves nothing behind in the database). */
+async function dropSchemas(): Promise<void> {
+  if (!DATABASE || schemas.size === 0) return;
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: DATABASE });
+  await client.connect();
+  try {
+    for (const schema of schemas.values()) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** CPU seconds used by every PostgreSQL backend process so far (the server's own cost of the bench). */
+function postgresCpuSeconds(): number {
+  if (!DATABASE) return NaN;
+  let total = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") total += cpuSeconds(Number(pid));
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return total;
+}
+
 async function startSluice(dataDir: string): Promise<Sluice> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, "dev", "--data", dataDir, "--port", "0"], {
+  const child = spawn(process.execPath, [BIN, "dev", ...storeArgs(dataDir), "--port", "0"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, SLUICE_LOG_LEVEL: "error" },
   });
@@ -170,12 +214,23 @@ async function main(): Promise<void> {
     lines.push(s);
     console.log(s);
   };
-  report(`Sluice bench — node ${process.version}, store: SQLite file (WAL), started in ${sluice.startMs.toFixed(0)} ms`);
+  const storeName = DATABASE ? `PostgreSQL (${new URL(DATABASE).host})` : "SQLite file (WAL)";
+  report(`Sluice bench — node ${process.version}, store: ${storeName}, started in ${sluice.startMs.toFixed(0)} ms`);
+  /** CPU per delivered message over a scenario: Sluice's process, and PostgreSQL's backends when it is the store. */
+  const cpuMeter = (): ((n: number) => string) => {
+    const sluiceAt = cpuSeconds(sluice.child.pid!);
+    const pgAt = postgresCpuSeconds();
+    return (n) => {
+      const own = `${(((cpuSeconds(sluice.child.pid!) - sluiceAt) / n) * 1e6).toFixed(0)} µs`;
+      return DATABASE ? `CPU/msg: Sluice ${own}, PostgreSQL ${(((postgresCpuSeconds() - pgAt) / n) * 1e6).toFixed(0)} µs` : `CPU/msg: Sluice ${own}`;
+    };
+  };
   try {
     // --- batch throughput -------------------------------------------------------------------
     if (runs("batch")) {
       const n = env("BENCH_BATCH_N", 50_000);
       const base = recv.arrivals.size;
+      const cpu = cpuMeter();
       const t0 = now();
       const batches = Math.ceil(n / 100);
       await pool(batches, 8, async (b) => {
@@ -187,7 +242,7 @@ async function main(): Promise<void> {
       const done = now();
       report(
         `batch:    ${n} msgs, publish ${((n / (published - t0)) * 1000).toFixed(0)} msg/s, ` +
-          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered`,
+          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered, ${cpu(n)}`,
       );
     }
     // --- flow control: one key vs. 10,000 keys ---------------------------------------------------
@@ -213,6 +268,7 @@ async function main(): Promise<void> {
     if (runs("single")) {
       const n = env("BENCH_SINGLE_N", 20_000);
       const base = recv.arrivals.size;
+      const cpu = cpuMeter();
       const t0 = now();
       await pool(n, 64, async () => {
         await publish(sluice.url, dest);
@@ -222,7 +278,7 @@ async function main(): Promise<void> {
       const done = now();
       report(
         `single:   ${n} msgs, 64 clients, publish ${((n / (published - t0)) * 1000).toFixed(0)} msg/s, ` +
-          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered`,
+          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered, ${cpu(n)}`,
       );
     }
     // --- latency at a fixed rate --------------------------------------------------------------
@@ -404,6 +460,7 @@ async function main(): Promise<void> {
     recv.close();
     await agent.close();
     rmSync(dataDir, { recursive: true, force: true });
+    await dropSchemas();
   }
 }
 

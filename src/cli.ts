@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { resolve } from "node:path";
-import { loadConfig, type ConfigFlags } from "./config.js";
+import { ENV, loadConfig, type ConfigFlags } from "./config.js";
 import { packageVersion } from "./package-version.js";
 import { banner, startServer } from "./server.js";
 import { backupDataFolder } from "./store/sqlite/backup.js";
@@ -21,6 +21,15 @@ async function run(mode: "dev" | "serve", flags: ConfigFlags): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
 }
 
+async function migrateOnly(flags: ConfigFlags): Promise<void> {
+  // Dev mode only because it needs no users: the database setting is the one read here.
+  const { databaseUrl } = loadConfig("dev", { database: flags.database, config: flags.config, memory: true }, process.env);
+  if (databaseUrl === undefined) throw new Error(`sluice migrate needs --database postgres://… or ${ENV.databaseUrl}`);
+  const { migrateDatabase } = await import("./store/postgres/pg-store.js");
+  const { schema, from, to } = await migrateDatabase(databaseUrl);
+  console.log(from === to ? `schema "${schema}" is up to date (version ${to})` : `schema "${schema}" migrated from version ${from} to ${to}`);
+}
+
 /** The `sluice` command line. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -34,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
       .option("-H, --host <host>", "address to listen on")
       .option("-d, --data <dir>", "folder for the embedded store (default ./.sluice)")
       .option("--memory", "keep everything in memory (nothing is written to disk)")
+      .option("--database <url>", "keep everything in PostgreSQL (postgres://…[?schema=name]) instead of SQLite")
       .option("-c, --config <file>", "JSON configuration file");
   common(program.command("dev"))
     .description("development server: the four well-known dev users, every destination allowed")
@@ -50,5 +60,11 @@ export async function main(argv: string[]): Promise<void> {
       const { pages } = await backupDataFolder(resolve(opts.data), resolve(opts.to));
       console.log(`backed up ${resolve(opts.data)} to ${resolve(opts.to)} (${pages} pages)`);
     });
+  program
+    .command("migrate")
+    .description("apply the PostgreSQL store's schema migrations, then exit (serve and dev also apply them at start)")
+    .option("--database <url>", "the database (default $SLUICE_DATABASE_URL)")
+    .option("-c, --config <file>", "JSON configuration file")
+    .action((opts: ConfigFlags) => migrateOnly(opts));
   await program.parseAsync(argv);
 }

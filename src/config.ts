@@ -51,6 +51,8 @@ export interface Config {
   port: number;
   /** Folder for the SQLite file; undefined means an in-memory store. */
   dataDir?: string;
+  /** A `postgres://` URL: the store is then that PostgreSQL database (and `dataDir` is not used). */
+  databaseUrl?: string;
   /** SQLite `synchronous` level: NORMAL survives process crashes, FULL also survives power loss. */
   sqliteSynchronous: "NORMAL" | "FULL";
   users: UserConfig[];
@@ -140,6 +142,7 @@ export const ENV = {
   port: "SLUICE_PORT",
   host: "SLUICE_HOST",
   dataDir: "SLUICE_DATA",
+  databaseUrl: "SLUICE_DATABASE_URL",
   users: "SLUICE_USERS",
   readOnlyUsers: "SLUICE_READ_ONLY_USERS",
   configFile: "SLUICE_CONFIG",
@@ -190,6 +193,7 @@ export interface ConfigFlags {
   host?: string;
   data?: string;
   memory?: boolean;
+  database?: string;
   config?: string;
 }
 
@@ -245,6 +249,10 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
   if (port > 65535) throw new Error(`setting port must be at most 65535, got ${port}`);
   const dataFlag = flagOr(flags.data, ENV.dataDir, "dataDir");
   const dataDir = flags.memory ? undefined : (dataFlag ?? ".sluice");
+  const databaseUrl = flagOr(flags.database, ENV.databaseUrl, "database");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new Error(`setting database (--database, ${ENV.databaseUrl}) must be a postgres:// or postgresql:// URL`);
+  }
   const sync = (pick(ENV.sqliteSynchronous, "sqliteSynchronous") ?? "NORMAL").toUpperCase();
   if (sync !== "NORMAL" && sync !== "FULL") throw new Error(`setting sqliteSynchronous (${ENV.sqliteSynchronous}) must be NORMAL or FULL, got "${sync}"`);
 
@@ -280,6 +288,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     host: flagOr(flags.host, ENV.host, "host") ?? (mode === "dev" ? "127.0.0.1" : "0.0.0.0"),
     port,
     dataDir: dataDir === undefined ? undefined : resolve(dataDir),
+    databaseUrl,
     sqliteSynchronous: sync,
     users,
     limits: {

@@ -13,8 +13,9 @@ import { systemClock, type Clock } from "./engine/clock.js";
 import { KeyRing } from "./engine/keyring.js";
 import { buildApp } from "./http/app.js";
 import { subscribeEventLog } from "./observability/event-log.js";
-import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import { tracingFrom } from "./observability/tracing.js";
+import { openStore } from "./store/open-store.js";
+import { redact } from "./store/postgres/database-url.js";
 
 export interface RunningServer {
   /** A URL that reaches the server from this machine (loopback when it listens on every address). */
@@ -58,8 +59,9 @@ function buildServices(engine: Engine, store: Store, config: Config, clock: Cloc
 
 /** Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. */
 export async function startServer(config: Config, clock: Clock = systemClock): Promise<RunningServer> {
-  // Takes the data folder's lock first: nothing (keys, recovery) is read before this process owns the folder.
-  const store = new SqliteStore({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
+  // On SQLite, takes the data folder's lock first: nothing (keys, recovery) is read before this process owns the
+  // folder. On PostgreSQL, migrates the schema first.
+  const store = await openStore(config);
   const deliverer = new Deliverer({
     connectionsPerOrigin: config.connectionsPerOrigin,
     maxResponseBodyBytes: config.limits.maxResponseBodyBytes,
@@ -134,7 +136,7 @@ async function listenOn(app: FastifyInstance, config: Config): Promise<void> {
  * generated them: start-up output ends up in log collectors, where secrets repeated on every start would leak.
  */
 export function banner(s: RunningServer): string {
-  const where = s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
+  const where = s.config.databaseUrl ? `data in ${redact(s.config.databaseUrl)}` : s.config.dataDir ? `data in ${s.config.dataDir}` : "in memory";
   const credentials = s.config.mode === "dev" ? devCredentials(s) : serveCredentials(s);
   const bound = s.listeningOn.includes(":") ? `[${s.listeningOn}]:${s.port}` : `${s.listeningOn}:${s.port}`;
   return [
@@ -163,7 +165,11 @@ function serveCredentials(s: RunningServer): string[] {
     `  users: ${s.config.users.map((u) => u.userId).join(", ")}`,
     `  A user's QSTASH_TOKEN is the base64 of {"UserID":"<id>","Password":"<password>"}.`,
   ];
-  const keptIn = s.config.dataDir ? `kept in ${join(s.config.dataDir, "sluice.db")}` : "kept in memory only: new ones on every start";
+  const keptIn = s.config.databaseUrl
+    ? "kept in the database"
+    : s.config.dataDir
+      ? `kept in ${join(s.config.dataDir, "sluice.db")}`
+      : "kept in memory only: new ones on every start";
   for (const userId of s.engine.keys.generatedFor) {
     const keys = s.engine.keys.get(userId);
     lines.push(

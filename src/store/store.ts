@@ -9,6 +9,16 @@ import type { StoredRunEvent, StoredWaiter } from "../model/waiter.js";
  * The one storage contract. Implementations expose no driver or transaction types; a write is a list of
  * operations applied atomically by `commit`, so the engine can group the writes of many requests into one
  * transaction (group commit) on any backend.
+ *
+ * Rules every backend follows (test/store/contract.ts runs the same cases against each):
+ * - Operations of one commit are applied in order, each seeing the ones before it (several ops on one id in one
+ *   commit behave as if committed one by one); the results of an op's `then` come back in its `nested`.
+ * - A commit is all or nothing. An error thrown by `commit` changed nothing, and `classifyStoreError`
+ *   (store-errors.ts) must classify it right: a constraint or a value the store cannot hold is `rejected`, a busy,
+ *   conflicting or lost connection `transient`, no room `full`. The committer splits a rejected group to find the
+ *   caller at fault and retries a transient one.
+ * - Reads see every commit that has resolved.
+ * - Ids (messages, runs, DLQ entries, shared bodies) are never reused once stored.
  */
 export interface Store {
   /** Applies every operation in one transaction; one result per operation, in order. */
@@ -83,10 +93,18 @@ export type WriteOp =
   | {
       op: "insertMessage";
       message: MessageRecord;
+      /**
+       * The deduplication window: the insert is a duplicate (nothing written, `duplicateOf` = the message the key
+       * names) when the user's key is stored with an expiry after this message's `createdAtMs`; otherwise the key
+       * is taken (or taken anew) for this message until `dedupExpiresMs`.
+       */
       dedupKey?: string;
       dedupExpiresMs?: number;
       events?: LogEvent[];
-      /** Insert only if this DLQ entry exists, and remove it: a DLQ retry happens once even when asked twice at once. */
+      /**
+       * Insert only if this DLQ entry (of this user) exists, and remove it: a DLQ retry happens once even when asked
+       * twice at once. Checked before the deduplication key.
+       */
       consumeDlq?: { userId: string; dlqId: string };
       /**
        * Messages of one request that carry the same body (a URL-group fan-out) name the same id here: the store
@@ -146,11 +164,14 @@ export type WorkflowOp =
   /**
    * A message that carries an entry of a run. With `create`, the run is created. When the id names a started run
    * it is not applied (`duplicateOf` = that run's trigger message), unless `continueExisting`: then that run takes
-   * the new trigger instead (run, configuration and first entry stay; no entry is appended). When the id names a
-   * run that has ended (DECISIONS #21), that run is removed first, in the same transaction: its record, all its
-   * entries (the new run's entries start again at seq 0), waiters, stored run events, and the DLQ entry named by
-   * its `dlqId` (as `deleteDlq` would); its messages and their events stay. Without `create`, the run must exist
-   * and be started (else not applied, `rejected` says why). Then the entry is appended and the message inserted.
+   * the new trigger instead (run, configuration and first entry stay; the message is inserted, no entry is
+   * appended). When the id names a run that has ended (DECISIONS #21), that run is removed first, in the same
+   * transaction: its record, all its entries (the new run's entries start again at seq 0), waiters, stored run
+   * events, and the DLQ entry named by its `dlqId` (as `deleteDlq` would); its messages and their events stay.
+   * Without `create`, the run must exist and be started (else not applied, `rejected` says why). Then the message
+   * is inserted (its own dedup and DLQ rules apply: when it is not applied, neither is the step, and its result is
+   * the step's) and the entry appended. Entries of a run are numbered 0, 1, 2… in append order, whatever op
+   * appends them.
    */
   | {
       op: "runStep";
@@ -163,14 +184,18 @@ export type WorkflowOp =
     }
   /**
    * Changes a run only if it is in one of `expectState` and, when `expectCreatedAtMs` is given, was created then
-   * (not a newer run of the same id); `then` is applied only when it was (an empty patch only fences `then`).
+   * (not a newer run of the same id); else not applied, `rejected` = its state or "unknown". Only the fields in
+   * `patch` change (an empty patch only fences `then`). `then` is applied only when it was (`nested` is then always
+   * a list). A run moved out of RUN_STARTED loses its waiters.
    */
   | { op: "runUpdate"; userId: string; runId: string; expectState: RunState[]; expectCreatedAtMs?: number; patch: RunPatch; then?: WriteOp[] }
   /** Appends entries to a run regardless of its state (copied steps of a resumed run). */
   | { op: "runCopyEntries"; userId: string; runId: string; entries: Omit<RunEntry, "seq">[] }
+  /** Stores a waiter; the store sets its `id` (unique, increasing) before the commit resolves. */
   | { op: "putWaiter"; waiter: StoredWaiter }
   /** Removes a waiter; applied (and `then` applied) only if it was still there, so an event is delivered once. */
   | { op: "takeWaiter"; userId: string; id: number; then?: WriteOp[] }
+  /** Stores an event for a run's lookback; the store sets its `id` (unique, increasing) before the commit resolves. */
   | { op: "putRunEvent"; event: StoredRunEvent }
   | { op: "takeRunEvent"; userId: string; id: number; then?: WriteOp[] };
 

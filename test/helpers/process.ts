@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { schemaUrl } from "./postgres.js";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 
@@ -9,10 +10,16 @@ export interface SluiceProcess {
   output: () => string;
 }
 
-/** Starts the built `sluice` CLI and collects everything it prints, stdout and stderr in arrival order. */
+/**
+ * Starts the built `sluice` CLI (or the `bin` given) and collects everything it prints, stdout and stderr in
+ * arrival order. With SLUICE_TEST_STORE=postgres the process keeps its data in the PostgreSQL schema of its
+ * `--data` folder instead.
+ */
 function launch(args: string[], env: Record<string, string>, bin = BIN): { child: ChildProcess; output: () => string } {
+  const data = args.indexOf("--data");
+  const store = process.env.SLUICE_TEST_STORE === "postgres" && data >= 0 ? { SLUICE_DATABASE_URL: schemaUrl(args[data + 1]) } : {};
   const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, SLUICE_LOG_LEVEL: "error", ...env },
+    env: { ...process.env, SLUICE_LOG_LEVEL: "error", ...store, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -2,6 +2,7 @@ import { Client } from "@upstash/qstash";
 import { DEV_USERS, loadConfig, tokenFor, type Config } from "../../src/config.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import type { Clock } from "../../src/engine/clock.js";
+import { schemaUrl } from "./postgres.js";
 
 export const DEV_TOKEN = tokenFor(DEV_USERS[0]);
 export const DEV_KEYS = DEV_USERS[0].signingKeys!;
@@ -13,13 +14,18 @@ export interface TestSluice extends RunningServer {
   api(method: string, path: string, init?: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<Response>;
 }
 
-/** Starts a real Sluice (dev users, in-memory store unless `dataDir` is set) on a free loopback port. */
+/**
+ * Starts a real Sluice (dev users, in-memory store unless `dataDir` is set) on a free loopback port. With
+ * SLUICE_TEST_STORE=postgres (vitest's "postgres" project) the store is PostgreSQL instead: a schema of its own,
+ * or, given a `dataDir`, the schema of that folder, so a restart finds what the last server left.
+ */
 export async function startSluice(
   overrides: Partial<Omit<Config, "limits">> & { limits?: Partial<Config["limits"]> } = {},
   clock?: Clock,
 ): Promise<TestSluice> {
   const base = loadConfig("dev", { memory: true, port: "0", host: "127.0.0.1" }, {});
-  const config: Config = { ...base, logLevel: "silent", ...overrides, limits: { ...base.limits, ...overrides.limits } };
+  const store = process.env.SLUICE_TEST_STORE === "postgres" && overrides.databaseUrl === undefined ? { databaseUrl: schemaUrl(overrides.dataDir) } : {};
+  const config: Config = { ...base, logLevel: "silent", ...store, ...overrides, limits: { ...base.limits, ...overrides.limits } };
   const server = await startServer(config, clock);
   const token = (i = 0): string => tokenFor(config.users[i]);
   return Object.assign(server, {

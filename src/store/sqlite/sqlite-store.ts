@@ -3,7 +3,8 @@ import { join } from "node:path";
 import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataFolderLock } from "./data-folder-lock.js";
-import { filterSql } from "./filter-sql.js";
+import { dlqDetail, dlqFromColumns as dlqFromRow, eventDetail, eventFromColumns, messageColumns, messageFromColumns, queueHolders, queueFromColumns, scheduleFromColumns, urlGroupFromColumns, type QueueHolder } from "../columns.js";
+import { filterSql } from "../filter-sql.js";
 import { createOwnerOnlyFile, makeOwnerOnlyFolder } from "./owner-only-files.js";
 import { MIGRATIONS } from "./schema.js";
 import { WorkflowTables } from "./workflow-tables.js";
@@ -15,27 +16,6 @@ import type { RunEntry, RunFilter, RunRecord } from "../../model/run.js";
 import type { StoredRunEvent, StoredWaiter } from "../../model/waiter.js";
 
 type Row = Record<string, any>;
-
-/** Fields of a message kept in the `spec` JSON column (everything that is neither indexed nor the body). */
-type SpecColumn = Pick<
-  MessageRecord,
-  | "kind"
-  | "method"
-  | "header"
-  | "maxRetries"
-  | "retryDelay"
-  | "timeoutMs"
-  | "callback"
-  | "callbackHeaders"
-  | "failureCallback"
-  | "failureCallbackHeaders"
-  | "notBeforeMs"
-  | "redact"
-  | "flowControl"
-  | "sourceMessageId"
-  | "sourceQueueName"
-  | "workflow"
->;
 
 export interface SqliteOptions {
   /** Folder for `sluice.db`, locked to this process while the store is open; undefined keeps everything in memory. */
@@ -226,8 +206,7 @@ export class SqliteStore implements Store {
             break;
           case "insertDlq": {
             const e = op.entry;
-            const detail = JSON.stringify({ responseHeaders: e.responseHeaders, error: e.error });
-            this.stmts.insertDlq.run(e.dlqId, e.userId, e.messageId, e.createdMs, e.responseStatus ?? null, detail, e.responseBody ?? null);
+            this.stmts.insertDlq.run(e.dlqId, e.userId, e.messageId, e.createdMs, e.responseStatus ?? null, dlqDetail(e), e.responseBody ?? null);
             break;
           }
           case "deleteDlq":
@@ -314,21 +293,12 @@ export class SqliteStore implements Store {
   }
 
   private writeEvent(e: LogEvent): void {
-    const detail =
-      e.error !== undefined || e.nextDeliveryTimeMs !== undefined || e.responseStatus !== undefined || e.responseHeaders
-        ? JSON.stringify({
-            error: e.error,
-            nextDeliveryTimeMs: e.nextDeliveryTimeMs,
-            responseStatus: e.responseStatus,
-            responseHeaders: e.responseHeaders,
-          })
-        : null;
-    this.stmts.insertEvent.run(e.userId, e.messageId, e.timeMs, e.state, detail, e.responseBody ?? null);
+    this.stmts.insertEvent.run(e.userId, e.messageId, e.timeMs, e.state, eventDetail(e), e.responseBody ?? null);
   }
 
   /** A message row as a record, with its body read from `bodies` when it shares one. */
   private messageOf(r: Row): MessageRecord {
-    return fromRow(r, r.body ?? (r.body_id ? this.sharedBody(r.body_id) : Buffer.alloc(0)));
+    return messageFromColumns(r, JSON.parse(r.labels), r.body ?? (r.body_id ? this.sharedBody(r.body_id) : Buffer.alloc(0)));
   }
 
   private sharedBody(id: string): Buffer {
@@ -386,22 +356,11 @@ export class SqliteStore implements Store {
       ORDER BY r.seq ${order} LIMIT ?`;
     const rows = this.cached(sql).all(userId, ...cursorParams, ...params, page.count + 1) as Row[];
     const more = rows.length > page.count;
-    const items = rows.slice(0, page.count).map((r): StoredEvent => {
-      const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
-      return {
-        seq: r.r_seq,
-        userId,
-        messageId: r.id,
-        timeMs: r.r_time_ms,
-        state: r.r_state,
-        error: detail.error,
-        nextDeliveryTimeMs: detail.nextDeliveryTimeMs,
-        responseStatus: detail.responseStatus,
-        responseHeaders: detail.responseHeaders,
-        responseBody: r.r_response_body ?? undefined,
-        message: this.messageOf(r),
-      };
-    });
+    const items = rows.slice(0, page.count).map((r): StoredEvent => ({
+      ...eventFromColumns(userId, r.id, { time_ms: r.r_time_ms, state: r.r_state, detail: r.r_detail, response_body: r.r_response_body }),
+      seq: r.r_seq,
+      message: this.messageOf(r),
+    }));
     return { items, cursor: more ? String(items[items.length - 1].seq) : undefined };
   }
 
@@ -434,14 +393,7 @@ export class SqliteStore implements Store {
   }
 
   async listQueues(): Promise<StoredQueue[]> {
-    return (this.db.prepare(`SELECT * FROM queues`).all() as Row[]).map((r) => ({
-      userId: r.user_id,
-      name: r.name,
-      parallelism: r.parallelism,
-      paused: r.paused === 1,
-      createdAtMs: r.created_ms,
-      updatedAtMs: r.updated_ms,
-    }));
+    return (this.db.prepare(`SELECT * FROM queues`).all() as Row[]).map(queueFromColumns);
   }
 
   async countQueueLag(userId: string, queueName: string): Promise<number> {
@@ -449,30 +401,11 @@ export class SqliteStore implements Store {
   }
 
   async listUrlGroups(): Promise<StoredUrlGroup[]> {
-    return (this.db.prepare(`SELECT * FROM url_groups`).all() as Row[]).map((r) => ({
-      userId: r.user_id,
-      name: r.name,
-      createdAtMs: r.created_ms,
-      updatedAtMs: r.updated_ms,
-      endpoints: JSON.parse(r.endpoints),
-    }));
+    return (this.db.prepare(`SELECT * FROM url_groups`).all() as Row[]).map(urlGroupFromColumns);
   }
 
   async listSchedules(): Promise<StoredSchedule[]> {
-    return (this.db.prepare(`SELECT * FROM schedules`).all() as Row[]).map((r) => ({
-      id: r.id,
-      userId: r.user_id,
-      cron: r.cron,
-      destination: r.destination,
-      headers: JSON.parse(r.headers),
-      body: r.body ?? Buffer.alloc(0),
-      callerIp: r.caller_ip ?? "",
-      paused: r.paused === 1,
-      createdAtMs: r.created_ms,
-      nextMs: r.next_ms,
-      lastMs: r.last_ms,
-      lastMessageIds: r.last_ids ? JSON.parse(r.last_ids) : [],
-    }));
+    return (this.db.prepare(`SELECT * FROM schedules`).all() as Row[]).map(scheduleFromColumns);
   }
 
   async messageStates(ids: string[]): Promise<Map<string, MessageState>> {
@@ -521,7 +454,7 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async listQueueHolders(): Promise<{ userId: string; queueName: string; id: string; finished: boolean; callbacks: number }[]> {
+  async listQueueHolders(): Promise<QueueHolder[]> {
     const started = this.db
       .prepare(
         `SELECT id, user_id, queue_name, state FROM messages
@@ -534,14 +467,7 @@ export class SqliteStore implements Store {
          WHERE c.source_id IS NOT NULL AND c.state IN ('pending', 'active') AND s.queue_name IS NOT NULL GROUP BY s.id`,
       )
       .all() as Row[];
-    const out = new Map<string, { userId: string; queueName: string; id: string; finished: boolean; callbacks: number }>();
-    for (const r of started) out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: false, callbacks: 0 });
-    for (const r of waitingOnCallbacks) {
-      const h = out.get(r.id);
-      if (h) h.callbacks += r.n;
-      else out.set(r.id, { userId: r.user_id, queueName: r.queue_name, id: r.id, finished: true, callbacks: r.n });
-    }
-    return [...out.values()];
+    return queueHolders(started, waitingOnCallbacks);
   }
 
   async getRun(userId: string, runId: string): Promise<RunRecord | undefined> {
@@ -561,20 +487,7 @@ export class SqliteStore implements Store {
     const events = this.cached(`SELECT * FROM events WHERE message_id = ? ORDER BY seq`);
     return rows.map((r) => ({
       message: this.messageOf(r),
-      events: (events.all(r.id) as Row[]).map((e) => {
-        const detail = e.detail ? JSON.parse(e.detail) : {};
-        return {
-          userId,
-          messageId: r.id,
-          timeMs: e.time_ms,
-          state: e.state,
-          error: detail.error,
-          nextDeliveryTimeMs: detail.nextDeliveryTimeMs,
-          responseStatus: detail.responseStatus,
-          responseHeaders: detail.responseHeaders,
-          responseBody: e.response_body ?? undefined,
-        };
-      }),
+      events: (events.all(r.id) as Parameters<typeof eventFromColumns>[2][]).map((e) => eventFromColumns(userId, r.id, e)),
     }));
   }
 
@@ -648,87 +561,11 @@ function cursorSql(page: Page): { clause: string; cursorParams: unknown[]; order
   return { clause: page.asc ? "AND r.seq > ?" : "AND r.seq < ?", cursorParams: [Number(page.cursor)], order };
 }
 
-function dlqFromRow(r: Row, message: MessageRecord): DlqRecord {
-  const detail = r.r_detail ? JSON.parse(r.r_detail) : {};
-  return {
-    dlqId: r.r_dlq_id,
-    userId: r.user_id,
-    messageId: r.id,
-    createdMs: r.r_created_ms,
-    responseStatus: r.r_response_status ?? undefined,
-    responseHeaders: detail.responseHeaders,
-    responseBody: r.r_response_body ?? undefined,
-    error: detail.error,
-    message,
-  };
-}
-
+/** A message's row with its labels as SQLite keeps them (a JSON array). */
 function toRow(m: MessageRecord): Row {
-  const u = new URL(m.url);
-  const spec: SpecColumn = {
-    kind: m.kind,
-    method: m.method,
-    header: m.header,
-    maxRetries: m.maxRetries,
-    retryDelay: m.retryDelay,
-    timeoutMs: m.timeoutMs,
-    callback: m.callback,
-    callbackHeaders: m.callbackHeaders,
-    failureCallback: m.failureCallback,
-    failureCallbackHeaders: m.failureCallbackHeaders,
-    notBeforeMs: m.notBeforeMs,
-    redact: m.redact,
-    flowControl: m.flowControl,
-    sourceMessageId: m.sourceMessageId,
-    sourceQueueName: m.sourceQueueName,
-    workflow: m.workflow,
-  };
-  return {
-    id: m.id,
-    user_id: m.userId,
-    state: m.state,
-    due_ms: m.dueMs,
-    retried: m.retried,
-    created_ms: m.createdAtMs,
-    finished_ms: m.finishedMs ?? null,
-    url: m.url,
-    host: u.host,
-    path: u.pathname,
-    topic_name: m.topicName ?? null,
-    endpoint_name: m.endpointName ?? null,
-    queue_name: m.queueName ?? null,
-    schedule_id: m.scheduleId ?? null,
-    flow_key: m.flowControl?.key ?? null,
-    caller_ip: m.callerIp,
-    labels: JSON.stringify(m.labels),
-    spec: JSON.stringify(spec),
-    body: m.body,
-    body_id: null,
-    source_id: m.sourceMessageId ?? null,
-    run_id: m.workflow?.runId ?? null,
-  };
-}
-
-function fromRow(r: Row, body: Buffer): MessageRecord {
-  const spec = JSON.parse(r.spec) as SpecColumn;
-  return {
-    ...spec,
-    id: r.id,
-    userId: r.user_id,
-    url: r.url,
-    body,
-    createdAtMs: r.created_ms,
-    callerIp: r.caller_ip ?? "",
-    labels: JSON.parse(r.labels),
-    topicName: r.topic_name ?? undefined,
-    endpointName: r.endpoint_name ?? undefined,
-    queueName: r.queue_name ?? undefined,
-    scheduleId: r.schedule_id ?? undefined,
-    state: r.state as MessageState,
-    retried: r.retried,
-    dueMs: r.due_ms,
-    finishedMs: r.finished_ms ?? undefined,
-  };
+  const row = messageColumns(m);
+  row.labels = JSON.stringify(m.labels);
+  return row;
 }
 
 function assertNever(x: never): never {

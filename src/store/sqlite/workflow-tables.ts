@@ -1,13 +1,11 @@
 import type Database from "better-sqlite3";
 import type { OpResult, Page, WorkflowOp, WriteOp } from "../store.js";
-import { Conditions } from "./filter-sql.js";
+import { runColumns, runFromColumns, waiterFromColumns as waiterFromRow, waiterSpec } from "../columns.js";
+import { runFilterSql } from "../filter-sql.js";
 import type { RunEntry, RunFilter, RunRecord, RunState } from "../../model/run.js";
 import type { StoredRunEvent, StoredWaiter } from "../../model/waiter.js";
 
 type Row = Record<string, any>;
-
-/** Fields of a run kept in its `spec` JSON column. */
-type RunSpec = Pick<RunRecord, "triggerMessageId" | "inherit" | "failureUrl" | "failureHeaders" | "invoker" | "failureFunction" | "dlqId">;
 
 /** The workflow tables of the embedded store: runs, their entries, waiters and events kept for lookback. */
 export class WorkflowTables {
@@ -107,7 +105,7 @@ export class WorkflowTables {
       }
       case "putWaiter": {
         const w = op.waiter;
-        const info = this.stmts.putWaiter.run(w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, JSON.stringify(waiterSpec(w)));
+        const info = this.stmts.putWaiter.run(w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, waiterSpec(w));
         w.id = Number(info.lastInsertRowid);
         return { applied: true };
       }
@@ -176,28 +174,7 @@ export class WorkflowTables {
   }
 
   listRuns(userId: string, filter: RunFilter, page: Page): { items: RunRecord[]; cursor?: string } {
-    const c = new Conditions();
-    c.add("user_id = ?", userId);
-    c.anyOf("run_id", filter.runIds);
-    c.anyOf("state", filter.state);
-    c.anyOf("caller_ip", filter.callerIp);
-    c.anyOf("flow_key", filter.flowControlKey);
-    c.anyOf("host", filter.host);
-    c.anyOf("path", filter.path);
-    c.anyOf("url", filter.url);
-    if (filter.urlPrefix?.length) {
-      c.add(`(${filter.urlPrefix.map(() => "substr(url, 1, ?) = ?").join(" OR ")})`, ...filter.urlPrefix.flatMap((p) => [p.length, p]));
-    }
-    c.anyLabel("labels", filter.label);
-    if (filter.createdAt !== undefined) c.add("created_ms = ?", filter.createdAt);
-    c.between("created_ms", filter.fromDate, filter.toDate);
-    // The cursor is the (created_ms, run_id) of the last run returned, newest first.
-    if (page.cursor) {
-      const sep = page.cursor.indexOf("_");
-      const ms = Number(page.cursor.slice(0, sep));
-      const id = page.cursor.slice(sep + 1);
-      if (sep > 0 && Number.isFinite(ms)) c.add("(created_ms < ? OR (created_ms = ? AND run_id < ?))", ms, ms, id);
-    }
+    const c = runFilterSql(userId, filter, page.cursor);
     const rows = this.cached(`SELECT * FROM wf_runs WHERE ${c.where.join(" AND ")} ORDER BY created_ms DESC, run_id DESC LIMIT ?`).all(
       ...c.params,
       page.count + 1,
@@ -250,63 +227,13 @@ export class WorkflowTables {
   }
 }
 
+/** A run's row with its labels as SQLite keeps them (a JSON array). */
 function runToRow(r: RunRecord): Row {
-  const u = new URL(r.url);
-  const spec: RunSpec = {
-    triggerMessageId: r.triggerMessageId,
-    inherit: r.inherit,
-    failureUrl: r.failureUrl,
-    failureHeaders: r.failureHeaders,
-    invoker: r.invoker,
-    failureFunction: r.failureFunction,
-    dlqId: r.dlqId,
-  };
-  return {
-    user_id: r.userId,
-    run_id: r.runId,
-    url: r.url,
-    host: u.host,
-    path: u.pathname,
-    state: r.state,
-    created_ms: r.createdAtMs,
-    completed_ms: r.completedAtMs ?? null,
-    caller_ip: r.callerIp,
-    labels: JSON.stringify(r.labels),
-    flow_key: r.flowControlKey ?? null,
-    spec: JSON.stringify(spec),
-    response: r.response ?? null,
-  };
+  const row = runColumns(r);
+  row.labels = JSON.stringify(r.labels);
+  return row;
 }
 
 function runFromRow(r: Row): RunRecord {
-  const spec = JSON.parse(r.spec) as RunSpec;
-  return {
-    ...spec,
-    userId: r.user_id,
-    runId: r.run_id,
-    url: r.url,
-    state: r.state,
-    createdAtMs: r.created_ms,
-    completedAtMs: r.completed_ms ?? undefined,
-    callerIp: r.caller_ip ?? "",
-    labels: JSON.parse(r.labels),
-    flowControlKey: r.flow_key ?? undefined,
-    response: r.response ?? undefined,
-  };
-}
-
-function waiterSpec(w: StoredWaiter): Omit<StoredWaiter, "userId" | "eventId" | "runId" | "createdMs" | "deadlineMs" | "id"> {
-  return { url: w.url, headers: w.headers, timeoutUrl: w.timeoutUrl, timeoutHeaders: w.timeoutHeaders, step: w.step };
-}
-
-function waiterFromRow(r: Row): StoredWaiter {
-  return {
-    ...JSON.parse(r.spec),
-    id: r.id,
-    userId: r.user_id,
-    eventId: r.event_id,
-    runId: r.run_id,
-    createdMs: r.created_ms,
-    deadlineMs: r.deadline_ms,
-  };
+  return runFromColumns(r, JSON.parse(r.labels));
 }

@@ -1,0 +1,288 @@
+import type pg from "pg";
+import type { FlowWindow, OpResult, WorkflowOp, WriteOp } from "../store.js";
+import { dlqDetail, eventDetail, messageColumns, runColumns, runFromColumns, waiterSpec } from "../columns.js";
+import { DELETE_DLQ, INSERT_DLQ } from "./sql/dlq.js";
+import { CLAIM_DEDUP, GET_DEDUP, INSERT_EVENTS, INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS, PUT_BODY, UPDATE_MESSAGE } from "./sql/messages.js";
+import { APPEND_ENTRIES, DROP_ENDED_RUN, INSERT_RUN, INSERT_RUN_COLUMNS, LOCK_RUN, UPDATE_RUN } from "./sql/runs.js";
+import { DELETE_SCHEDULE, FIRE_SCHEDULE, PUT_SCHEDULE } from "./sql/schedules.js";
+import { DELETE_QUEUE, DELETE_URL_GROUP, PUT_FLOW_SETTINGS, PUT_FLOW_WINDOWS, PUT_QUEUE, PUT_URL_GROUP } from "./sql/settings.js";
+import { DROP_RUN_WAITERS, PUT_RUN_EVENT, PUT_WAITER, TAKE_RUN_EVENT, TAKE_WAITER } from "./sql/waiters.js";
+import type { StatementNames } from "./statement-names.js";
+import type { LogEvent } from "../../model/log.js";
+import type { RunRecord } from "../../model/run.js";
+
+type InsertOp = Extract<WriteOp, { op: "insertMessage" }>;
+
+/** An op sent to the server whose outcome may still be on its way back. */
+interface Sent {
+  result: Promise<OpResult>;
+}
+
+const APPLIED: Promise<OpResult> = Promise.resolve({ applied: true });
+
+/**
+ * One group commit as one transaction on the writer connection, pipelined: every statement is sent without
+ * waiting for the one before, and the commit waits for the server only where a decision depends on an answer
+ * (a fence whose `then` must be applied or not, a run's state, a deduplication key). A commit of plain inserts,
+ * fenced updates and events is then one round trip, BEGIN to COMMIT.
+ *
+ * If a statement fails, the server aborts the transaction: every later statement fails too, and COMMIT rolls
+ * back. The error reported is the first, in the order the ops were given.
+ */
+export class CommitTransaction {
+  private readonly sent: Promise<pg.QueryResult>[] = [];
+  /** Shared bodies written in this transaction: the later messages of a fan-out only name theirs. */
+  private readonly bodiesWritten = new Set<string>();
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly names: StatementNames,
+  ) {}
+
+  async run(ops: WriteOp[]): Promise<OpResult[]> {
+    this.send("BEGIN");
+    let results: OpResult[];
+    try {
+      const pending = await this.startAll(ops);
+      this.send("COMMIT");
+      results = await Promise.all(pending.map((p) => p.result));
+      await Promise.all(this.sent);
+    } catch (err) {
+      throw await this.firstError(err);
+    }
+    return results;
+  }
+
+  /** The first statement that failed: later ones only failed because the transaction was already aborted. */
+  private async firstError(fallback: unknown): Promise<unknown> {
+    const outcomes = await Promise.allSettled(this.sent);
+    // Ends the transaction if COMMIT was never sent (a failure met while deciding); a no-op otherwise.
+    await this.client.query("ROLLBACK").catch(() => undefined);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    return failed ? failed.reason : fallback;
+  }
+
+  private send(text: string, values?: unknown[]): Promise<pg.QueryResult> {
+    const p = this.client.query({ text, values, name: values ? this.names.of(text) : undefined });
+    // Observed by `run` (all of them) or `firstError`; never left unhandled.
+    p.catch(() => undefined);
+    this.sent.push(p);
+    return p;
+  }
+
+  private async startAll(ops: WriteOp[]): Promise<Sent[]> {
+    const out: Sent[] = [];
+    for (const op of ops) out.push(await this.start(op));
+    return out;
+  }
+
+  /** `then` ops, applied after a fence that held; their results become the op's `nested`. */
+  private async nested(then: WriteOp[] | undefined): Promise<Sent> {
+    const inner = await this.startAll(then ?? []);
+    return { result: Promise.all(inner.map((s) => s.result)).then((nested) => ({ applied: true, nested })) };
+  }
+
+  private async start(op: WriteOp): Promise<Sent> {
+    switch (op.op) {
+      case "insertMessage":
+        return this.insert(op);
+      case "updateMessage": {
+        const ev = eventArrays(op.events ?? []);
+        const moved = this.send(UPDATE_MESSAGE, [op.state, op.retried, op.dueMs, op.finishedMs ?? null, op.id, op.expectState, ev.userIds, ev.times, ev.states, ev.details, ev.bodies]);
+        return { result: moved.then((r) => ({ applied: r.rows[0].moved === 1 })) };
+      }
+      case "event":
+        this.writeEvents([op.event]);
+        return { result: APPLIED };
+      case "insertDlq": {
+        const e = op.entry;
+        this.send(INSERT_DLQ, [e.dlqId, e.userId, e.messageId, e.createdMs, e.responseStatus ?? null, dlqDetail(e), e.responseBody ?? null]);
+        return { result: APPLIED };
+      }
+      case "deleteDlq": {
+        const gone = await this.send(DELETE_DLQ, [op.userId, op.dlqId]);
+        if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
+        return op.then ? this.nested(op.then) : { result: APPLIED };
+      }
+      case "putQueue": {
+        const q = op.queue;
+        this.send(PUT_QUEUE, [q.userId, q.name, q.parallelism, q.paused, q.createdAtMs, q.updatedAtMs]);
+        return { result: APPLIED };
+      }
+      case "deleteQueue":
+        return this.deleted(DELETE_QUEUE, [op.userId, op.name]);
+      case "putFlowSettings":
+        this.send(PUT_FLOW_SETTINGS, [op.userId, op.key, JSON.stringify(op.settings)]);
+        return { result: APPLIED };
+      case "putFlowWindows":
+        if (op.windows.length > 0) this.send(PUT_FLOW_WINDOWS, windowArrays(op.windows));
+        return { result: APPLIED };
+      case "putUrlGroup": {
+        const g = op.group;
+        this.send(PUT_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, JSON.stringify(g.endpoints)]);
+        return { result: APPLIED };
+      }
+      case "deleteUrlGroup":
+        return this.deleted(DELETE_URL_GROUP, [op.userId, op.name]);
+      case "putSchedule": {
+        const c = op.schedule;
+        this.send(PUT_SCHEDULE, [
+          c.id, c.userId, c.cron, c.destination, JSON.stringify(c.headers), c.body, c.callerIp, c.paused, c.createdAtMs,
+          c.nextMs, c.lastMs, JSON.stringify(c.lastMessageIds),
+        ]);
+        return { result: APPLIED };
+      }
+      case "deleteSchedule":
+        return this.deleted(DELETE_SCHEDULE, [op.userId, op.id]);
+      case "fireSchedule": {
+        const ids = JSON.stringify(op.inserts.map((i) => i.message.id));
+        const fired = await this.send(FIRE_SCHEDULE, [op.nextMs, op.firedMs, ids, op.userId, op.id, op.expectNextMs]);
+        if (fired.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
+        for (const insert of op.inserts) await this.insert(insert);
+        return { result: APPLIED };
+      }
+      default:
+        return this.workflow(op);
+    }
+  }
+
+  private async deleted(text: string, values: unknown[]): Promise<Sent> {
+    return { result: this.send(text, values).then((r) => ({ applied: r.rowCount === 1 })) };
+  }
+
+  private async insert(op: InsertOp): Promise<Sent> {
+    const m = op.message;
+    if (op.consumeDlq) {
+      const gone = await this.send(DELETE_DLQ, [op.consumeDlq.userId, op.consumeDlq.dlqId]);
+      if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
+    }
+    if (op.dedupKey !== undefined) {
+      const key = Buffer.from(op.dedupKey, "utf8");
+      const taken = await this.send(CLAIM_DEDUP, [m.userId, key, m.id, op.dedupExpiresMs ?? m.createdAtMs, m.createdAtMs]);
+      if (taken.rowCount !== 1) {
+        const holder = await this.send(GET_DEDUP, [m.userId, key]);
+        return { result: Promise.resolve({ applied: false, duplicateOf: holder.rows[0]?.message_id }) };
+      }
+    }
+    const row = messageColumns(m);
+    if (op.sharedBodyId !== undefined) {
+      if (!this.bodiesWritten.has(op.sharedBodyId)) {
+        this.send(PUT_BODY, [op.sharedBodyId, m.body]);
+        this.bodiesWritten.add(op.sharedBodyId);
+      }
+      row.body = null;
+      row.body_id = op.sharedBodyId;
+    }
+    this.send(INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS.map((c) => row[c]));
+    if (op.events?.length) this.writeEvents(op.events);
+    return { result: APPLIED };
+  }
+
+  private writeEvents(events: LogEvent[]): void {
+    const ev = eventArrays(events);
+    this.send(INSERT_EVENTS, [ev.userIds, ev.messageIds, ev.times, ev.states, ev.details, ev.bodies]);
+  }
+
+  private async lockRun(userId: string, runId: string): Promise<RunRecord | undefined> {
+    const { rows } = await this.send(LOCK_RUN, [userId, runId]);
+    return rows[0] ? runFromColumns(rows[0], rows[0].labels) : undefined;
+  }
+
+  private async workflow(op: WorkflowOp): Promise<Sent> {
+    switch (op.op) {
+      case "runStep": {
+        const existing = await this.lockRun(op.userId, op.runId);
+        let appendEntry = op.entry !== undefined;
+        if (op.create) {
+          if (existing?.state === "RUN_STARTED") {
+            if (!op.continueExisting) return { result: Promise.resolve({ applied: false, duplicateOf: existing.triggerMessageId }) };
+            // The SDK taking over a run the server started: the run, its configuration and its first entry stay.
+            appendEntry = false;
+          } else {
+            // An id whose run has ended names a new run (DECISIONS #21): the old one goes, with what only it used,
+            // and the DLQ entry it failed with (which could no longer be resumed or restarted).
+            if (existing) {
+              this.send(DROP_ENDED_RUN, [op.userId, op.runId]);
+              if (existing.dlqId) this.send(DELETE_DLQ, [op.userId, existing.dlqId]);
+            }
+            const row = runColumns(op.create);
+            this.send(INSERT_RUN, INSERT_RUN_COLUMNS.map((c) => row[c]));
+          }
+        } else {
+          if (!existing) return { result: Promise.resolve({ applied: false, rejected: "unknown" }) };
+          if (existing.state !== "RUN_STARTED") return { result: Promise.resolve({ applied: false, rejected: existing.state }) };
+        }
+        const inserted = await (await this.insert(op.insert)).result;
+        if (!inserted.applied) return { result: Promise.resolve(inserted) };
+        if (op.entry && appendEntry) {
+          const m = op.insert.message;
+          this.send(APPEND_ENTRIES, [op.userId, op.runId, [m.id], [op.entry.callType], [m.createdAtMs], [op.entry.body]]);
+        }
+        return { result: APPLIED };
+      }
+      case "runUpdate": {
+        const current = await this.lockRun(op.userId, op.runId);
+        if (!current || !op.expectState.includes(current.state)) {
+          return { result: Promise.resolve({ applied: false, rejected: current ? current.state : "unknown" }) };
+        }
+        // A newer run of the same id is not the run this update was meant for.
+        if (op.expectCreatedAtMs !== undefined && current.createdAtMs !== op.expectCreatedAtMs) {
+          return { result: Promise.resolve({ applied: false, rejected: current.state }) };
+        }
+        const row = runColumns({ ...current, ...op.patch });
+        this.send(UPDATE_RUN, [op.userId, op.runId, row.state, row.completed_ms, row.spec, row.response]);
+        // A run that ended waits for nothing any more.
+        if (op.patch.state && op.patch.state !== "RUN_STARTED") this.send(DROP_RUN_WAITERS, [op.userId, op.runId]);
+        return this.nested(op.then);
+      }
+      case "runCopyEntries": {
+        if (op.entries.length > 0) {
+          const e = op.entries;
+          this.send(APPEND_ENTRIES, [op.userId, op.runId, e.map((x) => x.messageId), e.map((x) => x.callType), e.map((x) => x.createdMs), e.map((x) => x.body)]);
+        }
+        return { result: APPLIED };
+      }
+      case "putWaiter": {
+        const w = op.waiter;
+        const put = this.send(PUT_WAITER, [w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, waiterSpec(w)]);
+        return { result: put.then((r) => ((w.id = r.rows[0].id), { applied: true })) };
+      }
+      case "takeWaiter":
+        return this.taken(TAKE_WAITER, [op.userId, op.id], op.then);
+      case "putRunEvent": {
+        const e = op.event;
+        const put = this.send(PUT_RUN_EVENT, [e.userId, e.runId, e.eventId, e.createdMs, e.data]);
+        return { result: put.then((r) => ((e.id = r.rows[0].id), { applied: true })) };
+      }
+      case "takeRunEvent":
+        return this.taken(TAKE_RUN_EVENT, [op.userId, op.id], op.then);
+    }
+  }
+
+  /** A delete that happens once: applied (with its `then`) only when the row was still there. */
+  private async taken(text: string, values: unknown[], then: WriteOp[] | undefined): Promise<Sent> {
+    const gone = await this.send(text, values);
+    if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
+    return this.nested(then);
+  }
+}
+
+function eventArrays(events: LogEvent[]) {
+  return {
+    userIds: events.map((e) => e.userId),
+    messageIds: events.map((e) => e.messageId),
+    times: events.map((e) => e.timeMs),
+    states: events.map((e) => e.state),
+    details: events.map(eventDetail),
+    bodies: events.map((e) => e.responseBody ?? null),
+  };
+}
+
+/** One row per key, the last given winning (as if written one after the other). */
+function windowArrays(windows: FlowWindow[]): unknown[] {
+  const byKey = new Map<string, FlowWindow>();
+  for (const w of windows) byKey.set(`${w.userId}\u0000${w.key}`, w);
+  const list = [...byKey.values()];
+  return [list.map((w) => w.userId), list.map((w) => w.key), list.map((w) => w.startMs), list.map((w) => w.count)];
+}
+

@@ -1,0 +1,105 @@
+/**
+ * Statements on `messages`, `bodies` and `dedup`. Each names its parameters in its header; lists are bound as
+ * arrays. A message is always read with its body: its own, or the shared one its fan-out keeps in `bodies`.
+ */
+
+/** The columns of a message as read, `m` joined with its shared body `b`. */
+export const MESSAGE_COLUMNS = `m.id, m.user_id, m.state, m.due_ms, m.retried, m.created_ms, m.finished_ms, m.url, m.topic_name,
+  m.endpoint_name, m.queue_name, m.schedule_id, m.caller_ip, m.labels, m.spec, COALESCE(m.body, b.body) AS body`;
+export const MESSAGES_WITH_BODIES = `messages m LEFT JOIN bodies b ON b.id = m.body_id`;
+
+/**
+ * $1 id, $2 user_id, $3 state, $4 due_ms, $5 retried, $6 created_ms, $7 finished_ms, $8 url, $9 host, $10 path,
+ * $11 topic_name, $12 endpoint_name, $13 queue_name, $14 schedule_id, $15 flow_key, $16 caller_ip, $17 labels,
+ * $18 spec, $19 body (NULL when shared), $20 body_id, $21 source_id, $22 run_id
+ */
+export const INSERT_MESSAGE = `INSERT INTO messages (id, user_id, state, due_ms, retried, created_ms, finished_ms, url, host, path,
+  topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, body_id, source_id, run_id)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`;
+
+/** The column names of INSERT_MESSAGE, in parameter order. */
+export const INSERT_MESSAGE_COLUMNS = [
+  "id", "user_id", "state", "due_ms", "retried", "created_ms", "finished_ms", "url", "host", "path", "topic_name",
+  "endpoint_name", "queue_name", "schedule_id", "flow_key", "caller_ip", "labels", "spec", "body", "body_id", "source_id", "run_id",
+] as const;
+
+/**
+ * The fence: moves message $5 to $1 only if it is in $6, and writes its events only if it moved.
+ * $1 state, $2 retried, $3 due_ms, $4 finished_ms, $5 id, $6 expected state,
+ * events of message $5: $7 user_ids, $8 time_ms[], $9 states[], $10 details[], $11 response_bodies[]
+ * → one row: `moved` (0 or 1)
+ */
+export const UPDATE_MESSAGE = `WITH moved AS (
+    UPDATE messages SET state = $1, retried = $2, due_ms = $3, finished_ms = $4 WHERE id = $5 AND state = $6 RETURNING id
+  ), logged AS (
+    INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body)
+    SELECT e.user_id, $5, e.time_ms, e.state, e.detail, e.response_body
+    FROM unnest($7::text[], $8::bigint[], $9::text[], $10::text[], $11::bytea[]) AS e(user_id, time_ms, state, detail, response_body)
+    WHERE EXISTS (SELECT 1 FROM moved)
+  )
+  SELECT count(*)::integer AS moved FROM moved`;
+
+/** Events, in order: $1 user_ids, $2 message_ids, $3 time_ms[], $4 states[], $5 details[], $6 response_bodies[] */
+export const INSERT_EVENTS = `INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])`;
+
+/** A shared body, kept as first written: $1 id, $2 body */
+export const PUT_BODY = `INSERT INTO bodies (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`;
+
+/**
+ * Takes a deduplication key for a message unless it is held by an earlier one whose window is still open.
+ * $1 user_id, $2 dedup_key (UTF-8 bytes), $3 message_id, $4 expires_ms, $5 the new message's created_ms → a row when taken
+ */
+export const CLAIM_DEDUP = `INSERT INTO dedup (user_id, dedup_key, message_id, expires_ms) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (user_id, dedup_key) DO UPDATE SET message_id = excluded.message_id, expires_ms = excluded.expires_ms
+  WHERE dedup.expires_ms <= $5
+  RETURNING message_id`;
+
+/** $1 user_id, $2 dedup_key (UTF-8 bytes) → the message holding the key */
+export const GET_DEDUP = `SELECT message_id FROM dedup WHERE user_id = $1 AND dedup_key = $2`;
+
+/** $1 user_id, $2 id */
+export const GET_MESSAGE = `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGES_WITH_BODIES} WHERE m.user_id = $1 AND m.id = $2`;
+
+/** $1 ids → the messages found, in the order of $1 */
+export const GET_MESSAGES_BY_ID = `SELECT ${MESSAGE_COLUMNS} FROM unnest($1::text[]) WITH ORDINALITY AS wanted(id, n)
+  JOIN messages m ON m.id = wanted.id LEFT JOIN bodies b ON b.id = m.body_id ORDER BY wanted.n`;
+
+/** $1 after due_ms, $2 after id, $3 before due_ms, $4 limit */
+export const LIST_DUE = `SELECT id, due_ms FROM messages
+  WHERE state = 'pending' AND (due_ms > $1 OR (due_ms = $1 AND id > $2)) AND due_ms < $3 ORDER BY due_ms, id LIMIT $4`;
+
+export const LIST_ACTIVE = `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGES_WITH_BODIES} WHERE m.state = 'active'`;
+
+/** $1 ids */
+export const MESSAGE_STATES = `SELECT id, state FROM messages WHERE id = ANY($1::text[])`;
+
+/** $1 user_id, $2 queue_name */
+export const QUEUE_LAG = `SELECT count(*) AS n FROM messages WHERE user_id = $1 AND queue_name = $2 AND state IN ('pending', 'active')`;
+
+/** $1 user_id, $2 flow_key, $3 now_ms */
+export const COUNT_WAITING = `SELECT count(*) AS n FROM messages WHERE user_id = $1 AND flow_key = $2 AND state = 'pending' AND due_ms <= $3`;
+
+/** Queue messages past their first attempt and unfinished. */
+export const QUEUE_HOLDERS_STARTED = `SELECT id, user_id, queue_name FROM messages
+  WHERE queue_name IS NOT NULL AND state IN ('pending', 'active') AND (retried > 0 OR state = 'active')`;
+
+/** Queue messages whose callbacks are unfinished, with how many. */
+export const QUEUE_HOLDERS_CALLBACKS = `SELECT s.id, s.user_id, s.queue_name, count(*) AS n
+  FROM messages c JOIN messages s ON s.id = c.source_id
+  WHERE c.source_id IS NOT NULL AND c.state IN ('pending', 'active') AND s.queue_name IS NOT NULL GROUP BY s.id`;
+
+/** $1 user_id, $2 run_id → the run's messages, oldest (by id) first */
+export const RUN_MESSAGES = `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGES_WITH_BODIES} WHERE m.user_id = $1 AND m.run_id = $2 ORDER BY m.id`;
+
+/** $1 message ids → their events, in log order */
+export const EVENTS_OF_MESSAGES = `SELECT message_id, time_ms, state, detail, response_body FROM events
+  WHERE message_id = ANY($1::text[]) ORDER BY seq`;
+
+/** $1 now_ms → the totals of the metrics gauges, in one round trip */
+export const COUNT_FOR_METRICS = `SELECT
+  (SELECT count(*) FROM messages WHERE state = 'pending') AS pending,
+  (SELECT count(*) FROM messages WHERE state = 'pending' AND due_ms <= $1) AS due,
+  (SELECT count(*) FROM dlq) AS dlq,
+  (SELECT count(*) FROM schedules) AS schedules,
+  (SELECT count(*) FROM wf_runs WHERE state = 'RUN_STARTED') AS active_runs`;

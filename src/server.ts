@@ -82,7 +82,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     engine = new Engine(store, config, deliverer, keys, clock);
     engine.tracing = tracingFrom(config.observability);
     services = buildServices(engine, store, config, clock);
-    app = buildApp({ engine, ...services, config });
+    app = buildApp({ engine, reads: store, ...services, config });
     subscribeEventLog(engine, app.log);
     await engine.start();
     await listenOn(app, config);

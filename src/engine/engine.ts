@@ -201,6 +201,12 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     return this.committer.run(ops);
   }
 
+  async deleteDlq(userId: string, dlqIds: string[]): Promise<number> {
+    if (dlqIds.length === 0) return 0;
+    const results = await this.committer.run(dlqIds.map((dlqId) => ({ op: "deleteDlq" as const, userId, dlqId })));
+    return results.filter((r) => r.applied).length;
+  }
+
   cancel(userId: string, ids: string[]): Promise<number> {
     return cancelMessages(this.cancels, userId, ids);
   }
@@ -213,6 +219,16 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   /** One schedule tick, fenced on the tick it expects; resolves whether it fired. */
   fireSchedule(userId: string, id: string, expectNextMs: number, nextMs: number | null, firedMs: number, items: NewMessage[]): Promise<boolean> {
     return this.accepts.fireSchedule(userId, id, expectNextMs, nextMs, firedMs, items);
+  }
+
+  /** One user's deliveries in flight right now (their global parallelism). */
+  userInFlight(userId: string): number {
+    return this.dispatcher.userCount(userId);
+  }
+
+  /** Whether a message is due and waiting in its lane (not in the store only). */
+  isWaiting(id: string): boolean {
+    return this.dispatcher.isWaiting(id);
   }
 
   /** Deliveries in flight right now (for metrics). */

@@ -35,6 +35,8 @@ export interface MessageWrites {
   commitAndStart(ops: WriteOp[]): Promise<OpResult[]>;
   /** Commits ops that insert no message (a plain group commit). */
   commit(ops: WriteOp[]): Promise<OpResult[]>;
+  /** Deletes DLQ entries of a user; resolves how many were still there. */
+  deleteDlq(userId: string, dlqIds: string[]): Promise<number>;
   /** Cancels a user's unfinished messages; resolves how many were cancelled. */
   cancel(userId: string, ids: string[]): Promise<number>;
 }

@@ -1,18 +1,11 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { Config } from "../config.js";
-import type { Engine } from "../engine/engine.js";
-import type { Scheduler } from "../engine/scheduler.js";
-import type { Settings } from "../engine/settings.js";
-import type { Workflows } from "../workflow/workflows.js";
-import type { Waits } from "../workflow/waiters.js";
-import type { WorkflowDlq } from "../workflow/dlq.js";
 import { HttpError } from "../errors.js";
+import type { AppDeps } from "./request.js";
 import { loggerOptions, requestLogController } from "../observability/logger-options.js";
 import { requestToken, tokenLookup } from "./token-auth.js";
 import { registerUnknownHeaderCheck } from "./unknown-headers.js";
 import { accessOfRoute, recordRouteAccess } from "./route-access.js";
 import { BodyBudget, BodyBudgetExceededError, registerBudgetedBodyParser } from "./body-budget.js";
-import { exceedsJsonDepth, MAX_JSON_DEPTH } from "../protocol/json-depth.js";
 import { dlqRoutes } from "./routes/dlq.js";
 import { flowControlRoutes } from "./routes/flow-control.js";
 import { queueRoutes } from "./routes/queues.js";
@@ -31,6 +24,8 @@ import { openApiRoutes, recordRoutes } from "./routes/openapi.js";
 import { packageVersion } from "../package-version.js";
 import { registerPublishTracing } from "../observability/publish-tracing.js";
 import { consoleRoutes, isConsolePath } from "./routes/console.js";
+import { consoleOverviewRoutes } from "./routes/console-overview.js";
+import { consoleTickRoutes } from "./routes/console-ticks.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -40,16 +35,6 @@ declare module "fastify" {
     /** Request body bytes held in memory right now, against maxInflightBodyBytes. */
     bodyBudget: BodyBudget;
   }
-}
-
-export interface AppDeps {
-  engine: Engine;
-  scheduler: Scheduler;
-  settings: Settings;
-  workflows: Workflows;
-  waits: Waits;
-  workflowDlq: WorkflowDlq;
-  config: Config;
 }
 
 /** Paths that need no token (health checks); every /v2 endpoint but the workflow webhook needs one (DESIGN promise 5). */
@@ -180,6 +165,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(metricsRoutes(deps));
   app.register(openApiRoutes(routes, packageVersion()));
   app.register(consoleRoutes(deps));
+  app.register(consoleOverviewRoutes(deps));
+  app.register(consoleTickRoutes(deps));
   return app;
 }
 
@@ -193,21 +180,4 @@ function clientErrorReply(code: string | undefined, headersTimeoutMs: number, re
     ];
   }
   return ["400 Bad Request", `malformed HTTP request: ${code}`];
-}
-
-/** Parses a JSON request body with an error that says what is wrong; nesting is bounded (see json-depth.ts). */
-export function jsonBody(req: FastifyRequest): unknown {
-  const raw = req.body;
-  if (!Buffer.isBuffer(raw) || raw.length === 0) throw new HttpError(400, "request body must be JSON");
-  const text = raw.toString("utf8");
-  if (exceedsJsonDepth(text)) throw new HttpError(400, `request body is JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, `request body is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-export function rawBody(req: FastifyRequest): Buffer {
-  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }

@@ -1,6 +1,7 @@
 import { badRequest } from "../errors.js";
 import type { MessageFilter } from "../store/store.js";
 import type { LogState } from "../model/log.js";
+import type { RunFilter } from "../model/run.js";
 
 export type Query = Record<string, string | string[] | undefined>;
 
@@ -157,4 +158,60 @@ export function orderParam(q: Query): boolean {
   if (lower === "asc" || lower === "earliestfirst") return true;
   if (lower === "desc" || lower === "latestfirst") return false;
   throw badRequest(`invalid order "${o}": use asc or desc`);
+}
+
+/** The run selection shared by logs and bulk cancel (SPEC §2.10); the logs read `state` themselves. */
+export function parseRunFilter(q: Query, urlMode: "exact" | "prefix"): RunFilter {
+  const urls = allValues(q, "workflowUrl", "workflowUrl[]");
+  const exact = urlMode === "exact" || one(q, "workflowUrlExactMatch") === "true";
+  const f: RunFilter = {
+    runIds: list(q, "workflowRunIds", "workflowRunIds[]", "workflowRunId"),
+    url: exact ? urls : undefined,
+    urlPrefix: exact ? undefined : urls,
+    label: list(q, "label", "label[]"),
+    fromDate: dateParam(q, "fromDate"),
+    toDate: dateParam(q, "toDate"),
+    createdAt: dateParam(q, "workflowCreatedAt"),
+    callerIp: list(q, "callerIp", "callerIP", "callerIp[]"),
+    flowControlKey: list(q, "flowControlKey", "flowControlKey[]"),
+    host: list(q, "host", "host[]"),
+    path: allValues(q, "path", "path[]"),
+  };
+  return f;
+}
+
+const FAILURE_STATES = new Set(["CALLBACK_INPROGRESS", "CALLBACK_SUCCESS", "CALLBACK_FAIL", "CALLBACK_CANCELED"]);
+
+/**
+ * The workflow DLQ selection (SPEC §2.10, the SDK's `WorkflowDLQListFilters`): `dlqIds` alone, or filters on the
+ * entry (fromDate/toDate = when it entered the DLQ, responseStatus, label, flowControlKey, workflowRunId) and on
+ * its run (workflowUrl — `url` is the SDK's deprecated name for it —, workflowCreatedAt, callerIp,
+ * failureFunctionState). Which parameters exist, and that none is empty on a bulk action, is checked before.
+ */
+export function parseWorkflowDlqFilter(q: Query): MessageFilter {
+  const states = list(q, "failureFunctionState", "failureFunctionState[]", "failureCallbackState")?.map((s) => {
+    const st = s.toUpperCase();
+    if (!FAILURE_STATES.has(st)) throw badRequest(`invalid failureFunctionState "${s}": use ${[...FAILURE_STATES].join(", ")}`);
+    return st;
+  });
+  const statuses = list(q, "responseStatus")?.map((s) => {
+    if (!/^\d{1,3}$/.test(s)) throw badRequest(`invalid responseStatus "${s}": expected an HTTP status code`);
+    return Number(s);
+  });
+  return {
+    dlqIds: list(q, "dlqIds", "dlqIds[]"),
+    runId: list(q, "workflowRunId", "workflowRunId[]"),
+    label: list(q, "label", "label[]"),
+    flowControlKey: list(q, "flowControlKey", "flowControlKey[]"),
+    fromDate: dateParam(q, "fromDate"),
+    toDate: dateParam(q, "toDate"),
+    responseStatus: statuses,
+    workflow: true,
+    failedRun: {
+      url: allValues(q, "workflowUrl", "workflowUrl[]", "url"),
+      createdAt: dateParam(q, "workflowCreatedAt"),
+      callerIp: list(q, "callerIp", "callerIP", "callerIp[]"),
+      failureFunctionState: states,
+    },
+  };
 }

@@ -171,9 +171,7 @@ export class WorkflowDlq {
 
   /** Deletes entries; resolves how many were still there. The failed runs stay as they are (RUN_FAILED). */
   async delete(userId: string, dlqIds: string[]): Promise<number> {
-    if (dlqIds.length === 0) return 0;
-    const results = await this.deps.messages.commit(dlqIds.map((dlqId) => ({ op: "deleteDlq" as const, userId, dlqId })));
-    return results.filter((r) => r.applied).length;
+    return this.deps.messages.deleteDlq(userId, dlqIds);
   }
 
   // ---- resume and restart -----------------------------------------------------------------------

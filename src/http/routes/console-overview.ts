@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../request.js";
 import { knownQuery, type EndpointParams } from "../endpoint-params.js";
 import type { LogState } from "../../model/log.js";
 
@@ -41,8 +41,7 @@ async function countAll<T>(
  * not give in one call: the last hour per minute (published, delivered, retried, failed), attempts in flight,
  * messages due and waiting for a slot, messages not yet due, DLQ entries and workflow runs under way.
  */
-export function consoleOverviewRoutes({ engine }: AppDeps) {
-  const store = engine.store;
+export function consoleOverviewRoutes({ engine, reads: store }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get("/v2/console/overview", async (req) => {
       knownQuery(req, OVERVIEW_PARAMS);
@@ -69,8 +68,8 @@ export function consoleOverviewRoutes({ engine }: AppDeps) {
       );
 
       const unfinished = await store.findUnfinished(userId, {}, MAX_UNFINISHED + 1);
-      const inFlight = engine.dispatcher.userCount(userId);
-      const dueWaiting = unfinished.filter((id) => engine.dispatcher.isWaiting(id)).length;
+      const inFlight = engine.userInFlight(userId);
+      const dueWaiting = unfinished.filter((id) => engine.isWaiting(id)).length;
       const dlq = await countAll(MAX_DLQ, 1000, (cursor, count) => store.listDlq(userId, {}, { cursor, count }));
       const runs = await countAll(MAX_ACTIVE_RUNS, 100, (cursor, count) => store.listRuns(userId, { state: ["RUN_STARTED"] }, { cursor, count }));
 

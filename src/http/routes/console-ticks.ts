@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../request.js";
 import { knownQuery, type EndpointParams } from "../endpoint-params.js";
 import { intParam } from "../query.js";
 

@@ -4,9 +4,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tokenFor } from "../../config.js";
-import type { AppDeps } from "../app.js";
-import { consoleOverviewRoutes } from "./console-overview.js";
-import { consoleTickRoutes } from "./console-ticks.js";
+import type { AppDeps } from "../request.js";
 
 /** Where the console's pages live: the console is static files; every data call it makes is a token-scoped API call. */
 export const CONSOLE_PATH = "/console";
@@ -44,7 +42,10 @@ function consoleFiles(): Map<string, string> {
   return files;
 }
 
-/** GET /console (the web console), its assets, the dev users in dev mode, and the console's read endpoints. */
+/**
+ * GET /console (the web console), its assets and the dev users in dev mode. The console's read endpoints are
+ * `console-overview.ts` and `console-ticks.ts`, registered beside this one.
+ */
 export function consoleRoutes(deps: AppDeps) {
   const { config } = deps;
   return async function plugin(app: FastifyInstance): Promise<void> {
@@ -72,8 +73,5 @@ export function consoleRoutes(deps: AppDeps) {
     if (config.mode === "dev") {
       app.get(`${CONSOLE_PATH}/api/dev-users`, async () => ({ users: config.users.map((u) => ({ userId: u.userId, token: tokenFor(u) })) }));
     }
-
-    app.register(consoleOverviewRoutes(deps));
-    app.register(consoleTickRoutes(deps));
   };
 }

@@ -4,8 +4,8 @@ import { newId } from "../../engine/ids.js";
 import { badRequest, notFound } from "../../errors.js";
 import { parsePublishHeaders, type HeaderBag } from "../../protocol/publish-headers.js";
 import { dlqJson } from "../../protocol/shapes.js";
-import type { AppDeps } from "../app.js";
-import { deleteWorkflowDlq, listWorkflowDlq } from "./workflow-dlq.js";
+import type { AppDeps } from "../request.js";
+import { deleteWorkflowDlq, listWorkflowDlq } from "../workflow-dlq-requests.js";
 import { bulkScope } from "../bulk-scope.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { cursorParam, intParam, one, orderParam, parseFilter, type Query } from "../query.js";
@@ -17,8 +17,7 @@ import type { MessageRecord } from "../../model/message.js";
  * entries of plain messages (DECISIONS #9): the entries of workflow runs are the workflow DLQ's
  * (`?source=workflow`, `/v2/workflows/dlq`), where they are resumed or restarted instead of retried.
  */
-export function dlqRoutes({ engine, workflowDlq, config }: AppDeps) {
-  const store = engine.store;
+export function dlqRoutes({ engine, reads: store, workflowDlq, config }: AppDeps) {
 
   /** A plain entry by id; an entry of a workflow message is not one (404). */
   async function plainEntry(userId: string, dlqId: string): Promise<DlqRecord> {
@@ -105,14 +104,14 @@ export function dlqRoutes({ engine, workflowDlq, config }: AppDeps) {
 
     app.delete<{ Params: { id: string } }>("/v2/dlq/:id", async (req) => {
       const entry = await plainEntry(req.userId, req.params.id);
-      await engine.committer.run([{ op: "deleteDlq", userId: req.userId, dlqId: entry.dlqId }]);
+      await engine.deleteDlq(req.userId, [entry.dlqId]);
       return { deleted: 1 };
     });
 
     app.delete("/v2/dlq", async (req) => {
       if (isWorkflowSource(req)) return deleteWorkflowDlq(workflowDlq, req);
       const page = await selectBulk(req);
-      await engine.committer.run(page.items.map((e) => ({ op: "deleteDlq" as const, userId: req.userId, dlqId: e.dlqId })));
+      await engine.deleteDlq(req.userId, page.items.map((e) => e.dlqId));
       return { deleted: page.items.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
     });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { badRequest } from "../../errors.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../request.js";
 import { one, type Query } from "../query.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { MAX_PARALLELISM, MAX_RATE } from "../../protocol/publish-headers.js";
@@ -67,7 +67,7 @@ export function flowControlRoutes({ engine, settings, config }: AppDeps) {
 
     app.get("/v2/globalParallelism", async (req) => ({
       parallelismMax: config.globalParallelism || config.maxInFlight,
-      parallelismCount: engine.dispatcher.userCount(req.userId),
+      parallelismCount: engine.userInFlight(req.userId),
     }));
   };
 }

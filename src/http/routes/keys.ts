@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../request.js";
 
 /** GET /v2/keys (also the SDK's dev-mode probe) and POST /v2/keys/rotate. */
 export function keyRoutes({ engine }: AppDeps) {

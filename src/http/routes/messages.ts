@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { notFound } from "../../errors.js";
 import { messageJson } from "../../protocol/shapes.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../request.js";
 import { bulkScope } from "../bulk-scope.js";
 import { PARAMS } from "../endpoint-params.js";
 import { parseFilter } from "../query.js";
@@ -11,10 +11,10 @@ const CANCEL_CHUNK = 500;
 const MAX_CANCEL_CHUNKS = 10_000;
 
 /** GET/DELETE /v2/messages/{id} and bulk DELETE /v2/messages. */
-export function messageRoutes({ engine }: AppDeps) {
+export function messageRoutes({ engine, reads }: AppDeps) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get<{ Params: { id: string } }>("/v2/messages/:id", async (req) => {
-      const m = await engine.store.getMessage(req.userId, req.params.id);
+      const m = await reads.getMessage(req.userId, req.params.id);
       if (!m || (m.state !== "pending" && m.state !== "active")) throw notFound(`message ${req.params.id} not found`);
       return messageJson(m);
     });
@@ -35,7 +35,7 @@ export function messageRoutes({ engine }: AppDeps) {
       let cancelled = 0;
       for (let chunk = 0; chunk < MAX_CANCEL_CHUNKS; chunk++) {
         // What one chunk cancelled (or asked to cancel, when in flight) leaves the selection of the next.
-        const ids = await engine.store.findUnfinished(req.userId, filter, CANCEL_CHUNK);
+        const ids = await reads.findUnfinished(req.userId, filter, CANCEL_CHUNK);
         const n = ids.length ? await engine.cancel(req.userId, ids) : 0;
         cancelled += n;
         if (n === 0 || ids.length < CANCEL_CHUNK) break;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { HttpError } from "../../errors.js";
 import { Metrics } from "../../observability/metrics.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../request.js";
 import { requestToken } from "../token-auth.js";
 
 /**

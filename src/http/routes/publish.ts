@@ -5,28 +5,13 @@ import { assertPublishable } from "../../engine/egress.js";
 import { badRequest, HttpError } from "../../errors.js";
 import { parseDestination, type Destination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig, type HeaderBag } from "../../protocol/publish-headers.js";
-import { jsonBody, rawBody, type AppDeps } from "../app.js";
+import { assertBodySize, jsonBody, rawBody, rawRemainder, type AppDeps } from "../request.js";
 import { noteUnknownHeaders } from "../unknown-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { RunClosedError } from "../../workflow/workflows.js";
 import type { AcceptResult } from "../../engine/accept.js";
 import { carryTraceparent } from "../../observability/traceparent.js";
 import type { RunRecord } from "../../model/run.js";
-
-/** The raw path remainder after `prefix` and the raw query, exactly as the client sent them (SPEC §0.3). */
-export function rawRemainder(req: FastifyRequest, prefix: string): { remainder: string; query: string } {
-  const url = req.raw.url ?? "";
-  const q = url.indexOf("?");
-  const path = q === -1 ? url : url.slice(0, q);
-  return { remainder: path.slice(path.indexOf(prefix) + prefix.length), query: q === -1 ? "" : url.slice(q + 1) };
-}
-
-/** A message body over the configured limit is a 413 naming the setting. */
-export function assertBodySize(body: Buffer, maxBodyBytes: number): void {
-  if (body.length > maxBodyBytes) {
-    throw new HttpError(413, `message body is larger than the configured limit maxBodyBytes (${maxBodyBytes} bytes)`);
-  }
-}
 
 interface BatchItem {
   destination: string;

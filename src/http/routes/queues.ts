@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { badRequest } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
 import { MAX_PARALLELISM } from "../../protocol/publish-headers.js";
-import { jsonBody, type AppDeps } from "../app.js";
+import { jsonBody, type AppDeps } from "../request.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 
 /** The queue API (SPEC §2.3): upsert, get, list, delete, pause, resume. Enqueueing is in publish.ts. */

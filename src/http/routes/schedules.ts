@@ -6,8 +6,7 @@ import { parseDestination } from "../../protocol/destination.js";
 import { parsePublishHeaders, withQueryConfig } from "../../protocol/publish-headers.js";
 import { bodyFields, flowFields, labelFields, shownHeaders } from "../../protocol/shapes.js";
 import { validateName } from "../../protocol/names.js";
-import { rawBody, type AppDeps } from "../app.js";
-import { assertBodySize, rawRemainder } from "./publish.js";
+import { assertBodySize, rawBody, rawRemainder, type AppDeps } from "../request.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import type { MessageState } from "../../model/message.js";
 
@@ -20,11 +19,11 @@ const TICK_STATE: Record<MessageState, "IN_PROGRESS" | "SUCCESS" | "FAIL"> = {
 };
 
 /** Schedules (SPEC §2.4): create or replace, get, list, delete, pause and resume (PATCH and POST). */
-export function scheduleRoutes({ engine, scheduler, settings, config }: AppDeps) {
+export function scheduleRoutes({ reads, scheduler, settings, config }: AppDeps) {
 
   async function scheduleJson(s: Schedule): Promise<Record<string, unknown>> {
     const cfg = parsePublishHeaders(s.headers, config.limits);
-    const states = await engine.store.messageStates(s.lastMessageIds);
+    const states = await reads.messageStates(s.lastMessageIds);
     const lastStates: Record<string, string> = {};
     for (const [id, state] of states) lastStates[id] = TICK_STATE[state];
     return {

@@ -4,7 +4,7 @@ import type { Endpoint } from "../../engine/url-groups.js";
 import { badRequest, HttpError } from "../../errors.js";
 import { validateName } from "../../protocol/names.js";
 import type { StoredUrlGroup } from "../../store/store.js";
-import { jsonBody, type AppDeps } from "../app.js";
+import { jsonBody, type AppDeps } from "../request.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 
 function groupJson(g: StoredUrlGroup) {

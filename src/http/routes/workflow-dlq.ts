@@ -1,91 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { badRequest, notFound } from "../../errors.js";
+import { notFound } from "../../errors.js";
 import type { HeaderBag } from "../../protocol/publish-headers.js";
-import type { MessageFilter, Page } from "../../store/store.js";
-import { parseOverrides, WorkflowDlq, workflowDlqJson, type FailedRun, type PreparedRun } from "../../workflow/dlq.js";
-import type { AppDeps } from "../app.js";
-import { bulkScope, type BulkScope } from "../bulk-scope.js";
-import { knownQuery, PARAMS } from "../endpoint-params.js";
-import { allValues, cursorParam, dateParam, intParam, list, orderParam, type Query } from "../query.js";
-
-const FAILURE_STATES = new Set(["CALLBACK_INPROGRESS", "CALLBACK_SUCCESS", "CALLBACK_FAIL", "CALLBACK_CANCELED"]);
-
-/**
- * The workflow DLQ selection (SPEC §2.10, the SDK's `WorkflowDLQListFilters`): `dlqIds` alone, or filters on the
- * entry (fromDate/toDate = when it entered the DLQ, responseStatus, label, flowControlKey, workflowRunId) and on
- * its run (workflowUrl — `url` is the SDK's deprecated name for it —, workflowCreatedAt, callerIp,
- * failureFunctionState). Which parameters exist, and that none is empty on a bulk action, is checked before.
- */
-export function parseWorkflowDlqFilter(q: Query): MessageFilter {
-  const states = list(q, "failureFunctionState", "failureFunctionState[]", "failureCallbackState")?.map((s) => {
-    const st = s.toUpperCase();
-    if (!FAILURE_STATES.has(st)) throw badRequest(`invalid failureFunctionState "${s}": use ${[...FAILURE_STATES].join(", ")}`);
-    return st;
-  });
-  const statuses = list(q, "responseStatus")?.map((s) => {
-    if (!/^\d{1,3}$/.test(s)) throw badRequest(`invalid responseStatus "${s}": expected an HTTP status code`);
-    return Number(s);
-  });
-  return {
-    dlqIds: list(q, "dlqIds", "dlqIds[]"),
-    runId: list(q, "workflowRunId", "workflowRunId[]"),
-    label: list(q, "label", "label[]"),
-    flowControlKey: list(q, "flowControlKey", "flowControlKey[]"),
-    fromDate: dateParam(q, "fromDate"),
-    toDate: dateParam(q, "toDate"),
-    responseStatus: statuses,
-    workflow: true,
-    failedRun: {
-      url: allValues(q, "workflowUrl", "workflowUrl[]", "url"),
-      createdAt: dateParam(q, "workflowCreatedAt"),
-      callerIp: list(q, "callerIp", "callerIP", "callerIp[]"),
-      failureFunctionState: states,
-    },
-  };
-}
-
-/** A page of a bulk selection: every given id, or `count` entries after the cursor. */
-function bulkPage({ q, ids, count }: BulkScope): Page {
-  return ids ? { count } : { cursor: cursorParam(q), count, asc: orderParam(q) };
-}
-
-/** The bulk selection of a delete, resume or restart; workflow DLQ routes do not take `host` or `path`. */
-function bulkSelection(req: FastifyRequest): { scope: BulkScope; filter: MessageFilter } {
-  rejectHostPath(req.query as Query);
-  const scope = bulkScope(req, PARAMS.workflowDlqBulk, "workflow DLQ entry");
-  return { scope, filter: parseWorkflowDlqFilter(scope.q) };
-}
-
-/** Named apart from other unknown parameters: they are filters elsewhere, so the caller may expect them here. */
-function rejectHostPath(q: Query): void {
-  for (const name of ["host", "path", "host[]", "path[]"]) {
-    if (q[name] !== undefined) throw badRequest(`filter ${name.replace("[]", "")} is not supported by the workflow DLQ`);
-  }
-}
-
-const withCursor = (cursor: string | undefined): { cursor?: string } => (cursor ? { cursor } : {});
-
-/** `GET /v2/workflows/dlq` and the SDK's `GET /v2/dlq?source=workflow`: `{messages, cursor?}`. */
-export async function listWorkflowDlq(dlq: WorkflowDlq, req: FastifyRequest): Promise<Record<string, unknown>> {
-  rejectHostPath(req.query as Query);
-  const q = knownQuery(req, PARAMS.workflowDlqList);
-  const filter = parseWorkflowDlqFilter(q);
-  const ids = filter.dlqIds?.length;
-  const page = await dlq.list(
-    req.userId,
-    filter,
-    ids ? { count: ids } : { cursor: cursorParam(q), count: intParam(q, "count", 100, 1, 100), asc: orderParam(q) },
-  );
-  return { messages: page.items.map(workflowDlqJson), ...withCursor(page.cursor) };
-}
-
-/** `DELETE /v2/workflows/dlq` (and `DELETE /v2/dlq?source=workflow`): ids, filters, or everything (`?count=100`). */
-export async function deleteWorkflowDlq(dlq: WorkflowDlq, req: FastifyRequest): Promise<Record<string, unknown>> {
-  const { scope, filter } = bulkSelection(req);
-  const page = await dlq.list(req.userId, filter, bulkPage(scope));
-  const deleted = await dlq.delete(req.userId, page.items.map((f) => f.entry.dlqId));
-  return { deleted, ...withCursor(page.cursor) };
-}
+import { parseOverrides, workflowDlqJson, type FailedRun, type PreparedRun } from "../../workflow/dlq.js";
+import type { AppDeps } from "../request.js";
+import { bulkPage, bulkSelection, deleteWorkflowDlq, listWorkflowDlq, withCursor } from "../workflow-dlq-requests.js";
 
 /** The workflow DLQ (SPEC §2.10, §5.11): list, get, delete, resume, restart, and the failure callback. */
 export function workflowDlqRoutes({ workflowDlq: dlq, config }: AppDeps) {

@@ -2,10 +2,9 @@ import type { FastifyInstance } from "fastify";
 import { badRequest } from "../../errors.js";
 import { runLog, workflowEvent } from "../../workflow/logs.js";
 import { trimBodies } from "../../workflow/trim-bodies.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../request.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
-import { cursorParam, intParam, list, one, orderParam, parseFilter, type Query } from "../query.js";
-import { parseRunFilter } from "./workflow-runs.js";
+import { cursorParam, intParam, list, one, orderParam, parseFilter, parseRunFilter, type Query } from "../query.js";
 import type { RunFilter, RunRecord, RunState } from "../../model/run.js";
 
 /** How many pages of runs one logs request reads at most while filters the store cannot apply drop runs. */
@@ -64,8 +63,7 @@ function trimParam(q: Query): number | undefined {
  * GET /v2/workflows/events and /v2/workflows/logs (DECISIONS #2): runs grouped with their steps
  * (`groupBy=workflowRunId`, what the SDK's `client.logs` sends) or, without it, the state changes of workflow messages.
  */
-export function workflowLogRoutes({ engine }: AppDeps) {
-  const store = engine.store;
+export function workflowLogRoutes({ engine, reads: store }: AppDeps) {
 
   return async function plugin(app: FastifyInstance): Promise<void> {
     for (const path of ["/v2/workflows/events", "/v2/workflows/logs"]) {

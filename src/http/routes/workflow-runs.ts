@@ -6,38 +6,16 @@ import { parseDestination } from "../../protocol/destination.js";
 import type { HeaderBag } from "../../protocol/publish-headers.js";
 import { workflowHeadersOf } from "../../workflow/headers.js";
 import { rawStep } from "../../workflow/workflows.js";
-import { jsonBody, rawBody, type AppDeps } from "../app.js";
+import { assertBodySize, jsonBody, rawBody, rawRemainder, type AppDeps } from "../request.js";
 import { bulkScope } from "../bulk-scope.js";
 import { PARAMS } from "../endpoint-params.js";
-import { allValues, dateParam, list, one, type Query } from "../query.js";
-import { assertBodySize, rawRemainder } from "./publish.js";
-import type { RunFilter } from "../../model/run.js";
+import { one, parseRunFilter, type Query } from "../query.js";
 
-
-/** The run selection shared by logs and bulk cancel (SPEC §2.10); the logs read `state` themselves. */
-export function parseRunFilter(q: Query, urlMode: "exact" | "prefix"): RunFilter {
-  const urls = allValues(q, "workflowUrl", "workflowUrl[]");
-  const exact = urlMode === "exact" || one(q, "workflowUrlExactMatch") === "true";
-  const f: RunFilter = {
-    runIds: list(q, "workflowRunIds", "workflowRunIds[]", "workflowRunId"),
-    url: exact ? urls : undefined,
-    urlPrefix: exact ? undefined : urls,
-    label: list(q, "label", "label[]"),
-    fromDate: dateParam(q, "fromDate"),
-    toDate: dateParam(q, "toDate"),
-    createdAt: dateParam(q, "workflowCreatedAt"),
-    callerIp: list(q, "callerIp", "callerIP", "callerIp[]"),
-    flowControlKey: list(q, "flowControlKey", "flowControlKey[]"),
-    host: list(q, "host", "host[]"),
-    path: allValues(q, "path", "path[]"),
-  };
-  return f;
-}
 
 const FEATURES = "LazyFetch,InitialBody,WF_DetectTrigger,WF_TriggerOnConfig";
 
 /** Runs: lazy step fetch, finish and cancel, bulk cancel, and server-side triggers (SPEC §2.10, §5.12). */
-export function workflowRunRoutes({ engine, workflows, config }: AppDeps) {
+export function workflowRunRoutes({ engine, reads, workflows, config }: AppDeps) {
 
   /**
    * The publish headers of a server-side trigger: the caller's configuration plus what the SDK's own trigger
@@ -78,7 +56,7 @@ export function workflowRunRoutes({ engine, workflows, config }: AppDeps) {
 
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get<{ Params: { runId: string } }>("/v2/workflows/runs/:runId", async (req) => {
-      const run = await engine.store.getRun(req.userId, req.params.runId);
+      const run = await reads.getRun(req.userId, req.params.runId);
       // The SDK reads 404 as "this run has ended" (SPEC §2.10).
       if (!run || run.state !== "RUN_STARTED") throw notFound(`workflow run ${req.params.runId} not found or already finished`);
       return (await workflows.entries(req.userId, run.runId)).map(rawStep);
@@ -114,7 +92,7 @@ export function workflowRunRoutes({ engine, workflows, config }: AppDeps) {
       const { q, count } = bulkScope(req, PARAMS.runCancel, "workflow run");
       const filter = parseRunFilter(q, "prefix");
       filter.state = ["RUN_STARTED"];
-      const { items } = await engine.store.listRuns(req.userId, filter, { count });
+      const { items } = await reads.listRuns(req.userId, filter, { count });
       let cancelled = 0;
       for (const run of items) if ((await workflows.finish(req.userId, run.runId, { cancel: true })) === "RUN_STARTED") cancelled++;
       return { cancelled };
@@ -125,7 +103,7 @@ export function workflowRunRoutes({ engine, workflows, config }: AppDeps) {
       const { item, runId } = await trigger(req, query ? `${remainder}?${query}` : remainder, req.headers as HeaderBag, rawBody(req));
       const [r] = await engine.accept([item]);
       if (r.rejected) throw new HttpError(409, `workflow run ${runId} cannot be started again`);
-      const run = await engine.store.getRun(req.userId, runId);
+      const run = await reads.getRun(req.userId, runId);
       return { workflowRunId: runId, workflowCreatedAt: run?.createdAtMs ?? item.record.createdAtMs, ...(r.deduplicated ? { deduplicated: true } : {}) };
     });
 
@@ -162,7 +140,7 @@ export function workflowRunRoutes({ engine, workflows, config }: AppDeps) {
       reply.code(201);
       return Promise.all(
         prepared.map(async ({ item, runId }, i) => {
-          const run = results[i].deduplicated ? await engine.store.getRun(req.userId, runId) : undefined;
+          const run = results[i].deduplicated ? await reads.getRun(req.userId, runId) : undefined;
           return {
             workflowRunId: runId,
             workflowCreatedAt: run?.createdAtMs ?? item.record.createdAtMs,

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, HttpError, notFound } from "../../errors.js";
 import { parseDuration } from "../../protocol/duration.js";
 import { canonicalHeaderName } from "../../protocol/header-names.js";
-import { jsonBody, rawBody, type AppDeps } from "../app.js";
+import { jsonBody, rawBody, type AppDeps } from "../request.js";
 import type { StoredWaiter } from "../../model/waiter.js";
 
 /** The webhook path of `context.createWebhook` (SPEC §5.7); the only `/v2` route that takes no token. */

@@ -221,6 +221,11 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     return this.accepts.fireSchedule(userId, id, expectNextMs, nextMs, firedMs, items);
   }
 
+  /** Deliveries one user may have in flight: their share of the slots, or global parallelism when lower. */
+  get userLimit(): number {
+    return this.dispatcher.userLimit;
+  }
+
   /** One user's deliveries in flight right now (their global parallelism). */
   userInFlight(userId: string): number {
     return this.dispatcher.userCount(userId);

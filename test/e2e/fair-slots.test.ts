@@ -105,6 +105,8 @@ describe("fair slots", () => {
 
     expectPrompt(await bobLatencies(bob, fast, 5));
     expect(open.max()).toBe(5);
+    // The SDK's view of the user's limit is the share that applies, with the count of what is in flight.
+    expect(await sluice!.client(0).flowControl.getGlobalParallelism()).toEqual({ parallelismMax: 5, parallelismCount: 5 });
   });
 
   it("a user alone works through a backlog at their share: lanes held back by the share start as slots free", async () => {

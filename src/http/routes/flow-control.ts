@@ -66,7 +66,8 @@ export function flowControlRoutes({ engine, settings, config }: AppDeps) {
     });
 
     app.get("/v2/globalParallelism", async (req) => ({
-      parallelismMax: config.globalParallelism || config.maxInFlight,
+      // What actually bounds this user: global parallelism, or their share of the process's slots when lower.
+      parallelismMax: engine.userLimit,
       parallelismCount: engine.userInFlight(req.userId),
     }));
   };

@@ -71,7 +71,7 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   let services: ReturnType<typeof buildServices> | undefined;
   let app: FastifyInstance | undefined;
   const closeAll = async (): Promise<void> => {
-    await app?.close();
+    if (app) await closeHttp(app, config.shutdownGraceMs);
     await engine?.stop(config.shutdownGraceMs);
     await engine?.tracing?.shutdown().catch(() => undefined);
     await deliverer.close();
@@ -127,6 +127,21 @@ async function listenOn(app: FastifyInstance, config: Config): Promise<void> {
       throw new Error(`address ${config.host} is not one of this machine's (EADDRNOTAVAIL): choose another with --host (or SLUICE_HOST)`);
     }
     throw err;
+  }
+}
+
+/**
+ * Stops accepting connections and waits for the requests in progress, for `graceMs` at most: a connection that
+ * never completes a request (a client that stopped halfway through its headers) must not hold the stop up, so
+ * what is left then is closed.
+ */
+async function closeHttp(app: FastifyInstance, graceMs: number): Promise<void> {
+  const force = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  force.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(force);
   }
 }
 

@@ -74,7 +74,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       (ms, ops) => this.emit("committed", ms, ops),
     ));
     const ownWrites = new OwnWrites({ committer, isStopped, onError: (err) => this.emit("error", err) });
-    this.urlGroups = new UrlGroups(committer, () => clock.now());
+    this.urlGroups = new UrlGroups({ store, committer, now: () => clock.now() });
     this.settings = new Settings({ store, committer, clock, config, dispatcher: () => this.dispatcher, cancel: (userId, ids) => this.cancel(userId, ids) });
     this.loader = new DueLoader({
       store,
@@ -142,7 +142,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
 
   /** Treats attempts interrupted by the last stop as failed attempts, then loads what is due soon. */
   async start(): Promise<void> {
-    await this.urlGroups.load(this.store);
+    await this.urlGroups.reload();
     await this.settings.load();
     // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
     for (const h of await this.store.listQueueHolders()) {

@@ -36,7 +36,7 @@ export interface RunningServer {
  * The parts built on the engine, wired beside it: the engine calls the workflow layer only through its hooks,
  * and the scheduler and the waits start and stop with it.
  */
-function buildServices(engine: Engine, store: Store, config: Config, clock: Clock) {
+export function buildServices(engine: Engine, store: Store, config: Config, clock: Clock) {
   const track = (p: Promise<unknown>): void => engine.track(p);
   const workflows = new Workflows({ store, config, clock, messages: engine, runFailed: (userId, runId) => engine.emit("runFailed", userId, runId), track });
   const waits = new Waits({ store, config, clock, messages: engine, workflows, track });

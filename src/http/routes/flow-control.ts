@@ -5,6 +5,7 @@ import { one, type Query } from "../query.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { MAX_PARALLELISM, MAX_RATE } from "../../protocol/publish-headers.js";
 import type { FlowInfo } from "../../engine/flow-limiter.js";
+import { answeredByLeader } from "../leader-reads.js";
 
 function positiveInt(q: Query, name: string, max: number): number | undefined {
   const v = one(q, name);
@@ -33,18 +34,25 @@ export function flowControlRoutes(deps: AppDeps) {
     return { ...info, parallelismCount: active, waitListSize: waiting };
   };
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get("/v2/flowControl", async (req) => settings.listFlow(req.userId, one(knownQuery(req, PARAMS.flowControlList), "search")));
+    app.get("/v2/flowControl", async (req, reply) => {
+      const search = one(knownQuery(req, PARAMS.flowControlList), "search");
+      if (await answeredByLeader(req, reply, deps.leader)) return reply;
+      return Promise.all((await settings.listFlow(req.userId, search)).map((info) => seenHere(info, req.userId)));
+    });
 
-    app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req) => seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId));
+    app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req, reply) => {
+      if (await answeredByLeader(req, reply, deps.leader)) return reply;
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
+    });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pause", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "pause" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/resume", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "resume" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pin", async (req) => {
@@ -56,24 +64,24 @@ export function flowControlRoutes(deps: AppDeps) {
         throw badRequest("pin needs at least one of parallelism, rate or period");
       }
       await settings.steerFlow(req.userId, req.params.key, { kind: "pin", parallelism, rate, periodSec });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/unpin", async (req) => {
       const q = req.query as Query;
       await settings.steerFlow(req.userId, req.params.key, { kind: "unpin", parallelism: flag(q, "parallelism"), rate: flag(q, "rate") });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/resetRate", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "resetRate" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     // Back to the messages' own configuration: unpinned, resumed, a fresh rate window.
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/reset", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "reset" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.get("/v2/globalParallelism", async (req) => ({

@@ -40,7 +40,7 @@ export async function startIdleNode(databaseUrl: string): Promise<IdleNode> {
   });
   const engine = new Engine(store, config, deliverer, await KeyRing.load(store, config.users), systemClock);
   const services = buildServices(engine, store, config, systemClock);
-  const app: FastifyInstance = buildApp({ engine, reads: store, ...services, config });
+  const app: FastifyInstance = buildApp({ engine, reads: store, ...services, config, readiness: () => ({ ready: true, leader: false }) });
   await Promise.all([engine.settings.reload(), engine.urlGroups.reload(), services.scheduler.reload()]);
   await app.listen({ host: "127.0.0.1", port: 0 });
   const addr = app.server.address();

@@ -392,4 +392,27 @@ describe("signing keys", () => {
       for (const s of stores) await s.close();
     }
   });
+
+  it("in a cluster, a rotation on one node is sent to the others with it: the leader signs with the new key without being told to reload", async () => {
+    const databaseUrl = schemaUrl();
+    const first = await startSluice({ databaseUrl });
+    const second = await startSluice({ databaseUrl });
+    try {
+      await eventually(() => first.node!.lease.leading() || second.node!.lease.leading(), 10_000);
+      const [leader, other] = first.node!.lease.leading() ? [first, second] : [second, first];
+      const rotated = await ok(await other.api("POST", "/v2/keys/rotate"));
+      await eventually(async () => JSON.stringify(await ok(await leader.api("GET", "/v2/keys"))) === JSON.stringify(rotated), 3000);
+      const path = `/${unique("signed-by-leader")}`;
+      // A delayed message: the leader's due loader delivers it, whichever node stored it.
+      await ok(await other.api("POST", `/v2/publish/${dest.url(path)}`, { body: "later", headers: { "Upstash-Delay": "1s" } }));
+      const [req] = await eventually(() => dest.at(path).length === 1 && dest.at(path), 8000);
+      const signedWith = await new Receiver({ currentSigningKey: rotated.current, nextSigningKey: rotated.current })
+        .verify({ signature: String(req.headers["upstash-signature"]), body: "later", url: dest.url(path) })
+        .catch(() => false);
+      expect(signedWith).toBe(true);
+    } finally {
+      await second.close();
+      await first.close();
+    }
+  });
 });

@@ -5,6 +5,7 @@ import { postgresDialect } from "../sql-dialect.js";
 import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, SigningKeyPair, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
 import type { ClusterMembership, MembershipOptions } from "../cluster.js";
 import { CommitTransaction, type CommitMember } from "./commit-transaction.js";
+import { NewsCollector } from "./news.js";
 import { newsChannel, PgMembership } from "./pg-membership.js";
 import { clientConfig } from "./connection.js";
 import { parseDatabaseUrl, type PgTarget } from "./database-url.js";
@@ -276,7 +277,14 @@ export class PgStore implements Store {
   }
 
   async replaceSigningKeys(userId: string, expected: SigningKeyPair, keys: SigningKeyPair): Promise<boolean> {
-    return (await this.rows(S.REPLACE_SIGNING_KEYS, [userId, expected.current, expected.next, keys.current, keys.next])).length === 1;
+    let payload: string | null = null;
+    if (this.member) {
+      const news = new NewsCollector(this.member.nodeId);
+      news.changed("signingKeys");
+      [payload] = news.payloads();
+    }
+    const values = [userId, expected.current, expected.next, keys.current, keys.next, this.member?.channel ?? null, payload];
+    return (await this.rows(S.REPLACE_SIGNING_KEYS, values)).length === 1;
   }
 
   async purge(beforeMs: number, nowMs: number, limit: number): Promise<number> {

@@ -7,7 +7,7 @@ import { PgStore } from "../../src/store/postgres/pg-store.js";
 import type { Store } from "../../src/store/store.js";
 import { startIdleNode, type IdleNode } from "../helpers/idle-node.js";
 import { schemaUrl } from "../helpers/postgres.js";
-import { eventually, TestReceiver, type Received, type Reply } from "../helpers/receiver.js";
+import { eventually, gate, TestReceiver, type Received, type Reply } from "../helpers/receiver.js";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
 import { WorkflowHost } from "../helpers/workflow.js";
 
@@ -57,13 +57,6 @@ function onA(method: string, path: string, body?: unknown, headers: Record<strin
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     headers: { ...(body === undefined || typeof body === "string" ? {} : { "Content-Type": "application/json" }), ...headers },
   });
-}
-
-/** A promise the test resolves by hand, to hold deliveries in flight. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((r) => (open = r));
-  return { wait, open };
 }
 
 describe("queues", () => {

@@ -142,7 +142,7 @@ describe("flow-control keys", () => {
     await eventually(() => dest.at(`/${key}/second`).length === 1, 5000);
   });
 
-  it("a key pinned on another node limits its deliveries here; reset there, the messages' own parallelism applies again", async () => {
+  it("a key pinned on another node limits its deliveries here; unpinned there, the pin is held; reset there, the messages' own parallelism applies again", async () => {
     const key = unique("k-pin");
     await ok(await publishOnA(key, `/${key}/warm`, "parallelism=3"));
     await eventually(() => dest.at(`/${key}/warm`).length === 1, 5000);
@@ -157,6 +157,13 @@ describe("flow-control keys", () => {
       for (let i = 0; i < 3; i++) await ok(await publishOnA(key, `/${key}/held/${i}`, "parallelism=3"));
       await eventually(() => dest.at(`/${key}/held`).length === 1, 5000);
       await sleep(400);
+      expect(dest.at(`/${key}/held`)).toHaveLength(1);
+
+      // Unpinned on b: the pinned value is held (as a local unpin holds it) until a message with another value.
+      await ok(await b.api("POST", `/v2/flowControl/${key}/unpin?parallelism=true`));
+      await a.engine.settings.reload();
+      expect(await ok(await onA("GET", `/v2/flowControl/${key}`))).toMatchObject({ parallelismMax: 1, isPinnedParallelism: false });
+      await sleep(300);
       expect(dest.at(`/${key}/held`)).toHaveLength(1);
 
       await ok(await b.api("POST", `/v2/flowControl/${key}/reset`));

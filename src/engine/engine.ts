@@ -187,14 +187,16 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       await this.urlGroups.reload();
       await this.settings.load();
     }
-    // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
-    for (const h of await this.store.listQueueHolders()) {
-      this.dispatcher.holdQueueSlot(h.userId, h.queueName, h.id, h.finished, h.callbacks);
-    }
-    await this.recoverOrphans();
-    // What is already due goes into its lanes before the first request is served, so a new enqueue cannot
-    // start ahead of an older backlog of its queue.
-    await this.loader.start();
+    // Nothing due is handed to the lanes until the backlog is read in: a message another node publishes meanwhile
+    // (or this one, in a cluster) cannot start ahead of an older one of its queue that is still only in the store.
+    await this.loader.catchUp(async () => {
+      // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
+      for (const h of await this.store.listQueueHolders()) {
+        this.dispatcher.holdQueueSlot(h.userId, h.queueName, h.id, h.finished, h.callbacks);
+      }
+      await this.recoverOrphans();
+      await this.loader.start();
+    });
     for (const part of this.attached) await part.start();
     await this.maintenance.start();
   }
@@ -227,9 +229,21 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     if (this.isLeading && !this.stopped) this.loader.schedule(id, dueMs);
   }
 
-  /** The leader reads the store for pending messages again from `fromMs` (news of them may have been missed). */
-  recheckDue(fromMs?: number): void {
-    if (this.isLeading) this.loader.recheck(fromMs);
+  /**
+   * The leader reads the store for pending messages again from `fromMs` (news of them may have been missed). With
+   * `inOrder` (after news was surely missed), nothing due starts until that reading is done, so what was missed
+   * keeps its place in its queue.
+   */
+  recheckDue(fromMs?: number, inOrder = false): Promise<void> {
+    if (!this.isLeading) return Promise.resolve();
+    const reading = inOrder ? this.loader.catchUp(() => this.loader.recheck(fromMs)) : this.loader.recheck(fromMs);
+    this.track(reading);
+    return reading;
+  }
+
+  /** Starts nothing due (from the heap, or straight into a lane) until `until` settles. */
+  holdDue(until: Promise<unknown>): void {
+    this.track(this.loader.catchUp(() => until.catch(() => undefined)));
   }
 
   /** Cancels asked on other nodes for attempts in flight here: each is cancelled when it ends, unless delivered. */

@@ -41,7 +41,7 @@ async function underLoad(fault: (cluster: Cluster) => Promise<Fault>): Promise<v
   await receiver.waitForIds(load.ids(), 30_000);
   // Late redeliveries, if any, have time to show before the count.
   await sleep(1000);
-  auditMixedLoad(receiver, load, faulted);
+  await auditMixedLoad(cluster, receiver, load, faulted);
 }
 
 /** How long after `fromMs` a node other than `old` leads. */

@@ -30,6 +30,8 @@ export class MixedLoad {
   /** Publishes that failed (a node died under them): not acknowledged, so nothing is owed. */
   failed = 0;
   scheduleId = "";
+  /** When the first message of the flow key was sent: its limiter opened its first window after this. */
+  flowFirstSentAt = 0;
   /** A publish the cluster refused (a mistake in the test, not a fault's effect); `stop` throws the first. */
   private readonly refusals: Error[] = [];
   private running = false;
@@ -77,6 +79,7 @@ export class MixedLoad {
       every(50, (i) => this.track(this.publish("plain", `/plain/${i}`, {}))),
       every(200, (i) => this.track(this.publish("delayed", `/delayed/${i}`, { "Upstash-Delay": `${Math.floor(Math.random() * 3000)}ms` }))),
       every(2000, (i) => {
+        if (i === 0) this.flowFirstSentAt = Date.now();
         const flow = { "Upstash-Flow-Control-Key": FLOW.key, "Upstash-Flow-Control-Value": `parallelism=${FLOW.parallelism}, rate=${FLOW.rate}, period=1s` };
         for (let j = 0; j < 30; j++) this.track(this.publish("flow", `/${FLOW.key}/${i}-${j}`, flow));
       }),

@@ -121,23 +121,9 @@ export class CountingReceiver {
     return max;
   }
 
-  /**
-   * The most starts of the group in one rate window of `periodMs`, under the best alignment of fixed windows:
-   * a limiter that starts at most `rate` per fixed window passes `≤ rate` whatever its phase (which only the
-   * server knows to the millisecond). Runs of starts separated by a gap of a whole period are aligned each on
-   * their own, since a limiter rebuilt after a takeover may open its windows at a new phase.
-   */
-  maxStartsPerWindow(group: string, periodMs: number): number {
-    const times = this.of(group)
-      .map((d) => d.at)
-      .sort((a, b) => a - b);
-    const runs: number[][] = [];
-    for (const t of times) {
-      const run = runs[runs.length - 1];
-      if (run && t - run[run.length - 1] < periodMs) run.push(t);
-      else runs.push([t]);
-    }
-    return Math.max(0, ...runs.map((run) => bestAlignedMax(run, periodMs)));
+  /** When each of the group's deliveries arrived, in order. */
+  arrivals(group: string): number[] {
+    return this.of(group).map((d) => d.at);
   }
 
   /** The group's ids in the order they first started, a redelivery right after its first arrival folded in. */
@@ -172,24 +158,4 @@ export class CountingReceiver {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
-}
-
-/** The least, over the alignments of fixed `periodMs` windows, of the most sorted `times` in one window. */
-function bestAlignedMax(times: number[], periodMs: number): number {
-  let best = Number.POSITIVE_INFINITY;
-  // Some best alignment has a window opening exactly at one of the starts, so those are the phases to try.
-  for (const t of times) {
-    const phase = t % periodMs;
-    let worst = 0;
-    let count = 0;
-    let window = Number.NaN;
-    for (const s of times) {
-      const w = Math.floor((s - phase) / periodMs);
-      count = w === window ? count + 1 : 1;
-      window = w;
-      worst = Math.max(worst, count);
-    }
-    best = Math.min(best, worst);
-  }
-  return best === Number.POSITIVE_INFINITY ? 0 : best;
 }

@@ -15,6 +15,8 @@ import { startUpdate } from "./transitions.js";
 
 export interface AttemptDeps {
   clock: Clock;
+  /** This node's id in a cluster (undefined on the sole node). */
+  nodeId: string | undefined;
   config: Pick<Config, "maxWaiting" | "nbfSkewSeconds" | "limits">;
   dispatcher: Pick<Dispatcher, "waitingCount" | "unstart">;
   loader: Pick<DueLoader, "kick">;
@@ -56,6 +58,8 @@ export class Attempts {
 
   /** Runs the attempt of a message stored as active. */
   launch(msg: MessageRecord): void {
+    // Its outcome is fenced on this node (in a cluster; undefined on the sole node).
+    msg.nodeId = this.deps.nodeId;
     this.deps.inFlight.set(msg.id, msg);
     this.deps.track(this.attempt(msg));
   }

@@ -24,6 +24,15 @@ export interface AppDeps {
   waits: Waits;
   workflowDlq: WorkflowDlq;
   config: Config;
+  /** This node's readiness: whether it holds its lease (always, for the sole node of a store), and whether it leads. */
+  readiness(): Readiness;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** The node's id in a cluster. */
+  node?: string;
+  leader: boolean;
 }
 
 /** Parses a JSON request body with an error that says what is wrong; nesting is bounded (see json-depth.ts). */

@@ -19,7 +19,11 @@ export function createdMs(messageId: string): number {
  * between (slow on a busy two-core box running three nodes and PostgreSQL), and a first request opens a connection.
  */
 const RECEIVER_LAG_MS = 250;
-/** An ACTIVE event carries the time of the message's acceptance on the fast path, a moment before its count. */
+/**
+ * An ACTIVE event carries the time of the message's acceptance on the fast path, a moment before its count. (Its
+ * limiter may have opened its first window well before the first ACTIVE: on the leader, when the key's first
+ * message reached it; so the first window is only known to open after the first message was sent.)
+ */
 const LOG_LAG_MS = 20;
 
 /** The times of the ACTIVE events of a flow key's messages (each a start), read from a serving node's logs. */
@@ -42,11 +46,9 @@ async function activeTimes(cluster: Cluster, key: string): Promise<number[]> {
  * acknowledged lost, duplicates no more than the attempts the faulted nodes had in flight, the flow key's
  * parallelism and rate, the queue's order and parallelism 1, and each cron tick fired once.
  */
-export async function auditMixedLoad(cluster: Cluster, receiver: CountingReceiver, load: MixedLoad, faulted: { pid: number; atMs: number }[]): Promise<void> {
+export async function auditMixedLoad(cluster: Cluster, receiver: CountingReceiver, load: MixedLoad, inFlightAtFault: number): Promise<void> {
   expect(receiver.missing(load.ids()), "acknowledged but never delivered").toEqual([]);
-
-  const inFlight = faulted.reduce((sum, f) => sum + receiver.inFlightOn(f.pid, f.atMs), 0);
-  expect(receiver.duplicates(), `duplicates (attempts in flight on the faulted nodes: ${inFlight})`).toBeLessThanOrEqual(inFlight);
+  expect(receiver.duplicates(), `duplicates (attempts in flight on the faulted nodes: ${inFlightAtFault}): ${duplicated(receiver, load)}`).toBeLessThanOrEqual(inFlightAtFault);
 
   // The bursts outrun both limits, so a backlog builds and each limit is reached, never passed.
   expect(load.ids("flow").length).toBeGreaterThanOrEqual(60);
@@ -59,17 +61,38 @@ export async function auditMixedLoad(cluster: Cluster, receiver: CountingReceive
   // The same, exactly, from the times the cluster logged each start (ACTIVE), as counted by the limiter.
   const started = await activeTimes(cluster, FLOW.key);
   expect(started.length).toBeGreaterThanOrEqual(receiver.of(FLOW.key).length);
-  const logged = mostStartsInOneWindow(started, { ...limit, openedAfterMs: started[0] - LOG_LAG_MS, lagMs: LOG_LAG_MS });
+  const logged = mostStartsInOneWindow(started, { ...limit, openedAfterMs: load.flowFirstSentAt, lagMs: LOG_LAG_MS });
   expect(logged, `flow key starts in one window, as logged: ${JSON.stringify(started.map((t) => t - started[0]))}`).toBeLessThanOrEqual(FLOW.rate);
 
   // First starts in acknowledgement order (a redelivery of the head folded into it), one at a time.
   const acked = new Set(load.ids("queue"));
-  expect(load.ids("queue").length).toBeGreaterThanOrEqual(20);
-  expect(receiver.startOrder(QUEUE).filter((id) => acked.has(id)), "queue start order").toEqual(load.ids("queue"));
+  expect(load.ids("queue").length).toBeGreaterThanOrEqual(10);
+  const order = receiver.startOrder(QUEUE).filter((id) => acked.has(id));
+  expect(order, `queue start order, first difference: ${firstDifference(order, load, receiver)}`).toEqual(load.ids("queue"));
   expect(receiver.maxConcurrent(QUEUE), "queue in flight at once").toBe(1);
 
   // A tick's message is made when it fires: two messages made in one second would be one tick fired twice.
   const ticks = [...new Set(receiver.of("cron").map((d) => d.id))].map((id) => Math.floor(createdMs(id) / 1000));
   expect(ticks.length).toBeGreaterThanOrEqual(4);
   expect(new Set(ticks).size, `cron ticks (seconds): ${ticks.join(",")}`).toBe(ticks.length);
+}
+
+/** Where the queue's start order first leaves its acknowledgement order, with what is known of both messages. */
+function firstDifference(order: string[], load: MixedLoad, receiver: CountingReceiver): string {
+  const want = load.ids("queue");
+  const i = want.findIndex((id, n) => order[n] !== id);
+  if (i < 0) return "none";
+  const about = (id: string | undefined) => {
+    const ack = load.acked.find((a) => a.id === id);
+    const seen = receiver.deliveries.filter((d) => d.id === id).map((d) => `at ${d.at - load.startedAt} by ${d.pid} retried ${d.retried}`);
+    return `${id} (acked ${ack ? `${ack.at - load.startedAt} on ${ack.node}` : "no"}; ${seen.join(", ") || "not seen"})`;
+  };
+  return `#${i}: wanted ${about(want[i])}, got ${about(order[i])}`;
+}
+
+/** The ids that arrived more than once, with each arrival (time from the load's start, sender, retried). */
+function duplicated(receiver: CountingReceiver, load: MixedLoad): string {
+  const byId = new Map<string, string[]>();
+  for (const d of receiver.deliveries) byId.set(d.id, [...(byId.get(d.id) ?? []), `${d.path} at ${d.at - load.startedAt} by ${d.pid} retried ${d.retried}${d.aborted ? " aborted" : ""}`]);
+  return [...byId].filter(([, seen]) => seen.length > 1).map(([id, seen]) => `${id}: ${seen.join("; ")}`).join(" | ") || "none";
 }

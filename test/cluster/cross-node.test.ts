@@ -71,7 +71,9 @@ describe("across the nodes of a cluster", () => {
 
     expect(await json<{ cancelled: number }>(cluster.api(c, "DELETE", `/v2/messages/${id}`))).toEqual({ cancelled: 1 });
     release();
-    await eventually(async () => (await states(leader, id)).includes("CANCELLED"), 5000);
+    await eventually(async () => (await states(leader, id)).includes("CANCELLED"), 5000).catch(async (err) => {
+      throw new Error(`${(err as Error).message}; states: ${(await states(leader, id)).join(", ")}; deliveries: ${receiver.of("cancel").length}`);
+    });
     await sleep(1000);
     expect(receiver.of("cancel")).toHaveLength(1);
     receiver.hold = () => 0;

@@ -11,6 +11,8 @@ export interface Acked {
   kind: "plain" | "delayed" | "flow" | "queue";
   node: string;
   at: number;
+  /** How long the publish took to be acknowledged. */
+  tookMs: number;
 }
 
 /** Every delivery is answered 200; a redelivery (an interrupted attempt) comes back within a fraction of a second. */
@@ -32,6 +34,8 @@ export class MixedLoad {
   scheduleId = "";
   /** When the first message of the flow key was sent: its limiter opened its first window after this. */
   flowFirstSentAt = 0;
+  /** When the loops started (the audits' times are from here). */
+  startedAt = 0;
   /** A publish the cluster refused (a mistake in the test, not a fault's effect); `stop` throws the first. */
   private readonly refusals: Error[] = [];
   private running = false;
@@ -44,6 +48,18 @@ export class MixedLoad {
     private readonly receiver: CountingReceiver,
   ) {
     receiver.hold = (d) => HOLD_MS[d.group] ?? 0;
+  }
+
+  /** A one-line account of the run, for the test's output: publishes per kind and how long they took. */
+  summary(): string {
+    const kinds = ["plain", "delayed", "flow", "queue"] as const;
+    return kinds
+      .map((kind) => {
+        const took = this.acked.filter((a) => a.kind === kind).map((a) => a.tookMs).sort((a, b) => a - b);
+        const at = (q: number) => took[Math.min(took.length - 1, Math.floor(q * took.length))] ?? 0;
+        return `${kind} ${took.length} (ack p50 ${at(0.5)} ms, max ${at(1)} ms)`;
+      })
+      .join(", ") + `, ${this.failed} failed`;
   }
 
   /** Ids acknowledged for `kind`, in acknowledgement order. */
@@ -67,6 +83,7 @@ export class MixedLoad {
     this.scheduleId = ((await schedule.json()) as { scheduleId: string }).scheduleId;
 
     this.running = true;
+    this.startedAt = Date.now();
     const deadline = Date.now() + maxMs;
     const every = (ms: number, fn: (i: number) => void | Promise<void>) =>
       (async () => {
@@ -116,6 +133,7 @@ export class MixedLoad {
       const nodes = this.cluster.serving();
       if (nodes.length === 0) return void this.failed++;
       const node = nodes[this.turn++ % nodes.length];
+      const sentAt = Date.now();
       try {
         const res = await this.cluster.api(node, "POST", route + this.receiver.url(path), {
           body: path,
@@ -124,7 +142,7 @@ export class MixedLoad {
         });
         if (res.status === 201 || res.status === 200) {
           const { messageId } = (await res.json()) as { messageId: string };
-          this.acked.push({ id: messageId, kind, node: node.name, at: Date.now() });
+          this.acked.push({ id: messageId, kind, node: node.name, at: Date.now(), tookMs: Date.now() - sentAt });
           return;
         }
         // A refusal is the test's mistake, not a fault's effect: say so loudly.

@@ -53,7 +53,7 @@ export class Cluster {
     const proc = await spawnSluice(
       ["dev", "--database", this.databaseUrl, "--port", "0"],
       // warn: the "lost its lease" line is a warning, and a test looks for it.
-      { SLUICE_CLUSTER_LEASE_MS: String(LEASE_MS), SLUICE_SHUTDOWN_GRACE: "3s", SLUICE_LOG_LEVEL: "warn", ...this.env },
+      { SLUICE_CLUSTER_LEASE: `${LEASE_MS}ms`, SLUICE_SHUTDOWN_GRACE: "3s", SLUICE_LOG_LEVEL: "warn", ...this.env },
       30_000,
     );
     const node: ClusterNode = Object.assign(proc, { name, pid: proc.child.pid!, frozen: false });
@@ -133,8 +133,7 @@ export class Cluster {
 
   /** Ends the node's LISTEN connection from the database side (as a network cut or a PostgreSQL restart would). */
   async cutListener(node: ClusterNode): Promise<number> {
-    const { node: id } = await this.readiness(node);
-    if (!id) throw new Error(`node ${node.name} does not say its node id`);
+    const id = await this.nodeId(node);
     const admin = await adminClient();
     try {
       const { rows } = await admin.query<{ ended: boolean }>(
@@ -142,6 +141,28 @@ export class Cluster {
         [`sluice-listen-${id}`],
       );
       return rows.filter((r) => r.ended).length;
+    } finally {
+      await admin.end();
+    }
+  }
+
+  /** The node's id as it says it (a node that restarted itself after losing its lease has a new one). */
+  async nodeId(node: ClusterNode): Promise<string> {
+    const { node: id } = await this.readiness(node);
+    if (!id) throw new Error(`node ${node.name} does not say its node id`);
+    return id;
+  }
+
+  /**
+   * The attempts the store has in flight on the node `nodeId` (active messages it started). Read right after the
+   * node was killed or frozen, it is exactly what the others will retry as interrupted once its lease runs out.
+   */
+  async attemptsInFlight(nodeId: string): Promise<number> {
+    const schema = new URL(this.databaseUrl).searchParams.get("schema")!;
+    const admin = await adminClient();
+    try {
+      const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::integer AS n FROM "${schema}".messages WHERE state = 'active' AND node_id = $1`, [nodeId]);
+      return rows[0].n;
     } finally {
       await admin.end();
     }

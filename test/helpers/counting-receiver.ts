@@ -133,15 +133,6 @@ export class CountingReceiver {
     return order;
   }
 
-  /**
-   * Deliveries `pid` had in flight at `atMs`: arrived by then (a little after, for a request already on the wire)
-   * and not finished more than `settleMs` before (an answered attempt whose outcome was not yet committed is
-   * redelivered too).
-   */
-  inFlightOn(pid: number, atMs: number, settleMs = 500): number {
-    return this.deliveries.filter((d) => d.pid === pid && d.at <= atMs + 50 && (d.endAt === undefined || d.endAt >= atMs - settleMs)).length;
-  }
-
   /** Resolves once every id of `ids` has arrived; rejects after `timeoutMs` naming how many are missing. */
   async waitForIds(ids: Iterable<string>, timeoutMs: number): Promise<void> {
     const wanted = [...ids];

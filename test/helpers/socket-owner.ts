@@ -3,9 +3,9 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 /**
  * Which process opened a TCP connection to this machine, found the way `ss -p` finds it: the connection's socket
  * inode from /proc/net/tcp, then the process among `pids` that holds that inode in /proc/<pid>/fd. A cluster test
- * uses it to tell which node sent a delivery (the nodes are separate processes on one box), so the duplicates of a
- * fault can be bounded by the attempts that were in flight on the faulted node. Linux only: elsewhere, and for a
- * process that is already gone, the answer is undefined.
+ * uses it to tell which node sent a delivery (the nodes are separate processes on one box): a plain message is
+ * delivered by the node that accepted it. Linux only: elsewhere, and for a process that is already gone, the
+ * answer is undefined.
  */
 export function socketOwner(clientPort: number, serverPort: number, pids: number[]): number | undefined {
   const inode = socketInode(clientPort, serverPort);

@@ -77,17 +77,20 @@ export async function auditMixedLoad(cluster: Cluster, receiver: CountingReceive
   expect(new Set(ticks).size, `cron ticks (seconds): ${ticks.join(",")}`).toBe(ticks.length);
 }
 
-/** Where the queue's start order first leaves its acknowledgement order, with what is known of both messages. */
+/**
+ * Where the queue's start order first leaves its acknowledgement order, with the messages around that point:
+ * when each was acknowledged and by which node, when it arrived, from which process, on which attempt.
+ */
 function firstDifference(order: string[], load: MixedLoad, receiver: CountingReceiver): string {
   const want = load.ids("queue");
   const i = want.findIndex((id, n) => order[n] !== id);
   if (i < 0) return "none";
-  const about = (id: string | undefined) => {
+  const about = (id: string) => {
     const ack = load.acked.find((a) => a.id === id);
     const seen = receiver.deliveries.filter((d) => d.id === id).map((d) => `at ${d.at - load.startedAt} by ${d.pid} retried ${d.retried}`);
-    return `${id} (acked ${ack ? `${ack.at - load.startedAt} on ${ack.node}` : "no"}; ${seen.join(", ") || "not seen"})`;
+    return `${id.slice(-6)} acked ${ack ? `${ack.at - load.startedAt} on ${ack.node}` : "no"}, ${seen.join(", ") || "not seen"}`;
   };
-  return `#${i}: wanted ${about(want[i])}, got ${about(order[i])}`;
+  return `#${i} wanted ${want[i].slice(-6)}, got ${order[i] ? about(order[i]) : "nothing"}; around it: ${want.slice(Math.max(0, i - 2), i + 4).map(about).join(" | ")}`;
 }
 
 /** The ids that arrived more than once, with each arrival (time from the load's start, sender, retried). */

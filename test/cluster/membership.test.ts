@@ -48,8 +48,10 @@ describe("nodes leaving and joining a cluster", () => {
       const log = await waitForRun(client, workflowRunId, ["RUN_SUCCESS"], 25_000);
       expect(log.workflowRunResponse).toBe("1111");
       expect(ran).toEqual({ a: 1, b: 1, c: 1, d: 1 });
-      const names = log.steps.flatMap((g: { steps: { stepName: string }[] }) => g.steps.map((s) => s.stepName));
-      expect(names.sort()).toEqual(["a", "b", "c", "d", "init", "nap"]);
+      // The steps the run logged, once each ("next", the delivery still finishing as the run ends, is no step).
+      const groups = log.steps.filter((g: { type: string }) => g.type !== "next");
+      const names = groups.flatMap((g: { steps: { stepName: string }[] }) => g.steps.map((s) => s.stepName));
+      expect(names.sort(), JSON.stringify(log.steps)).toEqual(["a", "b", "c", "d", "init", "nap"]);
     } finally {
       await host.close();
     }

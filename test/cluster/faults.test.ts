@@ -40,9 +40,13 @@ async function underLoad(fault: (cluster: Cluster) => Promise<Fault>): Promise<v
   await load.stop();
   const stoppedAt = Date.now();
   await receiver.waitForIds(load.ids(), 30_000);
-  console.log(`${expect.getState().currentTestName}: ${load.summary()}; all delivered ${Date.now() - stoppedAt} ms after the load stopped`);
+  const drainedMs = Date.now() - stoppedAt;
   // Late redeliveries, if any, have time to show before the count.
   await sleep(1000);
+  console.log(
+    `${expect.getState().currentTestName}: ${load.summary()}; all delivered ${drainedMs} ms after the load stopped; ` +
+      `${receiver.duplicates()} duplicates, ${inFlight} attempts in flight on the faulted nodes`,
+  );
   await auditMixedLoad(cluster, receiver, load, inFlight);
 }
 

@@ -40,11 +40,17 @@ export class Cluster {
   /** Starts `count` nodes at once on a fresh schema and waits until one of them leads. */
   static async start(count: number, env: Record<string, string> = {}): Promise<Cluster> {
     const cluster = new Cluster(schemaUrl(), env);
-    // The first node applies the migrations alone, so the others do not all queue on the migration lock at once.
-    await cluster.add();
-    await Promise.all(Array.from({ length: count - 1 }, () => cluster.add()));
-    await cluster.leader();
-    return cluster;
+    try {
+      // The first node applies the migrations alone, so the others do not all queue on the migration lock at once.
+      await cluster.add();
+      await Promise.all(Array.from({ length: count - 1 }, () => cluster.add()));
+      await cluster.leader();
+      return cluster;
+    } catch (err) {
+      // The caller never gets the cluster to close: the nodes that did start must not outlive the test.
+      await cluster.close();
+      throw err;
+    }
   }
 
   /** Starts one more node (named A, B, C, … in order) and waits until it holds its lease. */
@@ -58,6 +64,10 @@ export class Cluster {
     );
     const node: ClusterNode = Object.assign(proc, { name, pid: proc.child.pid!, frozen: false });
     this.nodes.push(node);
+    // Should the test process end without closing the cluster (a crash, a forced stop), the node goes with it.
+    const orphaned = (): void => void (node.child.kill("SIGCONT"), node.child.kill("SIGKILL"));
+    process.once("exit", orphaned);
+    node.child.once("exit", () => process.off("exit", orphaned));
     await eventually(async () => (await this.readiness(node)).status === 200, 10_000, 50);
     return node;
   }

@@ -10,7 +10,11 @@ const ON_POSTGRES = [
   "flow-control", "flow-control-api", "flow-control-backlog", "flow-control-global", "flow-control-restart",
   "crash", "queues", "queues-restart", "schedules", "schedules-restart", "schedules-late", "retention", "bulk-guards",
   "workflow-basic", "workflow-steps", "workflow-triggers", "workflow-failures", "workflow-dlq", "workflow-wait", "workflow-durability",
+  "cluster-caches",
 ].map((name) => `test/e2e/${name}.test.ts`);
+
+/** The end-to-end files that need two nodes on one database, so run on PostgreSQL only. */
+const POSTGRES_ONLY = ["test/e2e/cluster-caches.test.ts"];
 
 const shared = { testTimeout: 20_000, hookTimeout: 20_000, pool: "forks" as const };
 
@@ -22,7 +26,7 @@ export default defineConfig({
           ...shared,
           name: "sqlite",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/store/postgres.*.test.ts", "test/cluster/**"],
+          exclude: ["test/store/postgres.*.test.ts", "test/cluster/**", ...POSTGRES_ONLY],
           // Installs what the suite needs and a fresh machine may lack (Debian's Chromium), where it can.
           globalSetup: ["test/setup/chromium.ts"],
         },

@@ -82,7 +82,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       (ms, ops) => this.emit("committed", ms, ops),
     ));
     const ownWrites = new OwnWrites({ committer, isStopped, onError: (err) => this.emit("error", err) });
-    this.urlGroups = new UrlGroups(committer, () => clock.now());
+    this.urlGroups = new UrlGroups({ store, committer, now: () => clock.now() });
     this.settings = new Settings({ store, committer, clock, config, dispatcher: () => this.dispatcher, cancel: (userId, ids) => this.cancel(userId, ids) });
     this.loader = new DueLoader({
       store,
@@ -170,7 +170,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
    * holds the leadership, and until then stores, starts what may start anywhere, and leaves the rest to the leader.
    */
   async start(): Promise<void> {
-    await this.urlGroups.load(this.store);
+    await this.urlGroups.reload();
     await this.settings.load();
     if (this.role.nodeId === undefined) await this.lead();
   }
@@ -184,7 +184,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     this.isLeading = true;
     if (this.role.nodeId !== undefined) {
       // What other nodes changed while this one did not lead is read afresh.
-      await this.urlGroups.load(this.store);
+      await this.urlGroups.reload();
       await this.settings.load();
     }
     // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.

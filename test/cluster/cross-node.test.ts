@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cluster, type ClusterNode } from "../helpers/cluster.js";
 import { CountingReceiver } from "../helpers/counting-receiver.js";
-import { eventually } from "../helpers/receiver.js";
+import { eventually, gate } from "../helpers/receiver.js";
 import { createdMs } from "./audit.js";
 import { sleep } from "./mixed-load.js";
 
@@ -60,9 +60,8 @@ describe("across the nodes of a cluster", () => {
   });
 
   it("a cancel asked on one node ends an attempt in flight on another: the failed attempt is not retried", async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    receiver.hold = (d) => (d.group === "cancel" ? held : 0);
+    const held = gate();
+    receiver.hold = (d) => (d.group === "cancel" ? held.wait : 0);
     // Without the cancel this answer would be retried.
     receiver.status = (d) => (d.group === "cancel" ? 500 : 200);
     const id = await publish(b, "/cancel/1", { "Upstash-Retries": "3", "Upstash-Retry-Delay": "100" });
@@ -70,7 +69,7 @@ describe("across the nodes of a cluster", () => {
     expect(receiver.of("cancel")[0].pid).toBe(b.pid);
 
     expect(await json<{ cancelled: number }>(cluster.api(c, "DELETE", `/v2/messages/${id}`))).toEqual({ cancelled: 1 });
-    release();
+    held.open();
     await eventually(async () => (await states(leader, id)).includes("CANCELLED"), 5000).catch(async (err) => {
       throw new Error(`${(err as Error).message}; states: ${(await states(leader, id)).join(", ")}; deliveries: ${receiver.of("cancel").length}`);
     });

@@ -26,7 +26,7 @@ export default defineConfig({
           ...shared,
           name: "sqlite",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/store/postgres.*.test.ts", ...POSTGRES_ONLY],
+          exclude: ["test/store/postgres.*.test.ts", "test/cluster/**", ...POSTGRES_ONLY],
           // Installs what the suite needs and a fresh machine may lack (Debian's Chromium), where it can.
           globalSetup: ["test/setup/chromium.ts"],
         },
@@ -38,6 +38,20 @@ export default defineConfig({
           include: ["test/store/postgres.*.test.ts", ...ON_POSTGRES],
           env: { SLUICE_TEST_STORE: "postgres" },
           // Finds (or starts) the PostgreSQL once for the whole run, and drops the run's schemas at the end.
+          globalSetup: ["test/helpers/postgres.ts"],
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: "cluster",
+          include: ["test/cluster/*.test.ts"],
+          // Several `sluice` processes each, timed against a 2 s lease: one file at a time, after the other
+          // projects (a later group), so the box's cores are not shared with the rest of the suite.
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 1 },
           globalSetup: ["test/helpers/postgres.ts"],
         },
       },

@@ -30,6 +30,11 @@ export interface AttemptDeps {
   /** Set when tracing is configured; undefined costs the attempt path nothing. */
   tracing(): Tracing | undefined;
   events: EngineEmitter;
+  /**
+   * A queue message whose start was refused (in a cluster: an older one of its queue is pending in the store that
+   * this node had not read, or it was cancelled): the store is read again, in order, so the older goes first.
+   */
+  startRefused(m: MessageRecord): void;
   /** Records the attempt's outcome. */
   finish(msg: MessageRecord, result: AttemptResult): Promise<void>;
   track(p: Promise<unknown>): void;
@@ -57,6 +62,7 @@ export class Attempts {
       if (!results[i].applied) {
         // Cancelled (or taken elsewhere) since it became due: give back what it was counted against.
         dispatcher.unstart(m, true);
+        if (m.queueName) this.deps.startRefused(m);
         return;
       }
       m.state = "active";

@@ -48,6 +48,8 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   private isLeading = false;
   /** Orphaned attempts (of nodes that are gone) being recovered now, so two sweeps never finish one twice. */
   private readonly recovering = new Set<string>();
+  /** A reading of the store for a queue's order under way (one at a time, however many starts were refused). */
+  private orderRecheck: Promise<void> | undefined;
   private readonly loader: DueLoader;
   private readonly accepts: Accept;
   private readonly attempts: Attempts;
@@ -137,6 +139,11 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       tracing: () => this.tracing,
       events: this,
       finish: (msg, result) => this.finish.finishAttempt(msg, result),
+      // Only a cluster refuses a start for its queue's order; what it missed is read again, in order.
+      startRefused: () => {
+        if (this.role.nodeId === undefined || this.orderRecheck) return;
+        this.orderRecheck = this.recheckDue(undefined, true).catch(() => undefined).finally(() => (this.orderRecheck = undefined));
+      },
       track,
     });
     const engine = this;

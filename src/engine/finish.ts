@@ -1,7 +1,7 @@
 import type { Config } from "../config.js";
 import type { DlqEntry } from "../model/dlq.js";
 import type { MessageRecord } from "../model/message.js";
-import { classifyStoreError, isFencedOut } from "../store/store-errors.js";
+import { classifyStoreError, isCancelAsked, isFencedOut } from "../store/store-errors.js";
 import type { OpResult, WriteOp } from "../store/store.js";
 import type { Accept } from "./accept.js";
 import { buildCallbackMessage, callbackBody } from "./build-message.js";
@@ -60,6 +60,13 @@ export class Finish {
     try {
       if (msg.workflow) hookOps = await this.deps.hooks().afterAttempt(msg, t, dlq, now);
       results = await this.commitOutcome(inserts, ops, hookOps);
+    } catch (err) {
+      if (isCancelAsked(err) && !msg.cancelRequested) {
+        // Asked on another node while this attempt ran, before its news came: the outcome is a cancel after all.
+        msg.cancelRequested = true;
+        return this.finishAttempt(msg, result);
+      }
+      throw err;
     } finally {
       // Also at stop: an outcome still unwritten leaves the message active in the store, retried on the next start.
       this.deps.inFlight.delete(msg.id);
@@ -117,6 +124,7 @@ export class Finish {
       return await this.deps.committer.run(all);
     } catch (err) {
       if (isFencedOut(err)) return all.map(() => ({ applied: false }));
+      if (isCancelAsked(err)) throw err;
       if (this.deps.isStopped() || classifyStoreError(err) !== "rejected" || inserts.length + hookOps.length === 0) {
         return this.deps.ownWrites.commit(all, err);
       }

@@ -1,5 +1,5 @@
 import type { Committer } from "./committer.js";
-import { isFencedOut } from "../store/store-errors.js";
+import { isCancelAsked, isFencedOut } from "../store/store-errors.js";
 import type { OpResult, WriteOp } from "../store/store.js";
 
 /** Back-off between tries of the engine's own writes (starts, outcomes) while the store refuses them. */
@@ -28,6 +28,8 @@ export class OwnWrites {
       if (err !== undefined) {
         // Another node took this attempt over (this one was declared dead): retrying could never succeed.
         if (isFencedOut(err)) return ops.map(() => ({ applied: false }));
+        // The outcome must be written anew as a cancel (see Finish): the caller decides, not a retry.
+        if (isCancelAsked(err)) throw err;
         if (this.deps.isStopped()) throw err;
         this.deps.onError(err);
         await new Promise((r) => setTimeout(r, delay));

@@ -39,6 +39,16 @@ export function isFencedOut(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === FENCED_OUT_CODE;
 }
 
+/**
+ * The SQLSTATE a cluster store raises when an outcome would retry or fail a message whose cancel was asked on
+ * another node while its attempt ran (the news had not arrived yet): the outcome must be recorded as a cancel.
+ */
+export const CANCEL_ASKED_CODE = "SL002";
+
+export function isCancelAsked(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === CANCEL_ASKED_CODE;
+}
+
 /** Classifies an error thrown by `Store.commit`. */
 export function classifyStoreError(err: unknown): StoreFailure {
   if (err instanceof StoreFullError) return "full";

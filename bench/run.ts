@@ -82,7 +82,9 @@ function postgresCpuSeconds(): number {
 
 async function startSluice(dataDir: string): Promise<Sluice> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, "dev", ...storeArgs(dataDir), "--port", "0"], {
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (written when it stops).
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, "dev", ...storeArgs(dataDir), "--port", "0"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, SLUICE_LOG_LEVEL: "error" },
   });

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent } from "undici";
+import { DeadlineSignals } from "./deadline-signals.js";
 import type { EgressPolicy } from "./egress.js";
 import type { DeliveryRequest } from "../protocol/delivery-request.js";
 
@@ -28,6 +29,7 @@ export interface DelivererOptions {
 /** Sends attempts over keep-alive connection pools, checking the egress policy before connecting. */
 export class Deliverer {
   private readonly agent: Agent;
+  private readonly deadlines = new DeadlineSignals();
 
   constructor(private readonly opts: DelivererOptions) {
     const egress = opts.egress;
@@ -55,17 +57,6 @@ export class Deliverer {
     });
   }
 
-  private readonly hostDecisions = new Map<string, string | undefined>();
-
-  /** The egress decision for a host name, remembered: the policy is fixed for the life of the process. */
-  private checkHost(hostname: string): string | undefined {
-    if (this.hostDecisions.has(hostname)) return this.hostDecisions.get(hostname);
-    const decision = this.opts.egress.checkHost(hostname);
-    if (this.hostDecisions.size > 10_000) this.hostDecisions.clear();
-    this.hostDecisions.set(hostname, decision);
-    return decision;
-  }
-
   /** Runs one attempt; never throws. */
   async attempt(req: DeliveryRequest): Promise<AttemptResult> {
     let url: URL;
@@ -74,11 +65,11 @@ export class Deliverer {
     } catch {
       return { kind: "error", error: `invalid destination URL ${req.url}` };
     }
-    const denied = this.checkHost(url.hostname);
+    const denied = this.opts.egress.checkHost(url.hostname);
     if (denied) return { kind: "error", error: denied, permanent: true };
     // One deadline over connect, headers and body together: undici's own timers restart with every chunk, so a
     // body trickled in just under them would stretch the attempt far past its timeout.
-    const signal = AbortSignal.timeout(req.timeoutMs);
+    const signal = this.deadlines.after(req.timeoutMs);
     try {
       const res = await this.agent.request({
         origin: url.origin,

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent } from "undici";
+import { collectingRequest } from "./collecting-request.js";
 import { DeadlineSignals } from "./deadline-signals.js";
 import type { EgressPolicy } from "./egress.js";
 import type { DeliveryRequest } from "../protocol/delivery-request.js";
@@ -71,22 +72,13 @@ export class Deliverer {
     // body trickled in just under them would stretch the attempt far past its timeout.
     const signal = this.deadlines.after(req.timeoutMs);
     try {
-      const res = await this.agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: req.method as any,
-        headers: req.headers,
-        body: req.method === "GET" || req.method === "HEAD" ? undefined : req.body,
-        signal,
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
       const max = this.opts.maxResponseBodyBytes;
-      const { body, cut } = await readLimited(res.body, max);
-      const headers = res.headers as Record<string, string | string[]>;
-      if (!cut) return { kind: "response", status: res.statusCode, headers, body };
+      const body = req.method === "GET" || req.method === "HEAD" ? undefined : req.body;
+      const options = { origin: url.origin, path: url.pathname + url.search, method: req.method as any, headers: req.headers, body, headersTimeout: 0, bodyTimeout: 0 };
+      const res = await collectingRequest(this.agent, options, max, signal);
+      if (!res.cut) return { kind: "response", status: res.status, headers: res.headers, body: res.body };
       const overLimit = `response body is larger than the configured limit maxResponseBodyBytes (${max} bytes)`;
-      return { kind: "response", status: res.statusCode, headers, body, overLimit };
+      return { kind: "response", status: res.status, headers: res.headers, body: res.body, overLimit };
     } catch (err) {
       if (signal.aborted) return { kind: "error", error: `attempt timed out after ${req.timeoutMs}ms` };
       const egressRefusal = egressRefusalOf(err);
@@ -112,22 +104,6 @@ function egressRefusalOf(err: unknown): string | undefined {
   if (err instanceof EgressDenied) return err.message;
   const cause = (err as { cause?: unknown } | null)?.cause;
   return cause instanceof EgressDenied ? cause.message : undefined;
-}
-
-/** Reads at most `max` bytes; the rest is not waited for (`cut` says there was more). */
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<{ body: Buffer; cut: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    if (size + chunk.length > max) {
-      chunks.push(chunk.subarray(0, max - size));
-      body.destroy();
-      return { body: Buffer.concat([...chunks], max), cut: true };
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  return { body: Buffer.concat(chunks, size), cut: false };
 }
 
 function describeError(err: unknown): string {

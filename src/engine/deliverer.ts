@@ -58,14 +58,24 @@ export class Deliverer {
     });
   }
 
+  /** Destinations parsed recently: most attempts go to a URL the previous ones went to. */
+  private readonly targets = new Map<string, Target | null>();
+
+  /** Where `url` points, or null when it is not a valid URL. */
+  private target(url: string): Target | null {
+    let target = this.targets.get(url);
+    if (target === undefined) {
+      target = parseTarget(url);
+      if (this.targets.size >= 1024) this.targets.clear();
+      this.targets.set(url, target);
+    }
+    return target;
+  }
+
   /** Runs one attempt; never throws. */
   async attempt(req: DeliveryRequest): Promise<AttemptResult> {
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      return { kind: "error", error: `invalid destination URL ${req.url}` };
-    }
+    const url = this.target(req.url);
+    if (!url) return { kind: "error", error: `invalid destination URL ${req.url}` };
     const denied = this.opts.egress.checkHost(url.hostname);
     if (denied) return { kind: "error", error: denied, permanent: true };
     // One deadline over connect, headers and body together: undici's own timers restart with every chunk, so a
@@ -74,7 +84,7 @@ export class Deliverer {
     try {
       const max = this.opts.maxResponseBodyBytes;
       const body = req.method === "GET" || req.method === "HEAD" ? undefined : req.body;
-      const options = { origin: url.origin, path: url.pathname + url.search, method: req.method as any, headers: req.headers, body, headersTimeout: 0, bodyTimeout: 0 };
+      const options = { origin: url.origin, path: url.path, method: req.method as any, headers: req.headers, body, headersTimeout: 0, bodyTimeout: 0 };
       const res = await collectingRequest(this.agent, options, max, signal);
       if (!res.cut) return { kind: "response", status: res.status, headers: res.headers, body: res.body };
       const overLimit = `response body is larger than the configured limit maxResponseBodyBytes (${max} bytes)`;
@@ -94,6 +104,22 @@ export class Deliverer {
     const outcome = await Promise.race([this.agent.close().catch(() => "late" as const), late]);
     clearTimeout(timer);
     if (outcome === "late") await this.agent.destroy().catch(() => undefined);
+  }
+}
+
+/** The parts of a destination URL an attempt needs. */
+interface Target {
+  hostname: string;
+  origin: string;
+  path: string;
+}
+
+function parseTarget(raw: string): Target | null {
+  try {
+    const url = new URL(raw);
+    return { hostname: url.hostname, origin: url.origin, path: url.pathname + url.search };
+  } catch {
+    return null;
   }
 }
 

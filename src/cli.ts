@@ -5,9 +5,12 @@ import { packageVersion } from "./package-version.js";
 import { banner, startServer } from "./server.js";
 import { backupDataFolder } from "./store/sqlite/backup.js";
 
+/** Wait between tries to start again after a lost lease (the database may be what is unreachable). */
+const RESTART_RETRY_MS = 1000;
+
 async function run(mode: "dev" | "serve", flags: ConfigFlags): Promise<void> {
-  const config = loadConfig(mode, flags, process.env);
-  const server = await startServer(config);
+  let config = loadConfig(mode, flags, process.env);
+  let server = await startServer(config);
   console.log(banner(server));
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -19,6 +22,26 @@ async function run(mode: "dev" | "serve", flags: ConfigFlags): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // A node of a cluster that lost its lease has had its work taken over: it starts again as a new node, on the
+  // same address, rather than exit (nothing supervises a `sluice serve` in a terminal).
+  for (;;) {
+    const reason = await server.lost;
+    if (stopping) return;
+    server.app.log.warn({ node: server.node?.nodeId, reason }, `node ${server.node?.nodeId} lost its lease (${reason}); restarting as a new node`);
+    await server.abandon();
+    config = { ...config, port: server.port };
+    for (;;) {
+      if (stopping) return;
+      try {
+        server = await startServer(config);
+        break;
+      } catch (err) {
+        console.error(`could not start again yet: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, RESTART_RETRY_MS));
+      }
+    }
+    console.log(`started again as node ${server.node?.nodeId} at ${server.url}`);
+  }
 }
 
 async function migrateOnly(flags: ConfigFlags): Promise<void> {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { tokenFor, type Config } from "./config.js";
 import { Deliverer } from "./engine/deliverer.js";
@@ -15,6 +16,10 @@ import { buildApp } from "./http/app.js";
 import { subscribeEventLog } from "./observability/event-log.js";
 import { tracingFrom } from "./observability/tracing.js";
 import { openStore } from "./store/open-store.js";
+import { isClusterStore } from "./store/cluster.js";
+import { ClusterNode } from "./cluster/cluster-node.js";
+import { newNodeId } from "./cluster/node-id.js";
+import { packageVersion } from "./package-version.js";
 import { redact } from "./store/postgres/database-url.js";
 
 export interface RunningServer {
@@ -29,7 +34,17 @@ export interface RunningServer {
   workflows: Workflows;
   waits: Waits;
   config: Config;
+  /** In a cluster (a store several nodes share): this node. */
+  node: ClusterNode | undefined;
+  /**
+   * Resolves, with the reason, if this node loses its lease (frozen or cut off past it: the others have taken its
+   * work over). The server must then be dropped with `abandon` and a new one started. Never resolves on a sole node.
+   */
+  lost: Promise<string>;
+  /** Stops gracefully: requests and attempts in flight finish (for the shutdown grace), then the lease is let go. */
   close(): Promise<void>;
+  /** Drops a server whose lease was lost: attempts are aborted, nothing more is written for the leader. */
+  abandon(): Promise<void>;
 }
 
 /**
@@ -57,7 +72,10 @@ function buildServices(engine: Engine, store: Store, config: Config, clock: Cloc
   return { workflows, waits, workflowDlq, scheduler, settings: engine.settings };
 }
 
-/** Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. */
+/**
+ * Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. On a store
+ * several nodes share (PostgreSQL), the server is one node of a cluster: it registers, and leads if it can.
+ */
 export async function startServer(config: Config, clock: Clock = systemClock): Promise<RunningServer> {
   // On SQLite, takes the data folder's lock first: nothing (keys, recovery) is read before this process owns the
   // folder. On PostgreSQL, migrates the schema first.
@@ -70,11 +88,24 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   let engine: Engine | undefined;
   let services: ReturnType<typeof buildServices> | undefined;
   let app: FastifyInstance | undefined;
-  const closeAll = async (): Promise<void> => {
-    if (app) await closeHttp(app, config.shutdownGraceMs);
-    await engine?.stop(config.shutdownGraceMs);
+  let node: ClusterNode | undefined;
+  let reportLost: (reason: string) => void = () => undefined;
+  const lost = new Promise<string>((resolve) => (reportLost = resolve));
+  const closeAll = async (how: "graceful" | "abandon"): Promise<void> => {
+    if (how === "abandon") {
+      // The others already retry this node's attempts: stop them now rather than deliver twice for longer.
+      await deliverer.close(0);
+      await engine?.stop(0, { fencedOut: true });
+      if (app) await closeHttp(app, Math.min(1000, config.shutdownGraceMs));
+      await node?.stop(true).catch(() => undefined);
+    } else {
+      if (app) await closeHttp(app, config.shutdownGraceMs);
+      await engine?.stop(config.shutdownGraceMs);
+      // After the attempts have finished: the next leader finds whatever is left an orphan to retry.
+      await node?.stop(true).catch((err) => app?.log.warn({ err }, "could not leave the cluster cleanly; the lease will expire"));
+      await deliverer.close();
+    }
     await engine?.tracing?.shutdown().catch(() => undefined);
-    await deliverer.close();
     await store.close();
   };
   try {
@@ -82,13 +113,28 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     engine = new Engine(store, config, deliverer, keys, clock);
     engine.tracing = tracingFrom(config.observability);
     services = buildServices(engine, store, config, clock);
-    app = buildApp({ engine, reads: store, ...services, config });
+    // What operators see of this node in `sluice_node`; its URL is added once the port is known.
+    const info: Record<string, unknown> = { host: hostname(), pid: process.pid, version: packageVersion(), startedAt: new Date().toISOString() };
+    if (isClusterStore(store)) {
+      const membership = store.joinCluster(newNodeId(), { leaseMs: config.clusterLeaseMs, info });
+      node = clusterNode(engine, membership, config, store, keys, services, reportLost, (err) => app?.log.warn({ err }, "cluster heartbeat failed"));
+      engine.role = node.lease;
+    }
+    const lease = node?.lease;
+    const readiness = () => (lease ? { ready: lease.mayStart(), node: lease.nodeId, leader: lease.leading() } : { ready: true, leader: true });
+    app = buildApp({ engine, reads: store, ...services, config, readiness, leader: node?.locator });
     subscribeEventLog(engine, app.log);
     await engine.start();
     await listenOn(app, config);
+    if (node) {
+      // Registered once the port is open, so the others can reach it; until then it starts nothing itself (not
+      // ready), and what it stores waits for the leader.
+      info.url = config.advertiseUrl ?? advertisedUrl(app, config);
+      await node.start();
+    }
   } catch (err) {
     // A start that fails (the port in use, say) lets go of the data folder, so a next attempt can take it.
-    await closeAll();
+    await closeAll("abandon");
     throw err;
   }
   const addr = app.server.address();
@@ -96,6 +142,11 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   const listening = typeof addr === "object" && addr ? addr.address : config.host;
   const shownHost = listening === "0.0.0.0" || listening === "::" ? "127.0.0.1" : listening;
   let closed = false;
+  const closeOnce = async (how: "graceful" | "abandon"): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await closeAll(how);
+  };
   return {
     url: `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${port}`,
     port,
@@ -106,12 +157,51 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     workflows: services.workflows,
     waits: services.waits,
     config,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await closeAll();
-    },
+    node,
+    lost,
+    close: () => closeOnce("graceful"),
+    abandon: () => closeOnce("abandon"),
   };
+}
+
+/** This node of a cluster: news from the other nodes reloads what this one caches. */
+function clusterNode(
+  engine: Engine,
+  membership: ReturnType<ClusterStoreOf["joinCluster"]>,
+  config: Config,
+  store: Store,
+  keys: KeyRing,
+  services: ReturnType<typeof buildServices>,
+  onLost: (reason: string) => void,
+  onError: (err: unknown) => void,
+): ClusterNode {
+  return new ClusterNode({
+    engine,
+    membership,
+    leaseMs: config.clusterLeaseMs,
+    // Interim: the components' own reloads (settings steering the lanes, keys, schedules, waiters) come next.
+    reload: {
+      queues: () => services.settings.load(),
+      flowSettings: () => services.settings.load(),
+      urlGroups: () => engine.urlGroups.load(store),
+      signingKeys: async () => void keys,
+      schedules: async () => undefined,
+      waiters: async () => undefined,
+    },
+    onLost,
+    onError,
+  });
+}
+
+type ClusterStoreOf = import("./store/cluster.js").ClusterStore;
+
+/** How the other nodes reach this one by default: its listening address, or its host name when that is every address. */
+function advertisedUrl(app: FastifyInstance, config: Config): string {
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : config.port;
+  const bound = typeof addr === "object" && addr ? addr.address : config.host;
+  const host = bound === "0.0.0.0" || bound === "::" ? hostname() : bound;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
 /** Listens on the configured address; a port already taken says so and names the setting that changes it. */

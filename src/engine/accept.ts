@@ -27,6 +27,10 @@ export interface AcceptDeps {
   /** The attempts in flight, by message id. */
   inFlight: ReadonlyMap<string, MessageRecord>;
   isStopped(): boolean;
+  /** Whether a message due now may start on this node without waiting for the leader's dispatcher. */
+  mayStartHere(m: MessageRecord): boolean;
+  /** Whether this node leads: only the leader's lanes and due loader take pending messages. */
+  leading(): boolean;
   /** Starts the attempt of a message stored as active. */
   launch(msg: MessageRecord): void;
   events: EngineEmitter;
@@ -110,6 +114,7 @@ export class Accept {
     if (
       !this.deps.isStopped() &&
       record.dueMs <= this.deps.clock.now() &&
+      this.deps.mayStartHere(record) &&
       !loader.isHoldingBackQueue(record.userId, record.queueName) &&
       dispatcher.tryStartNow(record)
     ) {
@@ -161,9 +166,12 @@ export class Accept {
     else this.schedule(record, true);
   }
 
-  /** A pending message (new, or retried later): into its lane when due and there is room, else to the due loader. */
+  /**
+   * A pending message (new, or retried later): into its lane when due and there is room, else to the due loader.
+   * On a node that does not lead, nothing: the commit that stored it told the leader.
+   */
   schedule(msg: MessageRecord, withRecord: boolean): void {
-    if (this.deps.isStopped()) return;
+    if (this.deps.isStopped() || !this.deps.leading()) return;
     const now = this.deps.clock.now();
     if (msg.dueMs <= now && withRecord && this.deps.dispatcher.waitingCount < this.deps.config.maxWaiting) {
       this.enqueueReady(msg);

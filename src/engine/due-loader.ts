@@ -94,6 +94,16 @@ export class DueLoader {
     this.d.track(this.refill());
   }
 
+  /**
+   * Reads the store again from `fromMs` (minus infinity: from the start): in a cluster, pending messages stored by
+   * other nodes whose news this node may have missed (its listener was reconnecting) are found this way.
+   */
+  recheck(fromMs = Number.MIN_SAFE_INTEGER): void {
+    if (this.stopped) return;
+    this.rewind(fromMs);
+    this.d.track(this.refill());
+  }
+
   /** Forgets a message (cancelled). */
   remove(id: string): void {
     this.timers.remove(id);

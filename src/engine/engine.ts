@@ -17,6 +17,7 @@ import { Finish } from "./finish.js";
 import { noHooks, type EngineHooks, type Lifecycle, type MessageWrites } from "./hooks.js";
 import type { KeyRing } from "./keyring.js";
 import { Maintenance } from "./maintenance.js";
+import { soleNode, startsAnywhere, type NodeRole } from "./node-role.js";
 import { OwnWrites } from "./own-writes.js";
 import { Settings } from "./settings.js";
 import { UrlGroups } from "./url-groups.js";
@@ -41,6 +42,12 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   readonly settings: Settings;
   /** Set when tracing is configured; undefined costs the attempt path nothing. */
   tracing: Tracing | undefined;
+  /** This node's part in the service: set before `start` (the sole node unless the store is shared by a cluster). */
+  role: NodeRole = soleNode;
+  /** Whether the leader's work (dispatch, due messages, the attached parts, maintenance) runs on this node. */
+  private isLeading = false;
+  /** Orphaned attempts (of nodes that are gone) being recovered now, so two sweeps never finish one twice. */
+  private readonly recovering = new Set<string>();
   private readonly loader: DueLoader;
   private readonly accepts: Accept;
   private readonly attempts: Attempts;
@@ -67,6 +74,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     const isStopped = (): boolean => this.stopped;
     const track = (p: Promise<unknown>): void => this.track(p);
     const hooks = (): EngineHooks => this.hooks;
+    const role = (): string | undefined => this.role.nodeId;
     const committer = (this.committer = new Committer(
       store,
       undefined,
@@ -107,11 +115,16 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       userWaitingLimit,
       inFlight,
       isStopped,
+      mayStartHere: (m) => this.role.mayStart() && (this.role.nodeId === undefined || startsAnywhere(m, config.globalParallelism)),
+      leading: () => this.isLeading,
       launch: (msg) => this.attempts.launch(msg),
       events: this,
     });
     this.finish = new Finish({ clock, config, committer, ownWrites, dispatcher, accept: this.accepts, inFlight, hooks, events: this, isStopped });
     this.attempts = new Attempts({
+      get nodeId() {
+        return role();
+      },
       clock,
       config,
       dispatcher,
@@ -126,7 +139,19 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       finish: (msg, result) => this.finish.finishAttempt(msg, result),
       track,
     });
-    this.cancels = { store, committer, clock, dispatcher, loader, inFlight, events: this };
+    const engine = this;
+    this.cancels = {
+      store,
+      committer,
+      clock,
+      dispatcher,
+      loader,
+      inFlight,
+      get clustered() {
+        return engine.role.nodeId !== undefined;
+      },
+      events: this,
+    };
     this.maintenance = new Maintenance({ store, committer, dispatcher, clock, config, track });
   }
 
@@ -140,19 +165,33 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     this.attached.push(...parts);
   }
 
-  /** Treats attempts interrupted by the last stop as failed attempts, then loads what is due soon. */
+  /**
+   * Starts serving. The sole node of a store then leads at once (`lead`); a node of a cluster leads only once it
+   * holds the leadership, and until then stores, starts what may start anywhere, and leaves the rest to the leader.
+   */
   async start(): Promise<void> {
     await this.urlGroups.load(this.store);
     await this.settings.load();
+    if (this.role.nodeId === undefined) await this.lead();
+  }
+
+  /**
+   * Takes up the leader's work: treats attempts whose node is gone (on the sole node: interrupted by the last stop)
+   * as failed attempts, loads what is due soon, then starts the attached parts and maintenance. Once per engine.
+   */
+  async lead(): Promise<void> {
+    if (this.isLeading || this.stopped) return;
+    this.isLeading = true;
+    if (this.role.nodeId !== undefined) {
+      // What other nodes changed while this one did not lead is read afresh.
+      await this.urlGroups.load(this.store);
+      await this.settings.load();
+    }
     // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
     for (const h of await this.store.listQueueHolders()) {
       this.dispatcher.holdQueueSlot(h.userId, h.queueName, h.id, h.finished, h.callbacks);
     }
-    const interrupted = await this.store.listActive();
-    for (const msg of interrupted) {
-      this.dispatcher.countRecovered(msg);
-      await this.finish.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
-    }
+    await this.recoverOrphans();
     // What is already due goes into its lanes before the first request is served, so a new enqueue cannot
     // start ahead of an older backlog of its queue.
     await this.loader.start();
@@ -160,11 +199,57 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     await this.maintenance.start();
   }
 
+  /** Whether this node does the leader's work. */
+  get leading(): boolean {
+    return this.isLeading;
+  }
+
+  /**
+   * Retries attempts stranded on nodes that are gone, as interrupted attempts (same message id). The leader runs it
+   * when it starts leading and after every heartbeat; resolves how many it took over.
+   */
+  async recoverOrphans(): Promise<number> {
+    const orphans = (await this.store.listActive()).filter((m) => !this.inFlight.has(m.id) && !this.recovering.has(m.id));
+    for (const msg of orphans) this.recovering.add(msg.id);
+    try {
+      for (const msg of orphans) {
+        this.dispatcher.countRecovered(msg);
+        await this.finish.finishAttempt(msg, { kind: "error", error: "attempt interrupted: the server stopped while it was in flight" });
+      }
+    } finally {
+      for (const msg of orphans) this.recovering.delete(msg.id);
+    }
+    return orphans.length;
+  }
+
+  /** A pending message another node stored, due soon: the leader's due loader keeps it until its time. */
+  dueElsewhere(id: string, dueMs: number): void {
+    if (this.isLeading && !this.stopped) this.loader.schedule(id, dueMs);
+  }
+
+  /** The leader reads the store for pending messages again from `fromMs` (news of them may have been missed). */
+  recheckDue(fromMs?: number): void {
+    if (this.isLeading) this.loader.recheck(fromMs);
+  }
+
+  /** Cancels asked on other nodes for attempts in flight here: each is cancelled when it ends, unless delivered. */
+  cancelRequested(ids: string[]): void {
+    for (const id of ids) {
+      const m = this.inFlight.get(id);
+      if (m) m.cancelRequested = true;
+    }
+  }
+
+  /** The ids of the attempts in flight on this node. */
+  inFlightIds(): string[] {
+    return [...this.inFlight.keys()];
+  }
+
   /**
    * Stops starting work and waits up to `graceMs` for attempts in flight. Attempts still running after that are
    * left as they are in the store (active) and are retried as interrupted attempts on the next start.
    */
-  async stop(graceMs = 10_000): Promise<void> {
+  async stop(graceMs = 10_000, opts: { fencedOut?: boolean } = {}): Promise<void> {
     this.stopped = true;
     this.loader.stop();
     for (const part of this.attached) part.stop();
@@ -174,7 +259,8 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.allSettled([...this.background]), grace]);
     clearTimeout(timer);
-    await this.maintenance.saveWindows();
+    // A node fenced out is no longer the leader: the rate windows are the new leader's to save.
+    if (this.isLeading && !opts.fencedOut) await this.maintenance.saveWindows();
     await this.committer.idle();
   }
 

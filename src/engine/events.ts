@@ -19,6 +19,8 @@ export interface EngineEvents {
   /** A schedule tick fired this many ms after it was due (downtime, a busy process). */
   scheduleLate: [userId: string, scheduleId: string, lateMs: number];
   cancelled: [MessageRecord];
+  /** In a cluster: an attempt's outcome was refused because another node had taken the message over. */
+  takenOver: [MessageRecord];
   /** A commit failed (its callers were told, or the engine retries its own write). */
   storeError: [unknown];
   /** A group commit landed: its duration in ms and its number of operations. */

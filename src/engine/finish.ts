@@ -1,7 +1,7 @@
 import type { Config } from "../config.js";
 import type { DlqEntry } from "../model/dlq.js";
 import type { MessageRecord } from "../model/message.js";
-import { classifyStoreError } from "../store/store-errors.js";
+import { classifyStoreError, isFencedOut } from "../store/store-errors.js";
 import type { OpResult, WriteOp } from "../store/store.js";
 import type { Accept } from "./accept.js";
 import { buildCallbackMessage, callbackBody } from "./build-message.js";
@@ -64,6 +64,12 @@ export class Finish {
       // Also at stop: an outcome still unwritten leaves the message active in the store, retried on the next start.
       this.deps.inFlight.delete(msg.id);
     }
+    if (!results[inserts.length].applied) {
+      // Fenced out: another node declared this one dead and retried the message; its outcome is that node's now.
+      events.emit("takenOver", msg);
+      dispatcher.attemptEnded(msg, true, 0);
+      return;
+    }
     msg.state = t.state;
     msg.retried = t.retried;
     msg.dueMs = t.dueMs;
@@ -110,6 +116,7 @@ export class Finish {
     try {
       return await this.deps.committer.run(all);
     } catch (err) {
+      if (isFencedOut(err)) return all.map(() => ({ applied: false }));
       if (this.deps.isStopped() || classifyStoreError(err) !== "rejected" || inserts.length + hookOps.length === 0) {
         return this.deps.ownWrites.commit(all, err);
       }

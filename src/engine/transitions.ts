@@ -214,5 +214,7 @@ export function outcomeUpdate(m: MessageRecord, t: Transition): UpdateMessageOp 
     dueMs: t.dueMs,
     finishedMs: t.finishedMs,
     events: t.events,
+    // In a cluster: the node that ran the attempt (a recovered one names the node it was stranded on).
+    ...(m.nodeId !== undefined ? { owner: m.nodeId } : {}),
   };
 }

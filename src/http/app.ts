@@ -38,7 +38,7 @@ declare module "fastify" {
 }
 
 /** Paths that need no token (health checks); every /v2 endpoint but the workflow webhook needs one (DESIGN promise 5). */
-const PUBLIC_PATHS = new Set(["/", "/health", "/healthz", "/openapi.json", "/metrics"]);
+const PUBLIC_PATHS = new Set(["/", "/health", "/health/ready", "/healthz", "/openapi.json", "/metrics"]);
 
 /** The HTTP API: auth, one error mapping, and one plugin per resource. */
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -153,6 +153,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.get("/health", async () => ({ status: "ok" }));
+  // Readiness: a load balancer sends work only to a node that holds its lease (a node that lost it restarts itself).
+  app.get("/health/ready", async (_req, reply) => {
+    const r = deps.readiness();
+    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? "ready" : "not ready", ...(r.node ? { node: r.node } : {}), leader: r.leader });
+  });
   app.register(publishRoutes(deps));
   app.register(messageRoutes(deps));
   app.register(logRoutes(deps));

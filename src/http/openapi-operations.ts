@@ -20,6 +20,7 @@ const op = (tag: string, summary: string, extra: Omit<OperationNote, "tag" | "su
  */
 export const OPERATION_NOTES: Record<string, OperationNote> = {
   "GET /health": op("Server", "Liveness check", { public: true }),
+  "GET /health/ready": op("Server", "Readiness: 200 while this node holds its lease (in a cluster: and whether it leads), else 503", { public: true }),
   "GET /metrics": op("Server", "Prometheus metrics (text exposition format); token per the metrics settings", { public: true }),
   "GET /openapi.json": op("Server", "This description of the API", { public: true }),
 

@@ -2,6 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import type { StoreReads } from "../engine/reads.js";
+import type { LeaderLocator } from "../cluster/leader-locator.js";
 import type { Scheduler } from "../engine/scheduler.js";
 import type { Settings } from "../engine/settings.js";
 import { HttpError } from "../errors.js";
@@ -24,6 +25,17 @@ export interface AppDeps {
   waits: Waits;
   workflowDlq: WorkflowDlq;
   config: Config;
+  /** This node's readiness: whether it holds its lease (always, for the sole node of a store), and whether it leads. */
+  readiness(): Readiness;
+  /** In a cluster: where the leader is, for reads only it can answer exactly. */
+  leader?: LeaderLocator;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** The node's id in a cluster. */
+  node?: string;
+  leader: boolean;
 }
 
 /** Parses a JSON request body with an error that says what is wrong; nesting is bounded (see json-depth.ts). */

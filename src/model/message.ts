@@ -85,6 +85,8 @@ export interface MessageRecord extends MessageSpec {
   dueMs: number;
   /** Set when a cancel arrived while an attempt was in flight. */
   cancelRequested?: boolean;
+  /** In a cluster, the node an active message is in flight on, as stored (set on records read back). */
+  nodeId?: string | null;
   finishedMs?: number;
 }
 

@@ -77,6 +77,8 @@ export function messageColumns(m: MessageRecord): Row {
     body_id: null,
     source_id: m.sourceMessageId ?? null,
     run_id: m.workflow?.runId ?? null,
+    // Set by a cluster store for a message inserted active (the node it is in flight on).
+    node_id: null,
   };
 }
 
@@ -114,6 +116,8 @@ export function messageFromColumns(r: Row, labels: string[], body: Buffer): Mess
     retried: r.retried,
     dueMs: r.due_ms,
     finishedMs: r.finished_ms ?? undefined,
+    // Only a cluster store records it; a store of one node has no such column.
+    ...(r.node_id ? { nodeId: r.node_id } : {}),
   };
 }
 

@@ -28,6 +28,17 @@ const TRANSIENT_PREFIXES = [
   "ETIMEDOUT",
 ];
 
+/**
+ * The SQLSTATE a cluster store raises when an outcome's `owner` no longer holds the message (the node was declared
+ * dead and its work taken over): the commit is refused for its content, so it is `rejected` and fails only its caller.
+ */
+export const FENCED_OUT_CODE = "SL001";
+
+/** Whether a commit failed because this node's attempt was taken over by another node (see `owner` in store.ts). */
+export function isFencedOut(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === FENCED_OUT_CODE;
+}
+
 /** Classifies an error thrown by `Store.commit`. */
 export function classifyStoreError(err: unknown): StoreFailure {
   if (err instanceof StoreFullError) return "full";

@@ -29,7 +29,11 @@ export interface Store {
   listDue(after: DueKey, beforeMs: number, limit: number): Promise<DueKey[]>;
   /** Full records of pending messages by id (any user), for dispatch. */
   getMessagesById(ids: string[]): Promise<MessageRecord[]>;
-  /** Messages whose attempt was in flight when the process stopped. */
+  /**
+   * Messages whose attempt was in flight on a node that is gone: on one node, every active message (the process
+   * stopped); in a cluster, active messages of nodes whose lease has expired. Each carries `nodeId` (the node it
+   * was active on, when the store records it), which its outcome names as `owner`.
+   */
   listActive(): Promise<MessageRecord[]>;
   /**
    * Ids of a user's unfinished messages that match the filter. With `limit`, at most that many, oldest first, and
@@ -49,6 +53,8 @@ export interface Store {
   /** The states of the given messages (any user), for a schedule's `lastScheduleStates`. */
   messageStates(ids: string[]): Promise<Map<string, MessageState>>;
   listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;
+  /** A user's messages whose attempt is in flight (on any node), or only those of one flow-control key. */
+  countActive(userId: string, flowKey?: string): Promise<number>;
   /** Messages of a flow-control key that are due and waiting (pending, due by `nowMs`). */
   countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number>;
   /** The saved rate windows of flow-control keys. */
@@ -126,7 +132,20 @@ export type WriteOp =
       dueMs: number;
       finishedMs?: number;
       events?: LogEvent[];
+      /**
+       * For the outcome of an attempt (from `active`): the node that ran it (null: none recorded). A store shared by
+       * several nodes applies the outcome only if the message is still active on that node, and otherwise fails the
+       * whole commit with a fenced-out error (`isFencedOut`), so a node declared dead cannot also write the
+       * callbacks, DLQ entry or workflow step that go with its late outcome. A store of one node ignores it.
+       */
+      owner?: string | null;
     }
+  /**
+   * Asks for the cancel of a message whose attempt is in flight, maybe on another node: applied (and `events`
+   * written) only if the message is active. The node running the attempt cancels it when the attempt ends,
+   * unless it delivered it.
+   */
+  | { op: "requestCancel"; userId: string; id: string; events: LogEvent[] }
   | { op: "event"; event: LogEvent }
   | { op: "insertDlq"; entry: DlqEntry }
   /** Removes a DLQ entry; `then` is applied only if it was still there (a resume or restart happens once). */

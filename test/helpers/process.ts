@@ -17,7 +17,8 @@ export interface SluiceProcess {
  */
 function launch(args: string[], env: Record<string, string>, bin = BIN): { child: ChildProcess; output: () => string } {
   const data = args.indexOf("--data");
-  const store = process.env.SLUICE_TEST_STORE === "postgres" && data >= 0 ? { SLUICE_DATABASE_URL: schemaUrl(args[data + 1]) } : {};
+  // A short lease: a node restarted after kill -9 waits for the old one's lease to pass before it leads.
+  const store = process.env.SLUICE_TEST_STORE === "postgres" && data >= 0 ? { SLUICE_DATABASE_URL: schemaUrl(args[data + 1]), SLUICE_CLUSTER_LEASE: "2s" } : {};
   const child = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, SLUICE_LOG_LEVEL: "error", ...store, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -2,7 +2,8 @@ import type pg from "pg";
 import type { FlowWindow, OpResult, WorkflowOp, WriteOp } from "../store.js";
 import { dlqDetail, eventDetail, messageColumns, runColumns, runFromColumns, waiterSpec } from "../columns.js";
 import { DELETE_DLQ, INSERT_DLQ } from "./sql/dlq.js";
-import { CLAIM_DEDUP, GET_DEDUP, INSERT_EVENTS, INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS, PUT_BODY, UPDATE_MESSAGE } from "./sql/messages.js";
+import { CLAIM_DEDUP, FINISH_MESSAGE, GET_DEDUP, INSERT_EVENTS, INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS, PUT_BODY, REQUEST_CANCEL, START_MESSAGE, UPDATE_MESSAGE } from "./sql/messages.js";
+import { NewsCollector } from "./news.js";
 import { APPEND_ENTRIES, DROP_ENDED_RUN, INSERT_RUN, INSERT_RUN_COLUMNS, LOCK_RUN, UPDATE_RUN } from "./sql/runs.js";
 import { DELETE_SCHEDULE, FIRE_SCHEDULE, PUT_SCHEDULE } from "./sql/schedules.js";
 import { DELETE_QUEUE, DELETE_URL_GROUP, PUT_FLOW_SETTINGS, PUT_FLOW_WINDOWS, PUT_QUEUE, PUT_URL_GROUP } from "./sql/settings.js";
@@ -20,6 +21,15 @@ interface Sent {
 
 const APPLIED: Promise<OpResult> = Promise.resolve({ applied: true });
 
+/** The committing node, when the store is shared by a cluster. */
+export interface CommitMember {
+  nodeId: string;
+  /** The epoch of the leadership this node holds, if it leads. */
+  leaderEpoch: number | undefined;
+  /** The channel that carries news of commits to the other nodes. */
+  channel: string;
+}
+
 /**
  * One group commit as one transaction on the writer connection, pipelined: every statement is sent without
  * waiting for the one before, and the commit waits for the server only where a decision depends on an answer
@@ -34,16 +44,24 @@ export class CommitTransaction {
   /** Shared bodies written in this transaction: the later messages of a fan-out only name theirs. */
   private readonly bodiesWritten = new Set<string>();
 
+  /** What the other nodes of a cluster learn of this commit, sent with it. */
+  private readonly news: NewsCollector | undefined;
+
   constructor(
     private readonly client: pg.Client,
     private readonly names: StatementNames,
-  ) {}
+    private readonly member?: CommitMember,
+  ) {
+    this.news = member ? new NewsCollector(member.nodeId) : undefined;
+  }
 
   async run(ops: WriteOp[]): Promise<OpResult[]> {
     this.send("BEGIN");
     let results: OpResult[];
     try {
       const pending = await this.startAll(ops);
+      // Inside the transaction: delivered to the listeners after it commits, never if it rolls back.
+      for (const payload of this.news?.payloads() ?? []) this.send("SELECT pg_notify($1, $2)", [this.member!.channel, payload]);
       this.send("COMMIT");
       results = await Promise.all(pending.map((p) => p.result));
       await Promise.all(this.sent);
@@ -88,8 +106,24 @@ export class CommitTransaction {
         return this.insert(op);
       case "updateMessage": {
         const ev = eventArrays(op.events ?? []);
-        const moved = this.send(UPDATE_MESSAGE, [op.state, op.retried, op.dueMs, op.finishedMs ?? null, op.id, op.expectState, ev.userIds, ev.times, ev.states, ev.details, ev.bodies]);
+        const values: unknown[] = [op.state, op.retried, op.dueMs, op.finishedMs ?? null, op.id, op.expectState, ev.userIds, ev.times, ev.states, ev.details, ev.bodies];
+        let text = UPDATE_MESSAGE;
+        if (this.member && op.state === "active") {
+          // Only the leader starts attempts; -1 (no epoch) never matches.
+          text = START_MESSAGE;
+          values.push(this.member.nodeId, this.member.leaderEpoch ?? -1);
+        } else if (this.member && op.owner !== undefined) {
+          text = FINISH_MESSAGE;
+          values.push(op.owner);
+        }
+        if (op.state === "pending") this.news?.due(op.id, op.dueMs);
+        const moved = this.send(text, values);
         return { result: moved.then((r) => ({ applied: r.rows[0].moved === 1 })) };
+      }
+      case "requestCancel": {
+        this.news?.cancel(op.id);
+        const flagged = this.send(REQUEST_CANCEL, [op.id, op.userId, op.events.map((e) => e.timeMs), op.events.map((e) => e.state)]);
+        return { result: flagged.then((r) => ({ applied: r.rows[0].flagged === 1 })) };
       }
       case "event":
         this.writeEvents([op.event]);
@@ -105,26 +139,32 @@ export class CommitTransaction {
         return op.then ? this.nested(op.then) : { result: APPLIED };
       }
       case "putQueue": {
+        this.news?.changed("queues");
         const q = op.queue;
         this.send(PUT_QUEUE, [q.userId, q.name, q.parallelism, q.paused, q.createdAtMs, q.updatedAtMs]);
         return { result: APPLIED };
       }
       case "deleteQueue":
+        this.news?.changed("queues");
         return this.deleted(DELETE_QUEUE, [op.userId, op.name]);
       case "putFlowSettings":
+        this.news?.changed("flowSettings");
         this.send(PUT_FLOW_SETTINGS, [op.userId, op.key, JSON.stringify(op.settings)]);
         return { result: APPLIED };
       case "putFlowWindows":
         if (op.windows.length > 0) this.send(PUT_FLOW_WINDOWS, windowArrays(op.windows));
         return { result: APPLIED };
       case "putUrlGroup": {
+        this.news?.changed("urlGroups");
         const g = op.group;
         this.send(PUT_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, JSON.stringify(g.endpoints)]);
         return { result: APPLIED };
       }
       case "deleteUrlGroup":
+        this.news?.changed("urlGroups");
         return this.deleted(DELETE_URL_GROUP, [op.userId, op.name]);
       case "putSchedule": {
+        this.news?.changed("schedules");
         const c = op.schedule;
         this.send(PUT_SCHEDULE, [
           c.id, c.userId, c.cron, c.destination, JSON.stringify(c.headers), c.body, c.callerIp, c.paused, c.createdAtMs,
@@ -133,6 +173,7 @@ export class CommitTransaction {
         return { result: APPLIED };
       }
       case "deleteSchedule":
+        this.news?.changed("schedules");
         return this.deleted(DELETE_SCHEDULE, [op.userId, op.id]);
       case "fireSchedule": {
         const ids = JSON.stringify(op.inserts.map((i) => i.message.id));
@@ -165,6 +206,8 @@ export class CommitTransaction {
       }
     }
     const row = messageColumns(m);
+    if (m.state === "active" && this.member) row.node_id = this.member.nodeId;
+    if (m.state === "pending") this.news?.due(m.id, m.dueMs);
     if (op.sharedBodyId !== undefined) {
       if (!this.bodiesWritten.has(op.sharedBodyId)) {
         this.send(PUT_BODY, [op.sharedBodyId, m.body]);
@@ -243,6 +286,7 @@ export class CommitTransaction {
         return { result: APPLIED };
       }
       case "putWaiter": {
+        this.news?.changed("waiters");
         const w = op.waiter;
         const put = this.send(PUT_WAITER, [w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, waiterSpec(w)]);
         return { result: put.then((r) => ((w.id = r.rows[0].id), { applied: true })) };

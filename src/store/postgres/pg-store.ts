@@ -3,7 +3,9 @@ import { dlqFromColumns, eventFromColumns, messageFromColumns, queueHolders, que
 import { Conditions, filterSql, runFilterSql } from "../filter-sql.js";
 import { postgresDialect } from "../sql-dialect.js";
 import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
-import { CommitTransaction } from "./commit-transaction.js";
+import type { ClusterMembership, MembershipOptions } from "../cluster.js";
+import { CommitTransaction, type CommitMember } from "./commit-transaction.js";
+import { newsChannel, PgMembership } from "./pg-membership.js";
 import { clientConfig } from "./connection.js";
 import { parseDatabaseUrl, type PgTarget } from "./database-url.js";
 import { migrate } from "./migrate.js";
@@ -36,6 +38,8 @@ export interface PgStoreOptions {
  */
 export class PgStore implements Store {
   private readonly names = new StatementNames();
+  /** Set once the store joins a cluster: its commits then carry node fences and news for the other nodes. */
+  private member: CommitMember | undefined;
 
   private constructor(
     readonly target: PgTarget,
@@ -54,7 +58,17 @@ export class PgStore implements Store {
   }
 
   async commit(ops: WriteOp[]): Promise<OpResult[]> {
-    return this.writer.exclusive((client) => new CommitTransaction(client, this.names).run(ops));
+    return this.writer.exclusive((client) => new CommitTransaction(client, this.names, this.member).run(ops));
+  }
+
+  /**
+   * Makes this store one node of a cluster on its database: from now on its commits record which node an attempt
+   * is in flight on, fence starts on the leader epoch and outcomes on their node, and tell the other nodes.
+   */
+  joinCluster(nodeId: string, opts: MembershipOptions): ClusterMembership {
+    if (this.member) throw new Error("the store is already part of a cluster");
+    this.member = { nodeId, leaderEpoch: undefined, channel: newsChannel(this.target.schema) };
+    return new PgMembership(this.target, this.member, opts);
   }
 
   /** The pid of the writer's server process, so tests can cut its connection. */
@@ -164,6 +178,10 @@ export class PgStore implements Store {
 
   async listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]> {
     return (await this.rows(S.LIST_FLOW_SETTINGS)).map((r) => ({ userId: r.user_id, key: r.key, settings: JSON.parse(r.settings) }));
+  }
+
+  async countActive(userId: string, flowKey?: string): Promise<number> {
+    return (await this.rows(flowKey === undefined ? M.COUNT_ACTIVE : M.COUNT_ACTIVE_OF_KEY, flowKey === undefined ? [userId] : [userId, flowKey]))[0].n;
   }
 
   async countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number> {

@@ -111,6 +111,7 @@ export class SqliteStore implements Store {
          ORDER BY due_ms, id LIMIT ?`,
       ),
       listActive: db.prepare(`SELECT * FROM messages WHERE state = 'active'`),
+      isActive: db.prepare(`SELECT 1 FROM messages WHERE id = ? AND user_id = ? AND state = 'active'`),
       putQueue: db.prepare(
         `INSERT INTO queues (user_id, name, parallelism, paused, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (user_id, name) DO UPDATE SET parallelism = excluded.parallelism, paused = excluded.paused,
@@ -195,6 +196,12 @@ export class SqliteStore implements Store {
             const info = this.stmts.updateMessage.run(op.state, op.retried, op.dueMs, op.finishedMs ?? null, op.id, op.expectState);
             result = { applied: info.changes === 1 };
             if (result.applied) for (const e of op.events ?? []) this.writeEvent(e);
+            break;
+          }
+          case "requestCancel": {
+            // One node: the attempt in flight is this process's own, told directly; only the log and the answer remain.
+            result = { applied: this.stmts.isActive.get(op.id, op.userId) !== undefined };
+            if (result.applied) for (const e of op.events) this.writeEvent(e);
             break;
           }
           case "event":
@@ -424,6 +431,13 @@ export class SqliteStore implements Store {
       schedules: n(`SELECT COUNT(*) AS n FROM schedules`),
       activeRuns: n(`SELECT COUNT(*) AS n FROM wf_runs WHERE state = 'RUN_STARTED'`),
     };
+  }
+
+  async countActive(userId: string, flowKey?: string): Promise<number> {
+    const row = (flowKey === undefined
+      ? this.cached(`SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND state = 'active'`).get(userId)
+      : this.cached(`SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND flow_key = ? AND state = 'active'`).get(userId, flowKey)) as Row;
+    return row.n;
   }
 
   async countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number> {

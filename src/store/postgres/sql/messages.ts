@@ -5,23 +5,33 @@
 
 /** The columns of a message as read, `m` joined with its shared body `b`. */
 export const MESSAGE_COLUMNS = `m.id, m.user_id, m.state, m.due_ms, m.retried, m.created_ms, m.finished_ms, m.url, m.topic_name,
-  m.endpoint_name, m.queue_name, m.schedule_id, m.caller_ip, m.labels, m.spec, COALESCE(m.body, b.body) AS body`;
+  m.endpoint_name, m.queue_name, m.schedule_id, m.caller_ip, m.labels, m.spec, COALESCE(m.body, b.body) AS body, m.node_id`;
 export const MESSAGES_WITH_BODIES = `messages m LEFT JOIN bodies b ON b.id = m.body_id`;
 
 /**
  * $1 id, $2 user_id, $3 state, $4 due_ms, $5 retried, $6 created_ms, $7 finished_ms, $8 url, $9 host, $10 path,
  * $11 topic_name, $12 endpoint_name, $13 queue_name, $14 schedule_id, $15 flow_key, $16 caller_ip, $17 labels,
- * $18 spec, $19 body (NULL when shared), $20 body_id, $21 source_id, $22 run_id
+ * $18 spec, $19 body (NULL when shared), $20 body_id, $21 source_id, $22 run_id, $23 node_id (the node an active one
+ * is in flight on)
  */
 export const INSERT_MESSAGE = `INSERT INTO messages (id, user_id, state, due_ms, retried, created_ms, finished_ms, url, host, path,
-  topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, body_id, source_id, run_id)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`;
+  topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, body_id, source_id, run_id, node_id)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`;
 
 /** The column names of INSERT_MESSAGE, in parameter order. */
 export const INSERT_MESSAGE_COLUMNS = [
   "id", "user_id", "state", "due_ms", "retried", "created_ms", "finished_ms", "url", "host", "path", "topic_name",
   "endpoint_name", "queue_name", "schedule_id", "flow_key", "caller_ip", "labels", "spec", "body", "body_id", "source_id", "run_id",
+  "node_id",
 ] as const;
+
+/** Writes the events of message $5 only if the update named `moved` happened: $7 user_ids … $11 response_bodies[]. */
+const EVENTS_IF_MOVED = `logged AS (
+    INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body)
+    SELECT e.user_id, $5, e.time_ms, e.state, e.detail, e.response_body
+    FROM unnest($7::text[], $8::bigint[], $9::text[], $10::text[], $11::bytea[]) AS e(user_id, time_ms, state, detail, response_body)
+    WHERE EXISTS (SELECT 1 FROM moved)
+  )`;
 
 /**
  * The fence: moves message $5 to $1 only if it is in $6, and writes its events only if it moved.
@@ -30,14 +40,50 @@ export const INSERT_MESSAGE_COLUMNS = [
  * → one row: `moved` (0 or 1)
  */
 export const UPDATE_MESSAGE = `WITH moved AS (
-    UPDATE messages SET state = $1, retried = $2, due_ms = $3, finished_ms = $4 WHERE id = $5 AND state = $6 RETURNING id
-  ), logged AS (
-    INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body)
-    SELECT e.user_id, $5, e.time_ms, e.state, e.detail, e.response_body
-    FROM unnest($7::text[], $8::bigint[], $9::text[], $10::text[], $11::bytea[]) AS e(user_id, time_ms, state, detail, response_body)
-    WHERE EXISTS (SELECT 1 FROM moved)
-  )
+    UPDATE messages SET state = $1, retried = $2, due_ms = $3, finished_ms = $4, node_id = NULL WHERE id = $5 AND state = $6 RETURNING id
+  ), ${EVENTS_IF_MOVED}
   SELECT count(*)::integer AS moved FROM moved`;
+
+/**
+ * The start of an attempt by the leader (UPDATE_MESSAGE's parameters, and $12 this node, $13 its leader epoch):
+ * applied only while this node holds the leadership of that epoch. `FOR SHARE` makes a takeover wait for this
+ * commit, and every start committed after a takeover find the epoch moved on.
+ */
+export const START_MESSAGE = `WITH moved AS (
+    UPDATE messages SET state = $1, retried = $2, due_ms = $3, finished_ms = $4, node_id = $12
+    WHERE id = $5 AND state = $6
+      AND EXISTS (SELECT 1 FROM sluice_leader WHERE id = 1 AND node_id = $12 AND epoch = $13 FOR SHARE)
+    RETURNING id
+  ), ${EVENTS_IF_MOVED}
+  SELECT count(*)::integer AS moved FROM moved`;
+
+/**
+ * An attempt's outcome (UPDATE_MESSAGE's parameters, and $12 the node that ran it): when the message is no longer
+ * in flight on that node (another node retried it after this one was declared dead), the statement raises
+ * SL001 and the whole commit is refused.
+ */
+export const FINISH_MESSAGE = `WITH moved AS (
+    UPDATE messages SET state = $1, retried = $2, due_ms = $3, finished_ms = $4, node_id = NULL, cancel_requested = false
+    WHERE id = $5 AND state = $6 AND node_id IS NOT DISTINCT FROM $12
+    RETURNING id
+  ), ${EVENTS_IF_MOVED}
+  SELECT CASE WHEN EXISTS (SELECT 1 FROM moved) THEN 1 ELSE sluice_fenced_out($5) END AS moved`;
+
+/**
+ * A cancel asked for an attempt in flight: flags message $1 of user $2 if it is active, with events $3 time_ms[],
+ * $4 states[] only then. → one row: `flagged` (0 or 1)
+ */
+export const REQUEST_CANCEL = `WITH flagged AS (
+    UPDATE messages SET cancel_requested = true WHERE id = $1 AND user_id = $2 AND state = 'active' RETURNING id
+  ), logged AS (
+    INSERT INTO events (user_id, message_id, time_ms, state)
+    SELECT $2, $1, e.time_ms, e.state FROM unnest($3::bigint[], $4::text[]) AS e(time_ms, state)
+    WHERE EXISTS (SELECT 1 FROM flagged)
+  )
+  SELECT count(*)::integer AS flagged FROM flagged`;
+
+/** $1 ids → those whose attempt in flight has a cancel asked */
+export const CANCELS_REQUESTED = `SELECT id FROM messages WHERE id = ANY($1::text[]) AND state = 'active' AND cancel_requested`;
 
 /** Events, in order: $1 user_ids, $2 message_ids, $3 time_ms[], $4 states[], $5 details[], $6 response_bodies[] */
 export const INSERT_EVENTS = `INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body)
@@ -69,13 +115,21 @@ export const GET_MESSAGES_BY_ID = `SELECT ${MESSAGE_COLUMNS} FROM unnest($1::tex
 export const LIST_DUE = `SELECT id, due_ms FROM messages
   WHERE state = 'pending' AND (due_ms > $1 OR (due_ms = $1 AND id > $2)) AND due_ms < $3 ORDER BY due_ms, id LIMIT $4`;
 
-export const LIST_ACTIVE = `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGES_WITH_BODIES} WHERE m.state = 'active'`;
+/** Active messages whose node is gone: none recorded, or its lease has passed (database clock). */
+export const LIST_ACTIVE = `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGES_WITH_BODIES} WHERE m.state = 'active'
+  AND (m.node_id IS NULL OR NOT EXISTS (SELECT 1 FROM sluice_node n WHERE n.node_id = m.node_id AND n.lease_until > now()))`;
 
 /** $1 ids */
 export const MESSAGE_STATES = `SELECT id, state FROM messages WHERE id = ANY($1::text[])`;
 
 /** $1 user_id, $2 queue_name */
 export const QUEUE_LAG = `SELECT count(*) AS n FROM messages WHERE user_id = $1 AND queue_name = $2 AND state IN ('pending', 'active')`;
+
+/** $1 user_id */
+export const COUNT_ACTIVE = `SELECT count(*)::integer AS n FROM messages WHERE user_id = $1 AND state = 'active'`;
+
+/** $1 user_id, $2 flow_key */
+export const COUNT_ACTIVE_OF_KEY = `SELECT count(*)::integer AS n FROM messages WHERE user_id = $1 AND flow_key = $2 AND state = 'active'`;
 
 /** $1 user_id, $2 flow_key, $3 now_ms */
 export const COUNT_WAITING = `SELECT count(*) AS n FROM messages WHERE user_id = $1 AND flow_key = $2 AND state = 'pending' AND due_ms <= $3`;

@@ -1,0 +1,121 @@
+import type { Engine } from "../engine/engine.js";
+import type { ClusterMembership, ClusterNews, SharedSetting } from "../store/cluster.js";
+import { NodeLease } from "./node-lease.js";
+import type { LeaderLocator } from "./leader-locator.js";
+
+/** How often the leader reads the store for pending messages whose news it may have missed (the backstop). */
+const DUE_RECHECK_MS = 10_000;
+/** How far back that reading starts: messages stored by a node whose clock is behind have earlier due times. */
+const DUE_RECHECK_BACK_MS = 5 * 60_000;
+/** How often a node asks the store which of its attempts in flight were asked to cancel (the backstop). */
+const CANCEL_RECHECK_MS = 5_000;
+/** How long the leader's whereabouts are remembered. */
+const LEADER_LOOKUP_MS = 1_000;
+
+export interface ClusterNodeDeps {
+  engine: Engine;
+  membership: ClusterMembership;
+  leaseMs: number;
+  /** Reads one kind of cached setting from the store again. */
+  reload: Record<SharedSetting, () => Promise<void>>;
+  /** The node lost its lease (see NodeLease): the server stops and starts again as a new node. */
+  onLost(reason: string): void;
+  onError(err: unknown): void;
+}
+
+/**
+ * One node of a cluster on a shared store: keeps its lease (NodeLease), takes up the leader's work when it gets
+ * the leadership, and acts on what the other nodes' commits say (ClusterNews): due messages for the leader's due
+ * loader, cancels of attempts in flight here, settings to read again. News is a hint; what it may miss while the
+ * listener reconnects is read again on reconnecting and by periodic rechecks.
+ */
+export class ClusterNode {
+  readonly lease: NodeLease;
+  private ledUp = false;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly d: ClusterNodeDeps) {
+    const { engine } = d;
+    this.locator.nodeId = d.membership.nodeId;
+    this.lease = new NodeLease({
+      membership: d.membership,
+      leaseMs: d.leaseMs,
+      onLead: async () => {
+        await engine.lead();
+        this.ledUp = true;
+      },
+      onLeaderBeat: async () => {
+        if (this.ledUp) await engine.recoverOrphans();
+      },
+      onLost: d.onLost,
+      onError: d.onError,
+      track: (p) => engine.track(p),
+    });
+  }
+
+  get nodeId(): string {
+    return this.lease.nodeId;
+  }
+
+  /** Where the leader is, when another node leads (looked up at most once a second). */
+  readonly locator: LeaderLocator = {
+    nodeId: "",
+    leaderUrl: async () => {
+      if (this.lease.leading()) return undefined;
+      const now = performance.now();
+      if (!this.leaderSeen || now - this.leaderSeen.at > LEADER_LOOKUP_MS) {
+        this.leaderSeen = { at: now, leader: await this.d.membership.leader() };
+      }
+      const leader = this.leaderSeen.leader;
+      return leader && leader.nodeId !== this.nodeId ? leader.url : undefined;
+    },
+  };
+  private leaderSeen: { at: number; leader: { nodeId: string; url?: string } | undefined } | undefined;
+
+  /** Listens first (nothing committed after this is missed), then registers and tries for the leadership. */
+  async start(): Promise<void> {
+    await this.d.membership.listen(
+      (news) => this.onNews(news),
+      () => this.onReconnect(),
+    );
+    await this.lease.start();
+    const every = (ms: number, fn: () => void): void => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(DUE_RECHECK_MS, () => this.d.engine.recheckDue(Date.now() - DUE_RECHECK_BACK_MS));
+    every(CANCEL_RECHECK_MS, () => this.d.engine.track(this.recheckCancels()));
+  }
+
+  /** Stops the lease; with `release` (a graceful stop), lets the leadership go and leaves the cluster at once. */
+  async stop(release: boolean): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    try {
+      await this.lease.stop(release);
+    } finally {
+      await this.d.membership.close();
+    }
+  }
+
+  private onNews(news: ClusterNews): void {
+    const { engine } = this.d;
+    for (const [id, dueMs] of news.due) engine.dueElsewhere(id, dueMs);
+    if (news.cancels.length) engine.cancelRequested(news.cancels);
+    for (const kind of news.changed) engine.track(this.d.reload[kind]());
+    if (news.leaderReleased) this.lease.claimNow();
+  }
+
+  /** News sent while the listener was away is lost: read what it would have said from the store. */
+  private onReconnect(): void {
+    const { engine } = this.d;
+    engine.recheckDue();
+    for (const reload of Object.values(this.d.reload)) engine.track(reload());
+    engine.track(this.recheckCancels());
+  }
+
+  private async recheckCancels(): Promise<void> {
+    const ids = this.d.engine.inFlightIds();
+    if (ids.length) this.d.engine.cancelRequested(await this.d.membership.cancelsRequested(ids));
+  }
+}

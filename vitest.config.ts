@@ -10,7 +10,11 @@ const ON_POSTGRES = [
   "flow-control", "flow-control-api", "flow-control-backlog", "flow-control-global", "flow-control-restart",
   "crash", "queues", "queues-restart", "schedules", "schedules-restart", "schedules-late", "retention", "bulk-guards",
   "workflow-basic", "workflow-steps", "workflow-triggers", "workflow-failures", "workflow-dlq", "workflow-wait", "workflow-durability",
+  "cluster-caches",
 ].map((name) => `test/e2e/${name}.test.ts`);
+
+/** The end-to-end files that need two nodes on one database, so run on PostgreSQL only. */
+const POSTGRES_ONLY = ["test/e2e/cluster-caches.test.ts"];
 
 const shared = { testTimeout: 20_000, hookTimeout: 20_000, pool: "forks" as const };
 
@@ -22,7 +26,7 @@ export default defineConfig({
           ...shared,
           name: "sqlite",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/store/postgres.*.test.ts"],
+          exclude: ["test/store/postgres.*.test.ts", "test/cluster/**", ...POSTGRES_ONLY],
           // Installs what the suite needs and a fresh machine may lack (Debian's Chromium), where it can.
           globalSetup: ["test/setup/chromium.ts"],
         },
@@ -34,6 +38,20 @@ export default defineConfig({
           include: ["test/store/postgres.*.test.ts", ...ON_POSTGRES],
           env: { SLUICE_TEST_STORE: "postgres" },
           // Finds (or starts) the PostgreSQL once for the whole run, and drops the run's schemas at the end.
+          globalSetup: ["test/helpers/postgres.ts"],
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: "cluster",
+          include: ["test/cluster/*.test.ts"],
+          // Several `sluice` processes each, timed against a 2 s lease: one file at a time, after the other
+          // projects (a later group), so the box's cores are not shared with the rest of the suite.
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 1 },
           globalSetup: ["test/helpers/postgres.ts"],
         },
       },

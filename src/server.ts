@@ -51,7 +51,7 @@ export interface RunningServer {
  * The parts built on the engine, wired beside it: the engine calls the workflow layer only through its hooks,
  * and the scheduler and the waits start and stop with it.
  */
-function buildServices(engine: Engine, store: Store, config: Config, clock: Clock) {
+export function buildServices(engine: Engine, store: Store, config: Config, clock: Clock) {
   const track = (p: Promise<unknown>): void => engine.track(p);
   const workflows = new Workflows({ store, config, clock, messages: engine, runFailed: (userId, runId) => engine.emit("runFailed", userId, runId), track });
   const waits = new Waits({ store, config, clock, messages: engine, workflows, track });
@@ -117,13 +117,15 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     const info: Record<string, unknown> = { host: hostname(), pid: process.pid, version: packageVersion(), startedAt: new Date().toISOString() };
     if (isClusterStore(store)) {
       const membership = store.joinCluster(newNodeId(), { leaseMs: config.clusterLeaseMs, info });
-      node = clusterNode(engine, membership, config, store, keys, services, reportLost, (err) => app?.log.warn({ err }, "cluster heartbeat failed"));
+      node = clusterNode(engine, membership, config, keys, services, reportLost, (err) => app?.log.warn({ err }, "cluster heartbeat failed"));
       engine.role = node.lease;
     }
     const lease = node?.lease;
     const readiness = () => (lease ? { ready: lease.mayStart(), node: lease.nodeId, leader: lease.leading() } : { ready: true, leader: true });
     app = buildApp({ engine, reads: store, ...services, config, readiness, leader: node?.locator });
     subscribeEventLog(engine, app.log);
+    // A node that does not lead serves the schedules too: their first load (the leader's start loads them again).
+    if (node) await services.scheduler.reload();
     await engine.start();
     await listenOn(app, config);
     if (node) {
@@ -169,7 +171,6 @@ function clusterNode(
   engine: Engine,
   membership: ReturnType<ClusterStoreOf["joinCluster"]>,
   config: Config,
-  store: Store,
   keys: KeyRing,
   services: ReturnType<typeof buildServices>,
   onLost: (reason: string) => void,
@@ -179,14 +180,13 @@ function clusterNode(
     engine,
     membership,
     leaseMs: config.clusterLeaseMs,
-    // Interim: the components' own reloads (settings steering the lanes, keys, schedules, waiters) come next.
     reload: {
-      queues: () => services.settings.load(),
-      flowSettings: () => services.settings.load(),
-      urlGroups: () => engine.urlGroups.load(store),
-      signingKeys: async () => void keys,
-      schedules: async () => undefined,
-      waiters: async () => undefined,
+      queues: () => services.settings.reload(),
+      flowSettings: () => services.settings.reload(),
+      urlGroups: () => engine.urlGroups.reload(),
+      signingKeys: () => keys.reload(),
+      schedules: () => services.scheduler.reload(),
+      waiters: () => services.waits.reload(),
     },
     onLost,
     onError,

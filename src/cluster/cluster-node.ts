@@ -32,6 +32,9 @@ export interface ClusterNodeDeps {
 export class ClusterNode {
   readonly lease: NodeLease;
   private ledUp = false;
+  /** While the listener is away: resolved once it is back and the store has been read again. */
+  private deaf: Promise<void> | undefined;
+  private hear: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly d: ClusterNodeDeps) {
@@ -77,6 +80,7 @@ export class ClusterNode {
     await this.d.membership.listen(
       (news) => this.onNews(news),
       () => this.onReconnect(),
+      () => this.onDisconnect(),
     );
     await this.lease.start();
     const every = (ms: number, fn: () => void): void => {
@@ -106,10 +110,24 @@ export class ClusterNode {
     if (news.leaderReleased) this.lease.claimNow();
   }
 
+  /**
+   * Deaf until the listener is back: the leader starts nothing due meanwhile (a message it stores now must not start
+   * ahead of an older one of its queue whose news it is missing), until the reconnect has read the store again.
+   */
+  private onDisconnect(): void {
+    if (this.deaf) return;
+    let heard!: () => void;
+    this.deaf = new Promise<void>((resolve) => (heard = resolve));
+    this.hear = heard;
+    this.d.engine.holdDue(this.deaf);
+  }
+
   /** News sent while the listener was away is lost: read what it would have said from the store. */
   private onReconnect(): void {
     const { engine } = this.d;
-    engine.recheckDue();
+    const hear = this.hear;
+    this.deaf = this.hear = undefined;
+    engine.track(engine.recheckDue(undefined, true).finally(() => hear?.()));
     for (const reload of Object.values(this.d.reload)) engine.track(reload());
     engine.track(this.recheckCancels());
   }

@@ -19,7 +19,7 @@ export interface AcceptResult {
 export interface AcceptDeps {
   committer: Pick<Committer, "run">;
   dispatcher: Pick<Dispatcher, "tryStartNow" | "unstart" | "waitingCount" | "waitingOf" | "isWaiting" | "enqueue">;
-  loader: Pick<DueLoader, "isHoldingBackQueue" | "schedule" | "holdBack">;
+  loader: Pick<DueLoader, "isHoldingBackQueue" | "schedule" | "holdBack" | "isCatchingUp">;
   clock: Clock;
   config: Pick<Config, "limits" | "maxWaiting">;
   /** Due messages one user may hold in the lanes (their share of `maxWaiting`); more wait in the store. */
@@ -173,7 +173,8 @@ export class Accept {
   schedule(msg: MessageRecord, withRecord: boolean): void {
     if (this.deps.isStopped() || !this.deps.leading()) return;
     const now = this.deps.clock.now();
-    if (msg.dueMs <= now && withRecord && this.deps.dispatcher.waitingCount < this.deps.config.maxWaiting) {
+    // While the loader catches up on a backlog, a due message waits in the heap behind it (it keeps its queue's order).
+    if (msg.dueMs <= now && withRecord && this.deps.dispatcher.waitingCount < this.deps.config.maxWaiting && !this.deps.loader.isCatchingUp) {
       this.enqueueReady(msg);
       return;
     }

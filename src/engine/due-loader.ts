@@ -43,14 +43,39 @@ export class DueLoader {
   /** Queues (`user\0name`) with messages held back: until `resume` their later messages are held back too, in order. */
   private readonly heldQueues = new Set<string>();
 
+  /** Catch-ups under way (see `catchUp`): while any runs, the heap hands nothing over. */
+  private catchingUp = 0;
+  /** The load from the store under way, if any. */
+  private loading: Promise<void> | undefined;
+
   constructor(private readonly d: DueLoaderDeps) {
-    this.timers = new TimerQueue(d.now, (ids) => d.track(this.onDue(ids)), d.budget);
+    this.timers = new TimerQueue(d.now, (ids) => d.track(this.onDue(ids)), () => (this.catchingUp > 0 ? 0 : d.budget()));
   }
 
   /** Loads what is due soon and hands over what is due already (as much as there is room for). */
   async start(): Promise<void> {
     await this.refill();
     await this.onDue(this.timers.takeDue(this.d.budget()));
+  }
+
+  /**
+   * Runs `work` (reading the store's backlog in) while the heap hands nothing over, then resumes it: a message
+   * scheduled meanwhile (news of another node's publish, a new one of this node) waits its turn behind the older
+   * ones `work` reads, so a queue stays in order when a node starts leading or catches up after missed news.
+   */
+  async catchUp<T>(work: () => Promise<T>): Promise<T> {
+    this.catchingUp++;
+    try {
+      return await work();
+    } finally {
+      this.catchingUp--;
+      if (this.catchingUp === 0) this.timers.kick();
+    }
+  }
+
+  /** Whether a catch-up runs: due messages then go through the heap, in order, rather than straight to a lane. */
+  get isCatchingUp(): boolean {
+    return this.catchingUp > 0;
   }
 
   stop(): void {
@@ -98,10 +123,13 @@ export class DueLoader {
    * Reads the store again from `fromMs` (minus infinity: from the start): in a cluster, pending messages stored by
    * other nodes whose news this node may have missed (its listener was reconnecting) are found this way.
    */
-  recheck(fromMs = Number.MIN_SAFE_INTEGER): void {
-    if (this.stopped) return;
-    this.rewind(fromMs);
-    this.d.track(this.refill());
+  recheck(fromMs = Number.MIN_SAFE_INTEGER): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return (async () => {
+      await this.refill(); // a load under way ends first; the rewound range is then read by the next
+      this.rewind(fromMs);
+      await this.refill();
+    })();
   }
 
   /** Forgets a message (cancelled). */
@@ -132,8 +160,15 @@ export class DueLoader {
     if (this.timers.size < MAX_TIMERS / 2 && this.cursor.dueMs < this.d.now() + LOOKAHEAD_MS) this.d.track(this.refill());
   }
 
-  /** Loads pending messages due within the lookahead into the heap, in (due, id) order, in chunks. */
-  private async refill(): Promise<void> {
+  /** Loads pending messages due within the lookahead into the heap (or joins the load under way). */
+  private refill(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  /** Reads pending messages due within the lookahead, in (due, id) order, in chunks. */
+  private async load(): Promise<void> {
     if (this.loadingUpTo || this.stopped) return;
     const target = { dueMs: this.d.now() + LOOKAHEAD_MS, id: "" };
     this.loadingUpTo = target;

@@ -82,7 +82,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       (ms, ops) => this.emit("committed", ms, ops),
     ));
     const ownWrites = new OwnWrites({ committer, isStopped, onError: (err) => this.emit("error", err) });
-    this.urlGroups = new UrlGroups(committer, () => clock.now());
+    this.urlGroups = new UrlGroups({ store, committer, now: () => clock.now() });
     this.settings = new Settings({ store, committer, clock, config, dispatcher: () => this.dispatcher, cancel: (userId, ids) => this.cancel(userId, ids) });
     this.loader = new DueLoader({
       store,
@@ -170,7 +170,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
    * holds the leadership, and until then stores, starts what may start anywhere, and leaves the rest to the leader.
    */
   async start(): Promise<void> {
-    await this.urlGroups.load(this.store);
+    await this.urlGroups.reload();
     await this.settings.load();
     if (this.role.nodeId === undefined) await this.lead();
   }
@@ -184,17 +184,19 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     this.isLeading = true;
     if (this.role.nodeId !== undefined) {
       // What other nodes changed while this one did not lead is read afresh.
-      await this.urlGroups.load(this.store);
+      await this.urlGroups.reload();
       await this.settings.load();
     }
-    // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
-    for (const h of await this.store.listQueueHolders()) {
-      this.dispatcher.holdQueueSlot(h.userId, h.queueName, h.id, h.finished, h.callbacks);
-    }
-    await this.recoverOrphans();
-    // What is already due goes into its lanes before the first request is served, so a new enqueue cannot
-    // start ahead of an older backlog of its queue.
-    await this.loader.start();
+    // Nothing due is handed to the lanes until the backlog is read in: a message another node publishes meanwhile
+    // (or this one, in a cluster) cannot start ahead of an older one of its queue that is still only in the store.
+    await this.loader.catchUp(async () => {
+      // Queue slots held across the stop: messages past their first attempt, and finished ones whose callbacks are not.
+      for (const h of await this.store.listQueueHolders()) {
+        this.dispatcher.holdQueueSlot(h.userId, h.queueName, h.id, h.finished, h.callbacks);
+      }
+      await this.recoverOrphans();
+      await this.loader.start();
+    });
     for (const part of this.attached) await part.start();
     await this.maintenance.start();
   }
@@ -227,9 +229,21 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     if (this.isLeading && !this.stopped) this.loader.schedule(id, dueMs);
   }
 
-  /** The leader reads the store for pending messages again from `fromMs` (news of them may have been missed). */
-  recheckDue(fromMs?: number): void {
-    if (this.isLeading) this.loader.recheck(fromMs);
+  /**
+   * The leader reads the store for pending messages again from `fromMs` (news of them may have been missed). With
+   * `inOrder` (after news was surely missed), nothing due starts until that reading is done, so what was missed
+   * keeps its place in its queue.
+   */
+  recheckDue(fromMs?: number, inOrder = false): Promise<void> {
+    if (!this.isLeading) return Promise.resolve();
+    const reading = inOrder ? this.loader.catchUp(() => this.loader.recheck(fromMs)) : this.loader.recheck(fromMs);
+    this.track(reading);
+    return reading;
+  }
+
+  /** Starts nothing due (from the heap, or straight into a lane) until `until` settles. */
+  holdDue(until: Promise<unknown>): void {
+    this.track(this.loader.catchUp(() => until.catch(() => undefined)));
   }
 
   /** Cancels asked on other nodes for attempts in flight here: each is cancelled when it ends, unless delivered. */

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { badRequest, coerceError, notFound } from "../errors.js";
 import { parseCron, latestTick, type CronSpec } from "../protocol/cron.js";
 import type { Destination } from "../protocol/destination.js";
@@ -6,9 +7,11 @@ import type { OpResult, Store, StoredSchedule, WriteOp } from "../store/store.js
 import type { Config } from "../config.js";
 import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "./build-message.js";
 import type { Clock } from "./clock.js";
+import { CoalescedReload } from "./coalesced-reload.js";
 import type { EngineEvents } from "./events.js";
 import type { UrlGroups } from "./url-groups.js";
 import { newId } from "./ids.js";
+import { LocalChanges } from "./local-changes.js";
 import { TimerQueue } from "./timer-queue.js";
 
 export interface Schedule extends StoredSchedule {
@@ -65,48 +68,67 @@ export interface SchedulerDeps {
  * Cron schedules (SPEC §2.4). Each schedule's next tick is in the store; a timer heap fires them. A tick is
  * one transaction that moves the schedule to its next tick *and* inserts the tick's messages, fenced on the
  * tick it expected, so a tick fires exactly once: never twice after a restart, never twice when the schedule is
- * replaced at the same moment. A tick that comes late because the process is busy still fires (every tick, in
- * order); ticks missed while the server was down are collapsed into one, for the most recent of them.
+ * replaced at the same moment, never twice when two nodes fire it. A tick that comes late because the process is
+ * busy still fires (every tick, in order); ticks missed while no node was firing are collapsed into one, for the
+ * most recent of them.
+ *
+ * The schedules are cached in memory on every node; only a started scheduler (the node that fires) has timers.
+ * `reload` follows what other nodes changed, and a change made here starts from a fresh read.
  */
 export class Scheduler {
   private readonly schedules = new Map<string, Schedule>();
-  private readonly timers: TimerQueue;
+  /** Only between `start` and `stop`: a scheduler that is not started fires nothing. */
+  private timers: TimerQueue | undefined;
+  /** Set by `start`: the next reload arms every schedule, not only those it finds changed. */
+  private armAll = false;
+  private loaded = false;
+  private readonly changes = new LocalChanges();
+  private readonly reloads = new CoalescedReload(() => this.readStore());
 
-  constructor(private readonly deps: SchedulerDeps) {
+  constructor(private readonly deps: SchedulerDeps) {}
+
+  /**
+   * Starts firing, from the schedules as the store has them now (also after serving without firing for a while);
+   * those that missed ticks while no node fired them fire once now, for the most recent missed tick.
+   */
+  async start(): Promise<void> {
+    this.timers?.stop();
     this.timers = new TimerQueue(
-      () => deps.clock.now(),
+      () => this.deps.clock.now(),
       (keys) => {
-        for (const key of keys) deps.track(this.fire(key));
+        for (const key of keys) this.deps.track(this.fire(key));
       },
     );
-  }
-
-  /** Loads schedules; those that missed ticks while the server was down fire once now. */
-  async start(): Promise<void> {
-    const now = this.deps.clock.now();
-    const catchUps: Promise<void>[] = [];
-    for (const stored of await this.deps.store.listSchedules()) {
-      const s = { ...stored, spec: parseCron(stored.cron), config: tickConfig(stored.headers, this.deps.config.limits) };
-      this.schedules.set(key(s.userId, s.id), s);
-      if (s.paused || s.nextMs === null) continue;
-      // Started together, the catch-up ticks share one group commit instead of one transaction each.
-      if (s.nextMs <= now) catchUps.push(this.fire(key(s.userId, s.id), latestTick(s.spec, now) ?? s.nextMs));
-      else this.timers.push(key(s.userId, s.id), s.nextMs);
-    }
-    await Promise.all(catchUps);
+    this.armAll = true;
+    await this.reload();
   }
 
   stop(): void {
-    this.timers.stop();
+    this.timers?.stop();
+    this.timers = undefined;
+  }
+
+  /**
+   * Makes memory match the store: schedules created, replaced, paused, resumed or deleted by another node are
+   * listed as they are now and, when started, their timers follow (a created or resumed one is armed for its next
+   * tick, a paused or deleted one is disarmed; one whose tick already passed fires once, as after downtime).
+   * Resolves once a read that began after the call has been applied, including the ticks it fired; overlapping
+   * calls share one read, and a schedule this node is writing or firing meanwhile is left as it is here. Safe at
+   * any moment, started or not; the first call is the first load, and `get` and `list` refuse to answer before it.
+   */
+  reload(): Promise<void> {
+    return this.reloads.request();
   }
 
   get(userId: string, id: string): Schedule {
+    this.assertLoaded();
     const s = this.schedules.get(key(userId, id));
     if (!s) throw notFound(`schedule ${id} not found`);
     return s;
   }
 
   list(userId: string): Schedule[] {
+    this.assertLoaded();
     return [...this.schedules.values()].filter((s) => s.userId === userId).sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
@@ -132,6 +154,8 @@ export class Scheduler {
    */
   async upsert(input: ScheduleInput): Promise<{ schedule: Schedule; deduplicated: boolean }> {
     const { spec, headers, config } = this.validate(input);
+    // Deduplication and a replacement (which keeps the creation time and the pause) read what the store has now.
+    await this.reload();
     const now = this.deps.clock.now();
     const earlier = this.duplicateOf(input, spec.source, headers, now);
     if (earlier) return { schedule: earlier, deduplicated: true };
@@ -174,13 +198,16 @@ export class Scheduler {
   }
 
   async delete(userId: string, id: string): Promise<void> {
+    await this.reload();
     this.get(userId, id);
-    this.schedules.delete(key(userId, id));
-    this.timers.remove(key(userId, id));
-    await this.deps.commit([{ op: "deleteSchedule", userId, id }]);
+    const k = key(userId, id);
+    this.schedules.delete(k);
+    this.timers?.remove(k);
+    await this.changes.around(k, () => this.deps.commit([{ op: "deleteSchedule", userId, id }]));
   }
 
   async setPaused(userId: string, id: string, paused: boolean): Promise<void> {
+    await this.reload();
     const s = this.get(userId, id);
     if (s.paused === paused) return;
     // Resuming starts from now: ticks that passed while paused are not made up.
@@ -188,11 +215,11 @@ export class Scheduler {
   }
 
   private async save(s: Schedule): Promise<void> {
-    const { spec: _spec, config: _config, ...stored } = s;
-    this.schedules.set(key(s.userId, s.id), s);
-    this.timers.remove(key(s.userId, s.id));
-    await this.deps.commit([{ op: "putSchedule", schedule: stored }]);
-    if (!s.paused && s.nextMs !== null && this.schedules.get(key(s.userId, s.id)) === s) this.timers.push(key(s.userId, s.id), s.nextMs);
+    const k = key(s.userId, s.id);
+    this.schedules.set(k, s);
+    this.timers?.remove(k);
+    await this.changes.around(k, () => this.deps.commit([{ op: "putSchedule", schedule: storedPart(s) }]));
+    if (!s.paused && s.nextMs !== null && this.schedules.get(k) === s) this.timers?.push(k, s.nextMs);
   }
 
   /** Fires the schedule's expected tick (or, after downtime, `firedMs`, the latest missed one) and arms the next. */
@@ -208,20 +235,96 @@ export class Scheduler {
     const next = collapse ? s.spec.next(Math.max(now, tick)) : s.spec.next(tick);
     const items = this.messagesFor(s, now);
     let applied: boolean;
+    // Marked as a change in flight: a reload that reads the store meanwhile must not put the old tick back.
+    const end = this.changes.begin(k);
     try {
       applied = await this.deps.fireSchedule(s.userId, s.id, expect, next, tick, items);
     } catch (err) {
+      end();
       // Nothing was stored (a full disk, a lost store): the same tick is tried again shortly, so the schedule
       // keeps firing once the store takes writes again; a tick late by over a minute collapses as after downtime.
       this.deps.onError(err);
-      if (this.schedules.get(k) === s) this.timers.push(k, now + TICK_RETRY_MS);
+      if (this.schedules.get(k) === s) this.timers?.push(k, now + TICK_RETRY_MS);
       return;
     }
-    if (!applied || this.schedules.get(k) !== s) return;
+    if (this.schedules.get(k) !== s) return end(); // replaced or deleted here meanwhile: that change armed it
+    if (!applied) {
+      // The store no longer expects this tick: fired, paused, replaced or deleted on another node. Follow it.
+      end();
+      this.deps.track(this.reload());
+      return;
+    }
     if (now - expect >= LATE_TICK_REPORT_MS) this.deps.onLate(s.userId, s.id, now - expect);
     const fired: Schedule = { ...s, nextMs: next, lastMs: tick, lastMessageIds: items.map((i) => i.record.id) };
     this.schedules.set(k, fired);
-    if (next !== null) this.timers.push(k, next);
+    end();
+    if (next !== null) this.timers?.push(k, next);
+  }
+
+  private readStore(): Promise<void> {
+    return this.changes.follow(() => this.deps.store.listSchedules(), (stored, changed) => this.follow(stored, changed));
+  }
+
+  /** Applies a read (at once: see `LocalChanges.follow`); resolves once the catch-up ticks it fired are done. */
+  private follow(stored: StoredSchedule[], changed: ReadonlySet<string>): Promise<void> {
+    const armAll = this.armAll;
+    this.armAll = false;
+    const now = this.deps.clock.now();
+    const seen = new Set<string>();
+    const disagree: string[] = [];
+    const follow = new Set<string>();
+    for (const row of stored) {
+      const k = key(row.userId, row.id);
+      seen.add(k);
+      const known = this.schedules.get(k);
+      const same = known !== undefined && isDeepStrictEqual(storedPart(known), row);
+      if (changed.has(k)) {
+        if (!same) disagree.push(k);
+        continue;
+      }
+      if (same) continue;
+      let s: Schedule;
+      try {
+        s = { ...row, spec: parseCron(row.cron), config: tickConfig(row.headers, this.deps.config.limits) };
+      } catch (err) {
+        // Every schedule was validated when it was created; one that no longer parses (limits lowered since) is
+        // reported and left out, as a tick with nothing to send would be.
+        this.deps.onError(new Error(`schedule ${row.id} can not be loaded: ${coerceError(err).message}`));
+        continue;
+      }
+      this.schedules.set(k, s);
+      follow.add(k);
+    }
+    for (const k of [...this.schedules.keys()]) {
+      if (seen.has(k)) continue;
+      if (changed.has(k)) {
+        disagree.push(k);
+        continue;
+      }
+      this.schedules.delete(k); // deleted by another node
+      this.timers?.remove(k);
+    }
+    this.loaded = true;
+    // A failed read is not reported here: the periodic reload that backs up the change notices tries again.
+    if (disagree.length) this.changes.whenSettled(disagree, () => void this.reload().catch(() => undefined));
+    if (!this.timers) return Promise.resolve();
+    // Started together, the catch-up ticks share one group commit instead of one transaction each.
+    const catchUps: Promise<void>[] = [];
+    for (const k of armAll ? this.schedules.keys() : follow) {
+      // A schedule this node is saving or firing arms itself once that write is done.
+      if (changed.has(k)) continue;
+      const s = this.schedules.get(k)!;
+      this.timers.remove(k);
+      if (s.paused || s.nextMs === null) continue;
+      if (s.nextMs <= now) catchUps.push(this.fire(k, latestTick(s.spec, now) ?? s.nextMs));
+      else this.timers.push(k, s.nextMs);
+    }
+    return Promise.all(catchUps).then(() => undefined);
+  }
+
+  private assertLoaded(): void {
+    // A read before the first load would answer "not found" for every schedule the store has.
+    if (!this.loaded) throw new Error("schedules read before their first load: call reload() first");
   }
 
   /**
@@ -245,6 +348,12 @@ export class Scheduler {
 }
 
 const key = (userId: string, id: string): string => `${userId}\u0000${id}`;
+
+/** A schedule as the store keeps it (without what is parsed from it). */
+function storedPart(s: Schedule): StoredSchedule {
+  const { spec: _spec, config: _config, ...stored } = s;
+  return stored;
+}
 
 /** A tick's publish config: the schedule's own deduplication was spent on its create, and would drop every tick. */
 function tickConfig(headers: Record<string, string>, limits: Config["limits"]): PublishConfig {

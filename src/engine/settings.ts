@@ -2,12 +2,14 @@ import type { Config } from "../config.js";
 import { notFound } from "../errors.js";
 import type { FlowSettings } from "../model/flow-settings.js";
 import { validateName } from "../protocol/names.js";
-import type { Store } from "../store/store.js";
+import type { Store, StoredQueue } from "../store/store.js";
 import type { Clock } from "./clock.js";
+import { CoalescedReload } from "./coalesced-reload.js";
 import type { Committer } from "./committer.js";
 import type { Dispatcher } from "./dispatcher.js";
 import type { FlowInfo, FlowLimiter } from "./flow-limiter.js";
 import type { QueueSettings } from "./lanes.js";
+import { LocalChanges } from "./local-changes.js";
 
 /** A run-time change of a flow-control key (SPEC §2.9), as the API asks for it. */
 export type FlowChange =
@@ -40,34 +42,52 @@ export interface SettingsDeps {
 }
 
 const id = (userId: string, name: string): string => `${userId}\u0000${name}`;
+/** Keys of the entries a reload must leave alone while this node writes them (queues and keys share one tracker). */
+const queueEntry = (userId: string, name: string): string => `queue\u0000${id(userId, name)}`;
+const flowEntry = (userId: string, key: string): string => `flow\u0000${id(userId, key)}`;
 
 /**
  * Queue and flow-control settings (SPEC §2.3, §2.9): kept in memory for the dispatcher, loaded at start and
- * written through to the store; every change is persisted, then the lane it concerns looks at it again.
+ * written through to the store; every change is persisted, then the lane it concerns looks at it again. Several
+ * nodes may share the store: `reload` follows what the others changed, and a change here that keeps part of the
+ * stored state (a pause keeps the parallelism, a pin the pause) starts from a fresh read.
  */
 export class Settings {
   /** Queue settings by `user\0name`. */
   private readonly queues = new Map<string, QueueSettings>();
-  /** Flow-control settings (pause, pins) by `user\0key`, for keys that have any. */
+  /** The queues known to be in the store (a queue a lane created on first use is in `queues` only). */
+  private readonly storedQueues = new Set<string>();
+  /** Flow-control settings (pause, pins) by `user\0key`, for keys that have any: as last stored, here or elsewhere. */
   private readonly flows = new Map<string, FlowSettings>();
   /** Rate windows saved before the last stop, until their key's lane is created again. */
   private readonly savedWindows = new Map<string, { startMs: number; count: number }>();
+  private readonly changes = new LocalChanges();
+  private readonly reloads = new CoalescedReload(() => this.readStore());
+  private loaded = false;
 
   constructor(private readonly deps: SettingsDeps) {}
 
-  /** Loads the settings and the rate windows saved at the last stop. */
+  /** Loads the settings (as `reload`) and the rate windows saved at the last stop: what a node needs to dispatch. */
   async load(): Promise<void> {
-    const { store } = this.deps;
-    for (const q of await store.listQueues()) {
-      const { userId, name, ...settings } = q;
-      this.queues.set(id(userId, name), settings);
-    }
-    for (const f of await store.listFlowSettings()) this.flows.set(id(f.userId, f.key), f.settings);
+    await this.reload();
     const now = this.deps.clock.now();
-    for (const w of await store.listFlowWindows()) {
+    for (const w of await this.deps.store.listFlowWindows()) {
       // Periods are at most a week; an older window limits nothing.
       if (w.count > 0 && w.startMs > now - 7 * 86_400_000) this.savedWindows.set(id(w.userId, w.key), { startMs: w.startMs, count: w.count });
     }
+  }
+
+  /**
+   * Makes memory match the store and steers the lanes as the same change made here would: a queue's parallelism or
+   * pause changed elsewhere applies to its lane at once, a queue deleted elsewhere leaves the list (its lane lets go
+   * of the messages the deleting node cancelled), and a key paused, resumed, pinned, unpinned or reset elsewhere
+   * changes its limiter (only in what that node changed, so what this node's limiter has learnt from its own
+   * messages stays). Resolves once a read that began after the call has been applied; overlapping calls share one
+   * read, and an entry this node is writing meanwhile keeps its new value. Safe at any moment, on a node that
+   * dispatches or not; the first call is the first load.
+   */
+  reload(): Promise<void> {
+    return this.reloads.request();
   }
 
   // ---- what the dispatcher reads ----------------------------------------------------------------
@@ -100,8 +120,10 @@ export class Settings {
 
   async flowInfo(userId: string, key: string): Promise<FlowInfo> {
     const dispatcher = this.deps.dispatcher();
-    // A key the user has used (or set by hand); 404 otherwise.
-    if (!dispatcher.findKeyLane(userId, key) && !this.flows.has(id(userId, key))) throw notFound(`flow-control key "${key}" not found`);
+    // A key the user has used (or set by hand, maybe on another node since the last reload); 404 otherwise.
+    const known = (): boolean => dispatcher.findKeyLane(userId, key) !== undefined || this.flows.has(id(userId, key));
+    if (!known()) await this.reload();
+    if (!known()) throw notFound(`flow-control key "${key}" not found`);
     const lane = dispatcher.keyLane(userId, key, false);
     const now = this.deps.clock.now();
     let waiting = lane.size;
@@ -114,6 +136,7 @@ export class Settings {
 
   /** Every key of the user, optionally those whose name contains `search`. */
   async listFlow(userId: string, search?: string): Promise<FlowInfo[]> {
+    if (!this.loaded) await this.reload();
     const names = new Set(this.deps.dispatcher().keyLanes(userId).map((l) => l.name));
     for (const k of this.flows.keys()) {
       const [u, key] = k.split("\u0000");
@@ -132,12 +155,16 @@ export class Settings {
   async steerFlow(userId: string, key: string, change: FlowChange): Promise<void> {
     // The same rule as the publish header, so a key steered in advance is one a message can use.
     validateName(key, "flow-control key");
+    // A change keeps the rest of the key's settings, which another node may have changed since the last reload.
+    await this.reload();
     const dispatcher = this.deps.dispatcher();
     const lane = dispatcher.keyLane(userId, key, false);
-    applyFlowChange(lane.limiter, change, this.deps.clock.now());
-    const settings = lane.limiter.settings();
-    this.flows.set(id(userId, key), settings);
-    await this.deps.committer.run([{ op: "putFlowSettings", userId, key, settings }]);
+    const now = this.deps.clock.now();
+    applyFlowChange(lane.limiter, change, now);
+    const k = id(userId, key);
+    const settings: FlowSettings = { ...lane.limiter.settings(), rateResetMs: restartsRateWindow(change) ? now : this.flows.get(k)?.rateResetMs };
+    this.flows.set(k, settings);
+    await this.changes.around(flowEntry(userId, key), () => this.deps.committer.run([{ op: "putFlowSettings", userId, key, settings }]));
     dispatcher.wake(lane);
   }
 
@@ -148,6 +175,8 @@ export class Settings {
   }
 
   async queueInfo(userId: string, name: string): Promise<QueueInfo> {
+    // Not known here: maybe created on another node since the last reload.
+    if (!this.hasQueue(userId, name)) await this.reload();
     const q = this.queues.get(id(userId, name));
     if (!q) throw notFound(`queue "${name}" not found`);
     return {
@@ -161,17 +190,45 @@ export class Settings {
   }
 
   async listQueues(userId: string): Promise<QueueInfo[]> {
+    if (!this.loaded) await this.reload();
     const names = [...this.queues.keys()].filter((k) => k.startsWith(`${userId}\u0000`)).map((k) => k.split("\u0000")[1]);
     return Promise.all(names.sort().map((n) => this.queueInfo(userId, n)));
   }
 
-  /** Creates or updates a queue; a change of parallelism or a resume takes effect at once. */
+  /**
+   * Creates or updates a queue; a change of parallelism or a resume takes effect at once. With an empty patch (an
+   * enqueue to a queue not known here) it only makes sure the queue exists, and changes nothing that is stored.
+   */
   async upsertQueue(userId: string, name: string, patch: { parallelism?: number; paused?: boolean }): Promise<void> {
+    const k = id(userId, name);
+    // A patch of one field keeps the other as stored, and another node may have created or changed the queue since
+    // the last reload: such writes start from a fresh read. A patch of every field reads nothing.
+    if (patch.parallelism === undefined || patch.paused === undefined) await this.reload();
+    if (patch.parallelism === undefined && patch.paused === undefined && this.storedQueues.has(k)) return;
     const q = this.queueFor(userId, name);
     if (patch.parallelism !== undefined) q.parallelism = patch.parallelism;
     if (patch.paused !== undefined) q.paused = patch.paused;
     q.updatedAtMs = this.deps.clock.now();
-    await this.deps.committer.run([{ op: "putQueue", queue: { userId, name, ...q } }]);
+    await this.changes.around(queueEntry(userId, name), () => this.deps.committer.run([{ op: "putQueue", queue: { userId, name, ...q } }]));
+    this.storedQueues.add(k);
+    this.steerQueueLane(userId, name, q);
+  }
+
+  /** Deletes a queue; its unfinished messages are cancelled. */
+  async deleteQueue(userId: string, name: string): Promise<void> {
+    await this.reload();
+    if (!this.hasQueue(userId, name)) throw notFound(`queue "${name}" not found`);
+    const ids = await this.deps.store.findUnfinished(userId, { queueName: [name] });
+    if (ids.length) await this.deps.cancel(userId, ids);
+    const k = id(userId, name);
+    this.queues.delete(k);
+    this.storedQueues.delete(k);
+    this.deps.dispatcher().dropQueueLane(userId, name);
+    await this.changes.around(queueEntry(userId, name), () => this.deps.committer.run([{ op: "deleteQueue", userId, name }]));
+  }
+
+  /** A queue's lane (if it has one) follows its settings, changed here or on another node. */
+  private steerQueueLane(userId: string, name: string, q: QueueSettings): void {
     const dispatcher = this.deps.dispatcher();
     const lane = dispatcher.findQueueLane(userId, name);
     if (lane) {
@@ -180,15 +237,109 @@ export class Settings {
     }
   }
 
-  /** Deletes a queue; its unfinished messages are cancelled. */
-  async deleteQueue(userId: string, name: string): Promise<void> {
-    if (!this.hasQueue(userId, name)) throw notFound(`queue "${name}" not found`);
-    const ids = await this.deps.store.findUnfinished(userId, { queueName: [name] });
-    if (ids.length) await this.deps.cancel(userId, ids);
-    this.queues.delete(id(userId, name));
-    this.deps.dispatcher().dropQueueLane(userId, name);
-    await this.deps.committer.run([{ op: "deleteQueue", userId, name }]);
+  /**
+   * A queue another node deleted. That node cancelled the queue's messages in the store, but a lane here may still
+   * hold their records, and slots of attempts in flight here. Dropping the lane, as a local delete does once it has
+   * cancelled them here, would strand those records; instead the lane is resumed, so they drain through the fenced
+   * start (which starts none of them) and the slots free as the attempts end. An empty lane is dropped.
+   */
+  private queueDeletedElsewhere(userId: string, name: string): void {
+    const k = id(userId, name);
+    this.queues.delete(k);
+    this.storedQueues.delete(k);
+    const dispatcher = this.deps.dispatcher();
+    const lane = dispatcher.findQueueLane(userId, name);
+    if (!lane) return;
+    if (lane.size === 0 && lane.holders.size === 0) return dispatcher.dropQueueLane(userId, name);
+    lane.settings = { ...lane.settings, paused: false };
+    dispatcher.wake(lane);
   }
+
+  // ---- following the store ----------------------------------------------------------------------
+
+  private readStore(): Promise<void> {
+    const { store } = this.deps;
+    return this.changes.follow(
+      () => Promise.all([store.listQueues(), store.listFlowSettings()]),
+      ([queues, flows], changed) => this.follow(queues, flows, changed),
+    );
+  }
+
+  private follow(queues: StoredQueue[], flows: { userId: string; key: string; settings: FlowSettings }[], changed: ReadonlySet<string>): void {
+    const disagree: string[] = [];
+    const seen = new Set<string>();
+    for (const { userId, name, ...stored } of queues) {
+      const k = id(userId, name);
+      seen.add(k);
+      const known = this.queues.get(k);
+      if (changed.has(queueEntry(userId, name))) {
+        if (!known || !sameQueue(known, stored)) disagree.push(queueEntry(userId, name));
+        continue;
+      }
+      this.storedQueues.add(k);
+      if (known && sameQueue(known, stored)) continue;
+      // Changed in place: the queue's lane shares this object.
+      const q = Object.assign(this.queueFor(userId, name), stored);
+      this.steerQueueLane(userId, name, q);
+    }
+    for (const k of [...this.storedQueues]) {
+      if (seen.has(k)) continue;
+      const [userId, name] = k.split("\u0000");
+      if (changed.has(queueEntry(userId, name))) disagree.push(queueEntry(userId, name));
+      else this.queueDeletedElsewhere(userId, name);
+    }
+    for (const { userId, key, settings: stored } of flows) {
+      const k = id(userId, key);
+      const known = this.flows.get(k);
+      if (known && sameValue(known, stored)) continue;
+      if (changed.has(flowEntry(userId, key))) {
+        disagree.push(flowEntry(userId, key));
+        continue;
+      }
+      this.flows.set(k, stored);
+      const dispatcher = this.deps.dispatcher();
+      // A key without a lane gets these settings when its lane is created.
+      const lane = dispatcher.findKeyLane(userId, key);
+      if (!lane) continue;
+      followStoredFlow(lane.limiter, known, stored);
+      dispatcher.wake(lane);
+    }
+    this.loaded = true;
+    // A failed read is not reported here: the periodic reload that backs up the change notices tries again.
+    if (disagree.length) this.changes.whenSettled(disagree, () => void this.reload().catch(() => undefined));
+  }
+}
+
+function sameQueue(a: QueueSettings, b: QueueSettings): boolean {
+  return a.parallelism === b.parallelism && a.paused === b.paused && a.createdAtMs === b.createdAtMs && a.updatedAtMs === b.updatedAtMs;
+}
+
+/** Equal as stored (JSON): a field set to undefined is the same as a missing one. */
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The settings a limiter takes from the store; `rateResetMs` is not one of them (it restarts the window instead). */
+const LIMITER_FIELDS = ["paused", "pinnedParallelism", "pinnedRate", "heldParallelism", "heldRate", "heldSinceMs"] as const;
+
+/**
+ * Applies to a limiter what another node changed in its key's settings (`known` → `stored`), as the change made
+ * here would have: only the fields that changed are taken, so values this limiter has moved on from by itself (a
+ * held value ended by a newer message) are not brought back by an unrelated change, and a rate reset restarts the
+ * window where that node restarted it.
+ */
+function followStoredFlow(limiter: FlowLimiter, known: FlowSettings | undefined, stored: FlowSettings): void {
+  const next: FlowSettings = limiter.settings();
+  for (const field of LIMITER_FIELDS) {
+    if (!sameValue(known?.[field], stored[field])) Object.assign(next, { [field]: stored[field] });
+  }
+  limiter.restoreSettings(next);
+  if (stored.rateResetMs !== undefined && stored.rateResetMs !== known?.rateResetMs) limiter.resetRate(stored.rateResetMs);
+}
+
+/** Changes that start a fresh rate window (`applyFlowChange` calls `resetRate` for them). */
+function restartsRateWindow(change: FlowChange): boolean {
+  return change.kind === "pin" || change.kind === "resetRate" || change.kind === "reset";
 }
 
 function applyFlowChange(limiter: FlowLimiter, change: FlowChange, nowMs: number): void {

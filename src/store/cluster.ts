@@ -49,8 +49,11 @@ export interface ClusterMembership {
   forgetDeadNodes(): Promise<number>;
   /** Gives the leadership up (if held) and removes the node's row. */
   leave(leaderEpoch: number | undefined): Promise<void>;
-  /** Listens for other nodes' news; `onReconnect` is called after every reconnect (news may have been missed). */
-  listen(onNews: (news: ClusterNews) => void, onReconnect: () => void): Promise<void>;
+  /**
+   * Listens for other nodes' news. `onDisconnect` is called when the listening connection breaks (news is being
+   * missed from then on), `onReconnect` once it listens again.
+   */
+  listen(onNews: (news: ClusterNews) => void, onReconnect: () => void, onDisconnect?: () => void): Promise<void>;
   /** The leader's advertised URL (`info.url`) while its lease holds; undefined when there is no leader now. */
   leader(): Promise<{ nodeId: string; url?: string } | undefined>;
   /** Of these messages in flight, those with a cancel asked (what a missed notice would have said). */

@@ -84,8 +84,19 @@ export interface Store {
   /** How many events are kept for a run (any event id), waiting for a wait to take them. */
   countRunEvents(userId: string, runId: string): Promise<number>;
 
-  getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined>;
-  setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void>;
+  /** A user's signing keys, when they have been stored. */
+  getSigningKeys(userId: string): Promise<SigningKeyPair | undefined>;
+  /**
+   * Stores a user's first signing keys, unless the user has keys already; resolves the pair stored afterwards
+   * (`keys`, or the pair that was there). Nodes that start at once for a user without keys thus all use the pair
+   * stored first, whichever it was.
+   */
+  insertSigningKeys(userId: string, keys: SigningKeyPair): Promise<SigningKeyPair>;
+  /**
+   * Replaces a user's signing keys with `keys` only if both stored keys are still those of `expected`; resolves
+   * whether they were replaced. A rotation is this compare-and-set, so of two rotations of one pair exactly one wins.
+   */
+  replaceSigningKeys(userId: string, expected: SigningKeyPair, keys: SigningKeyPair): Promise<boolean>;
 
   /**
    * Deletes finished messages, their events and DLQ entries older than `beforeMs` (and shared bodies no message
@@ -217,6 +228,12 @@ export type WorkflowOp =
   /** Stores an event for a run's lookback; the store sets its `id` (unique, increasing) before the commit resolves. */
   | { op: "putRunEvent"; event: StoredRunEvent }
   | { op: "takeRunEvent"; userId: string; id: number; then?: WriteOp[] };
+
+/** A user's signing keys: deliveries are signed with `current`; receivers also accept `next`, the one a rotation makes current. */
+export interface SigningKeyPair {
+  current: string;
+  next: string;
+}
 
 /** A flow-control key's rate window: when it opened and how many attempts it has started. */
 export interface FlowWindow {

@@ -2,6 +2,7 @@ import type { Clock } from "../engine/clock.js";
 import type { MessageWrites } from "../engine/hooks.js";
 import type { Config } from "../config.js";
 import type { Workflows } from "./workflows.js";
+import { CoalescedReload } from "../engine/coalesced-reload.js";
 import { TimerQueue } from "../engine/timer-queue.js";
 import { badRequest, HttpError } from "../errors.js";
 import type { Store, WriteOp } from "../store/store.js";
@@ -72,28 +73,44 @@ export interface WaitsDeps {
  *
  * A wait and a run-scoped notify of the same run and event run one at a time (`locks`), so an event cannot be
  * stored for lookback while a wait for it is being registered, and be missed by both.
+ *
+ * Everything but the deadlines is read from and written to the store, so any node serves waits and notifies. Only
+ * a started `Waits` (the node that ends waits at their deadline) has a deadline timer.
  */
 export class Waits {
-  private readonly timer: DeadlineTimer;
+  /** Only between `start` and `stop`. */
+  private timer: DeadlineTimer | undefined;
   private readonly locks = new KeyedLock();
   private readonly store: Store;
 
   constructor(private readonly deps: WaitsDeps) {
     this.store = deps.store;
-    this.timer = new DeadlineTimer({
-      store: deps.store,
-      now: () => deps.clock.now(),
-      fire: (w) => this.timeout(w),
-      track: deps.track,
-    });
   }
 
+  /** Starts ending waits at their deadline, from the waiters the store has now. */
   async start(): Promise<void> {
-    await this.timer.start();
+    this.timer?.stop();
+    const timer = (this.timer = new DeadlineTimer({
+      store: this.deps.store,
+      now: () => this.deps.clock.now(),
+      fire: (w) => this.timeout(w),
+      track: this.deps.track,
+    }));
+    await timer.start();
   }
 
   stop(): void {
-    this.timer.stop();
+    this.timer?.stop();
+    this.timer = undefined;
+  }
+
+  /**
+   * When started: reads the waiters due soon again (see `DeadlineTimer.reload`), so a waiter another node stored
+   * gets its deadline here, and one answered elsewhere is let go. Not started: nothing to follow (every other
+   * call reads the store). Safe at any moment.
+   */
+  reload(): Promise<void> {
+    return this.timer?.reload() ?? Promise.resolve();
   }
 
   /**
@@ -126,7 +143,7 @@ export class Waits {
         }
       }
       await this.deps.messages.commitAndStart([{ op: "putWaiter", waiter: w }]);
-      this.timer.added(w);
+      this.timer?.added(w);
       return {};
     });
   }
@@ -223,7 +240,7 @@ export class Waits {
       // Not applied: the waiter was answered or timed out meanwhile, and this event is not for it.
       if (!results[i].applied) continue;
       const w = waiters[i];
-      this.timer.removed(w.id!);
+      this.timer?.removed(w.id!);
       if (!created.has(w.runId)) created.set(w.runId, (await this.store.getRun(w.userId, w.runId))?.createdAtMs);
       const item = items[i];
       const delivered = item !== undefined && results[i].nested?.[0]?.applied === true;
@@ -299,18 +316,22 @@ export interface DeadlineTimerDeps {
 
 /**
  * Ends waits at their deadline. Only waiters due within the horizon (at most `MAX_HELD`) are in memory, in a
- * heap with one timer for the earliest; the window is read again from the store as it advances. A waiter fired
- * twice (held twice across a reload) is harmless: the timeout removes the waiter only if it is still there.
+ * heap with one timer for the earliest; the window is read again from the store as it advances, and whenever
+ * `reload` is called (another node stored or answered a waiter). A waiter fired twice (held twice across a reload)
+ * is harmless: the timeout removes the waiter only if it is still there, so each waiter is answered once.
  */
 export class DeadlineTimer {
   private readonly timers: TimerQueue;
   private readonly held = new Map<string, StoredWaiter>();
+  /** Waiters whose timeout is being written: a reload that still finds them must not hold them again. */
+  private readonly firing = new Set<string>();
   /** Every waiter with a deadline at or before this is held (or has fired). */
   private heldUntil = Number.NEGATIVE_INFINITY;
   /** While a reload runs: the deadline it will hold up to, so waiters added meanwhile are not missed. */
   private loadingUntil: number | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly reloads = new CoalescedReload(() => this.readStore());
 
   constructor(private readonly d: DeadlineTimerDeps) {
     this.timers = new TimerQueue(d.now, (ids) => this.onDue(ids));
@@ -328,6 +349,15 @@ export class DeadlineTimer {
     this.stopped = true;
     this.timers.stop();
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
+  }
+
+  /**
+   * Reads the waiters due within the horizon from the store: those stored since (by any node) are held, those no
+   * longer there (answered or timed out, by any node) are let go. Resolves once a read that began after the call
+   * has been applied; overlapping calls share one read. Safe at any moment; does nothing once stopped.
+   */
+  reload(): Promise<void> {
+    return this.reloads.request();
   }
 
   /** A waiter was stored. */
@@ -362,7 +392,10 @@ export class DeadlineTimer {
       const w = this.held.get(id);
       if (!w) continue;
       this.held.delete(id);
-      this.d.track(this.d.fire(w));
+      this.firing.add(id);
+      const fired = this.d.fire(w);
+      this.d.track(fired);
+      void fired.catch(() => undefined).then(() => this.firing.delete(id));
     }
     if (this.heldUntil < this.d.now() + HORIZON_MS / 2) this.scheduleReload(0);
   }
@@ -374,23 +407,31 @@ export class DeadlineTimer {
     this.reloadTimer.unref();
   }
 
-  /** Reads the waiters due within the horizon from the store. */
-  private async reload(): Promise<void> {
-    if (this.stopped || this.loadingUntil !== undefined) return;
+  private async readStore(): Promise<void> {
+    if (this.stopped) return;
     const until = this.d.now() + HORIZON_MS;
     this.loadingUntil = until;
+    // Held before this read began, so stored before it: one the read does not find was answered since.
+    const heldBefore = new Set(this.held.keys());
     try {
       const rows = await this.d.store.listWaitersDue(until, MAX_HELD + 1);
-      let covered = rows.length > MAX_HELD ? rows[MAX_HELD].deadlineMs - 1 : until;
+      // Every stored waiter due before this was looked at (all of the window, unless there were too many).
+      let readBefore = rows.length > MAX_HELD ? rows[MAX_HELD].deadlineMs : until;
+      const found = new Set<string>();
       for (const w of rows.slice(0, MAX_HELD)) {
-        if (this.held.has(String(w.id))) continue;
-        if (this.held.size >= MAX_HELD) {
-          covered = w.deadlineMs - 1;
+        const key = String(w.id);
+        if (this.held.size >= MAX_HELD && !this.held.has(key) && !this.firing.has(key)) {
+          readBefore = w.deadlineMs;
           break;
         }
-        this.hold(w);
+        found.add(key);
+        if (!this.held.has(key) && !this.firing.has(key)) this.hold(w);
       }
-      this.heldUntil = covered;
+      for (const key of heldBefore) {
+        const w = this.held.get(key);
+        if (w && w.deadlineMs < readBefore && !found.has(key)) this.removed(w.id!);
+      }
+      this.heldUntil = readBefore === until ? until : readBefore - 1;
     } finally {
       this.loadingUntil = undefined;
       this.scheduleReload(Math.max(1000, this.heldUntil - HORIZON_MS / 2 - this.d.now()));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually } from "../helpers/receiver.js";
+import { eventually, gate } from "../helpers/receiver.js";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
 import { waitForRun, WorkflowHost } from "../helpers/workflow.js";
 
@@ -23,13 +23,6 @@ afterAll(async () => {
   await host.close();
   await sluice.close();
 });
-
-/** A promise the test resolves by hand, to hold a workflow step until the test is ready. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((r) => (open = r));
-  return { wait, open };
-}
 
 /** What `waitForWebhook` gave the run, reduced to what the tests compare. */
 interface Seen {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
 import { waitForRun, WorkflowHost } from "../helpers/workflow.js";
-import { eventually } from "../helpers/receiver.js";
+import { eventually, gate } from "../helpers/receiver.js";
 
 let sluice: TestSluice;
 let host: WorkflowHost;
@@ -22,13 +22,6 @@ afterAll(async () => {
 
 /** Resolves after `ms`; only used to give a wrong second answer the time to show up. */
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A promise the test resolves by hand, to hold a workflow step until the test is ready. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((r) => (open = r));
-  return { wait, open };
-}
 
 describe("waitForEvent and notify", () => {
   it("delivers the notified data to the waiting run, lists the waiter until then", async () => {

@@ -20,13 +20,23 @@ const LOCAL_URL = "postgres://postgres@127.0.0.1:5432/test";
 const FOUND_URL = "SLUICE_TEST_PG_FOUND_URL";
 const RUN_TAG = "SLUICE_TEST_PG_RUN";
 
-/** Vitest's global setup; it runs outside the test processes, so this file imports nothing from vitest. */
+/** The one PostgreSQL of this run and its tag, shared by every project whose global setup this is. */
+let shared: { run: string; found: Promise<{ url: string; stop: () => Promise<void> }> } | undefined;
+let projects = 0;
+
+/**
+ * Vitest's global setup; it runs outside the test processes, so this file imports nothing from vitest. Several
+ * projects name it (postgres, cluster): the first finds (or starts) the server, the last one's teardown stops it.
+ */
 export default async function setup(): Promise<() => Promise<void>> {
-  const run = `t${process.pid.toString(36)}${randomBytes(3).toString("hex")}`;
-  const found = await findPostgres();
+  projects++;
+  shared ??= { run: `t${process.pid.toString(36)}${randomBytes(3).toString("hex")}`, found: findPostgres() };
+  const { run } = shared;
+  const found = await shared.found;
   process.env[FOUND_URL] = found.url;
   process.env[RUN_TAG] = run;
   return async () => {
+    if (--projects > 0) return;
     await dropSchemas(found.url, `sluice_${run}_`).catch(() => undefined);
     await found.stop();
   };

@@ -101,6 +101,13 @@ function trickle(res: ServerResponse, body: Buffer, everyMs: number): void {
   next();
 }
 
+/** A promise the test resolves by hand: a reply's `until` (an attempt held in flight), or a step held in a workflow. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { wait, open };
+}
+
 /** Polls `check` until it returns a truthy value; bounded in time. */
 export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5000, stepMs = 20): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -8,6 +8,9 @@ type ServeArgs = Parameters<typeof serve>;
 export type RouteFunction = ServeArgs[0];
 export type ServeOptions = NonNullable<ServeArgs[1]>;
 
+/** Where the workflows' Sluice is and how to sign in: a TestSluice, or one node of a cluster. */
+export type SluiceAddress = Pick<TestSluice, "url" | "token">;
+
 /** One request the endpoint received, for assertions on what Sluice delivered. */
 export interface EndpointHit {
   path: string;
@@ -29,11 +32,11 @@ export class WorkflowHost {
   port = 0;
 
   private constructor(
-    readonly sluice: TestSluice,
+    readonly sluice: SluiceAddress,
     private readonly token: string,
   ) {}
 
-  static async start(sluice: TestSluice, userIndex = 0): Promise<WorkflowHost> {
+  static async start(sluice: SluiceAddress, userIndex = 0): Promise<WorkflowHost> {
     const host = new WorkflowHost(sluice, sluice.token(userIndex));
     host.server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];

@@ -575,7 +575,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
     });
 
     describe("settings", () => {
-      it("upserts and deletes queues, URL groups, flow settings, rate windows and signing keys", async () => {
+      it("upserts and deletes queues, URL groups, flow settings and rate windows", async () => {
         const s = await fresh();
         await s.commit([
           { op: "putQueue", queue: queue("q1") },
@@ -597,11 +597,44 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ])).toEqual([{ applied: true }, { applied: false }, { applied: true }]);
         expect(await s.listQueues()).toEqual([]);
         expect(await s.listUrlGroups()).toEqual([]);
+      });
 
+      it("stores a user's first signing keys once: a later or concurrent first pair gets the one stored", async () => {
+        const s = await fresh();
         expect(await s.getSigningKeys("u1")).toBeUndefined();
-        await s.setSigningKeys("u1", { current: "c1", next: "n1" });
-        await s.setSigningKeys("u1", { current: "c2", next: "n2" });
-        expect(await s.getSigningKeys("u1")).toEqual({ current: "c2", next: "n2" });
+        const firsts = await Promise.all(["a", "b", "c"].map((x) => s.insertSigningKeys("u1", { current: `c-${x}`, next: `n-${x}` })));
+        const kept = await s.getSigningKeys("u1");
+        expect(kept).toBeDefined();
+        expect(["a", "b", "c"].map((x) => `c-${x}`)).toContain(kept!.current);
+        expect(kept!.next).toBe(kept!.current.replace("c-", "n-"));
+        // Every caller was answered with the pair that is stored, not its own.
+        expect(firsts).toEqual([kept, kept, kept]);
+        expect(await s.insertSigningKeys("u1", { current: "late", next: "late-next" })).toEqual(kept);
+        expect(await s.getSigningKeys("u2")).toBeUndefined();
+        expect(await s.insertSigningKeys("u2", { current: "c2", next: "n2" })).toEqual({ current: "c2", next: "n2" });
+        expect(await s.getSigningKeys("u1")).toEqual(kept);
+      });
+
+      it("replaces signing keys only from the pair that is stored: of two rotations of one pair, one wins", async () => {
+        const s = await fresh();
+        await s.insertSigningKeys("u1", { current: "c1", next: "n1" });
+        await s.insertSigningKeys("u2", { current: "c1", next: "n1" });
+        expect(await s.replaceSigningKeys("u1", { current: "c1", next: "other" }, { current: "x", next: "y" })).toBe(false);
+        expect(await s.replaceSigningKeys("u1", { current: "other", next: "n1" }, { current: "x", next: "y" })).toBe(false);
+        expect(await s.replaceSigningKeys("nobody", { current: "c1", next: "n1" }, { current: "x", next: "y" })).toBe(false);
+        expect(await s.getSigningKeys("u1")).toEqual({ current: "c1", next: "n1" });
+        expect(await s.getSigningKeys("nobody")).toBeUndefined();
+
+        const rotations = await Promise.all(
+          ["a", "b", "c", "d"].map((x) => s.replaceSigningKeys("u1", { current: "c1", next: "n1" }, { current: "n1", next: `n2-${x}` })),
+        );
+        expect(rotations.filter(Boolean)).toHaveLength(1);
+        const winner = ["a", "b", "c", "d"][rotations.indexOf(true)];
+        expect(await s.getSigningKeys("u1")).toEqual({ current: "n1", next: `n2-${winner}` });
+        // Another user's keys are their own, even when equal.
+        expect(await s.getSigningKeys("u2")).toEqual({ current: "c1", next: "n1" });
+        expect(await s.replaceSigningKeys("u1", { current: "n1", next: `n2-${winner}` }, { current: `n2-${winner}`, next: "n3" })).toBe(true);
+        expect(await s.getSigningKeys("u1")).toEqual({ current: `n2-${winner}`, next: "n3" });
       });
     });
 

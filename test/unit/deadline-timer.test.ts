@@ -92,4 +92,25 @@ describe("DeadlineTimer", () => {
     expect([...fired.values()].every((n) => n === 1)).toBe(true);
     expect(stats().maxHeld).toBeLessThanOrEqual(10_000);
   });
+
+  it("reload holds waiters stored elsewhere since, lets go of those answered elsewhere, and fires each once", async () => {
+    const now = Date.now();
+    const answeredElsewhere = waiter(now + 400);
+    const { timer, rows, fired } = setup([answeredElsewhere]);
+    await timer.start();
+    expect(timer.size).toBe(1);
+    // Another node answers one waiter and stores two more (one already past its deadline); this timer hears of it
+    // only through reload.
+    rows.splice(rows.indexOf(answeredElsewhere), 1);
+    const soon = waiter(now + 150);
+    const overdue = waiter(now - 50);
+    rows.push(soon, overdue);
+    await Promise.all([timer.reload(), timer.reload(), timer.reload()]);
+    await until(() => fired.size === 2);
+    expect([...fired.keys()].sort()).toEqual([soon.id, overdue.id].sort());
+    await new Promise((r) => setTimeout(r, 400));
+    expect(fired.has(answeredElsewhere.id!)).toBe(false);
+    expect([...fired.values()]).toEqual([1, 1]);
+    expect(timer.size).toBe(0);
+  });
 });

@@ -84,13 +84,14 @@ export class PgMembership implements ClusterMembership {
     }
   }
 
-  async listen(onNews: (news: ClusterNews) => void, onReconnect: () => void): Promise<void> {
+  async listen(onNews: (news: ClusterNews) => void, onReconnect: () => void, onDisconnect: () => void = () => undefined): Promise<void> {
     const connect = async (): Promise<void> => {
       const client = new pg.Client(clientConfig(this.target, `listen-${this.nodeId}`));
       const broken = (): void => {
         if (this.listener !== client) return;
         this.listener = undefined;
         client.end().catch(() => undefined);
+        if (!this.closed) onDisconnect();
         this.relisten(connect, onReconnect);
       };
       client.on("error", broken);

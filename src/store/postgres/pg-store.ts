@@ -2,9 +2,10 @@ import pg from "pg";
 import { dlqFromColumns, eventFromColumns, messageFromColumns, queueHolders, queueFromColumns, scheduleFromColumns, urlGroupFromColumns, runFromColumns, waiterFromColumns, type QueueHolder } from "../columns.js";
 import { Conditions, filterSql, runFilterSql } from "../filter-sql.js";
 import { postgresDialect } from "../sql-dialect.js";
-import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
+import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, SigningKeyPair, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
 import type { ClusterMembership, MembershipOptions } from "../cluster.js";
 import { CommitTransaction, type CommitMember } from "./commit-transaction.js";
+import { NewsCollector } from "./news.js";
 import { newsChannel, PgMembership } from "./pg-membership.js";
 import { clientConfig } from "./connection.js";
 import { parseDatabaseUrl, type PgTarget } from "./database-url.js";
@@ -262,13 +263,28 @@ export class PgStore implements Store {
     return (await this.rows(W.COUNT_RUN_EVENTS, [userId, runId]))[0].n;
   }
 
-  async getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined> {
+  async getSigningKeys(userId: string): Promise<SigningKeyPair | undefined> {
     const [row] = await this.rows(S.GET_SIGNING_KEYS, [userId]);
     return row ? { current: row.current_key, next: row.next_key } : undefined;
   }
 
-  async setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void> {
-    await this.rows(S.SET_SIGNING_KEYS, [userId, keys.current, keys.next]);
+  async insertSigningKeys(userId: string, keys: SigningKeyPair): Promise<SigningKeyPair> {
+    const [row] = await this.rows(S.INSERT_SIGNING_KEYS, [userId, keys.current, keys.next]);
+    if (row) return { current: row.current_key, next: row.next_key };
+    const kept = await this.getSigningKeys(userId);
+    if (!kept) throw new Error(`the signing keys of user ${userId} were neither stored nor found`);
+    return kept;
+  }
+
+  async replaceSigningKeys(userId: string, expected: SigningKeyPair, keys: SigningKeyPair): Promise<boolean> {
+    let payload: string | null = null;
+    if (this.member) {
+      const news = new NewsCollector(this.member.nodeId);
+      news.changed("signingKeys");
+      [payload] = news.payloads();
+    }
+    const values = [userId, expected.current, expected.next, keys.current, keys.next, this.member?.channel ?? null, payload];
+    return (await this.rows(S.REPLACE_SIGNING_KEYS, values)).length === 1;
   }
 
   async purge(beforeMs: number, nowMs: number, limit: number): Promise<number> {

@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
+import type { DueKey, FlowWindow, MessageFilter, MetricsCounts, OpResult, Page, SigningKeyPair, Store, StoredQueue, StoredSchedule, StoredUrlGroup, WriteOp } from "../store.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataFolderLock } from "./data-folder-lock.js";
 import { dlqDetail, dlqFromColumns as dlqFromRow, eventDetail, eventFromColumns, messageColumns, messageFromColumns, queueHolders, queueFromColumns, scheduleFromColumns, urlGroupFromColumns, type QueueHolder } from "../columns.js";
@@ -143,9 +143,9 @@ export class SqliteStore implements Store {
         `SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND queue_name = ? AND state IN ('pending', 'active')`,
       ),
       getKeys: db.prepare(`SELECT current_key, next_key FROM signing_keys WHERE user_id = ?`),
-      setKeys: db.prepare(
-        `INSERT INTO signing_keys (user_id, current_key, next_key) VALUES (?, ?, ?)
-         ON CONFLICT (user_id) DO UPDATE SET current_key = excluded.current_key, next_key = excluded.next_key`,
+      insertKeys: db.prepare(`INSERT INTO signing_keys (user_id, current_key, next_key) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING`),
+      replaceKeys: db.prepare(
+        `UPDATE signing_keys SET current_key = ?, next_key = ? WHERE user_id = ? AND current_key = ? AND next_key = ?`,
       ),
     };
   }
@@ -525,13 +525,23 @@ export class SqliteStore implements Store {
     return this.wf.countRunEvents(userId, runId);
   }
 
-  async getSigningKeys(userId: string): Promise<{ current: string; next: string } | undefined> {
-    const row = this.stmts.getKeys.get(userId) as Row | undefined;
-    return row ? { current: row.current_key, next: row.next_key } : undefined;
+  async getSigningKeys(userId: string): Promise<SigningKeyPair | undefined> {
+    return this.signingKeys(userId);
   }
 
-  async setSigningKeys(userId: string, keys: { current: string; next: string }): Promise<void> {
-    this.stmts.setKeys.run(userId, keys.current, keys.next);
+  async insertSigningKeys(userId: string, keys: SigningKeyPair): Promise<SigningKeyPair> {
+    // One connection, both statements without a turn between them: nothing can come in between.
+    this.stmts.insertKeys.run(userId, keys.current, keys.next);
+    return this.signingKeys(userId)!;
+  }
+
+  async replaceSigningKeys(userId: string, expected: SigningKeyPair, keys: SigningKeyPair): Promise<boolean> {
+    return this.stmts.replaceKeys.run(keys.current, keys.next, userId, expected.current, expected.next).changes === 1;
+  }
+
+  private signingKeys(userId: string): SigningKeyPair | undefined {
+    const row = this.stmts.getKeys.get(userId) as Row | undefined;
+    return row ? { current: row.current_key, next: row.next_key } : undefined;
   }
 
   async purge(beforeMs: number, nowMs: number, limit: number): Promise<number> {

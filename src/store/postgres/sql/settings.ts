@@ -34,6 +34,19 @@ export const LIST_URL_GROUPS = `SELECT * FROM url_groups`;
 /** $1 user_id */
 export const GET_SIGNING_KEYS = `SELECT current_key, next_key FROM signing_keys WHERE user_id = $1`;
 
-/** $1 user_id, $2 current_key, $3 next_key */
-export const SET_SIGNING_KEYS = `INSERT INTO signing_keys (user_id, current_key, next_key) VALUES ($1, $2, $3)
-  ON CONFLICT (user_id) DO UPDATE SET current_key = excluded.current_key, next_key = excluded.next_key`;
+/**
+ * $1 user_id, $2 current_key, $3 next_key → a row when they were stored. Without one the user had keys, read in a
+ * statement of its own: this one's snapshot may predate the insert it waited for.
+ */
+export const INSERT_SIGNING_KEYS = `INSERT INTO signing_keys (user_id, current_key, next_key) VALUES ($1, $2, $3)
+  ON CONFLICT (user_id) DO NOTHING RETURNING current_key, next_key`;
+
+/**
+ * $1 user_id, $2 expected current_key, $3 expected next_key, $4 current_key, $5 next_key, $6 news channel (NULL
+ * outside a cluster), $7 news payload → a row when replaced. The news goes out with the replacement (atomic with
+ * it, on commit), as a commit's does: a rotation is not a commit, but the other nodes must sign with the new key.
+ */
+export const REPLACE_SIGNING_KEYS = `WITH replaced AS (
+    UPDATE signing_keys SET current_key = $4, next_key = $5 WHERE user_id = $1 AND current_key = $2 AND next_key = $3 RETURNING user_id
+  )
+  SELECT user_id, CASE WHEN $6::text IS NULL THEN NULL ELSE pg_notify($6::text, $7::text) END AS notified FROM replaced`;

@@ -1,0 +1,31 @@
+/**
+ * Runs a cache's reload one at a time and merges the calls that overlap. A call made while a run is reading may
+ * come from a change the read started too early to see, so it is answered by the next run, which begins once the
+ * current one has finished; every call made meanwhile shares that one run. A call never resolves on a read that
+ * began before it, and no more than two runs (the current and the next) are ever pending.
+ */
+export class CoalescedReload {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly run: () => Promise<void>) {}
+
+  request(): Promise<void> {
+    if (!this.running) return this.begin();
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.begin();
+      });
+    return this.next;
+  }
+
+  private begin(): Promise<void> {
+    const run = this.run().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+}

@@ -10,7 +10,8 @@
  *   keys      BENCH_KEYS_N (50000) messages with 1 flow-control key, then spread over 10,000 keys
  *   schedules BENCH_SCHEDULES_N (10000) schedules firing every second for BENCH_SCHEDULES_S (10) s
  *   workflows BENCH_WORKFLOW_N (1000) concurrent runs of a 5-step workflow served by the real SDK, then 5×N
- *             runs answered by a minimal endpoint speaking the same protocol (Sluice's own cost per step)
+ *             runs answered by a minimal endpoint speaking the same protocol (Sluice's own cost per step);
+ *             `workflows-minimal` runs only the second
  *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
  *
  * BENCH_DATABASE=postgres://postgres@127.0.0.1:5432/test runs every scenario on the PostgreSQL store instead (each server
@@ -82,7 +83,9 @@ function postgresCpuSeconds(): number {
 
 async function startSluice(dataDir: string): Promise<Sluice> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, "dev", ...storeArgs(dataDir), "--port", "0"], {
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (written when it stops).
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, "dev", ...storeArgs(dataDir), "--port", "0"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, SLUICE_LOG_LEVEL: "error" },
   });
@@ -418,14 +421,15 @@ async function main(): Promise<void> {
       }
     }
     // --- workflows: runs of a 5-step workflow through the real SDK ------------------------------
-    if (runs("workflows")) {
+    if (runs("workflows") || runs("workflows-minimal")) {
       const wfDir = mkdtempSync(join(tmpdir(), "sluice-bench-wf-"));
       const wf = await startSluice(wfDir);
       try {
-        await workflowScenario(wf.url, report, env("BENCH_WORKFLOW_N", 1000), () => cpuSeconds(wf.child.pid!));
+        if (runs("workflows")) await workflowScenario(wf.url, report, env("BENCH_WORKFLOW_N", 1000), () => cpuSeconds(wf.child.pid!));
         await workflowProtocolScenario(wf.url, report, env("BENCH_WORKFLOW_N", 1000) * 5, () => cpuSeconds(wf.child.pid!));
       } finally {
-        await stop(wf, "SIGKILL");
+        // A profiled server writes its profile only when it exits on its own.
+        await stop(wf, process.env.BENCH_NODE_ARGS ? "SIGTERM" : "SIGKILL");
         rmSync(wfDir, { recursive: true, force: true });
       }
     }

@@ -1,5 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent } from "undici";
+import { collectingRequest } from "./collecting-request.js";
+import { DeadlineSignals } from "./deadline-signals.js";
 import type { EgressPolicy } from "./egress.js";
 import type { DeliveryRequest } from "../protocol/delivery-request.js";
 
@@ -28,6 +30,7 @@ export interface DelivererOptions {
 /** Sends attempts over keep-alive connection pools, checking the egress policy before connecting. */
 export class Deliverer {
   private readonly agent: Agent;
+  private readonly deadlines = new DeadlineSignals();
 
   constructor(private readonly opts: DelivererOptions) {
     const egress = opts.egress;
@@ -55,47 +58,37 @@ export class Deliverer {
     });
   }
 
-  private readonly hostDecisions = new Map<string, string | undefined>();
+  /** Destinations parsed recently: most attempts go to a URL the previous ones went to. */
+  private readonly targets = new Map<string, Target | null>();
 
-  /** The egress decision for a host name, remembered: the policy is fixed for the life of the process. */
-  private checkHost(hostname: string): string | undefined {
-    if (this.hostDecisions.has(hostname)) return this.hostDecisions.get(hostname);
-    const decision = this.opts.egress.checkHost(hostname);
-    if (this.hostDecisions.size > 10_000) this.hostDecisions.clear();
-    this.hostDecisions.set(hostname, decision);
-    return decision;
+  /** Where `url` points, or null when it is not a valid URL. */
+  private target(url: string): Target | null {
+    let target = this.targets.get(url);
+    if (target === undefined) {
+      target = parseTarget(url);
+      if (this.targets.size >= 1024) this.targets.clear();
+      this.targets.set(url, target);
+    }
+    return target;
   }
 
   /** Runs one attempt; never throws. */
   async attempt(req: DeliveryRequest): Promise<AttemptResult> {
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      return { kind: "error", error: `invalid destination URL ${req.url}` };
-    }
-    const denied = this.checkHost(url.hostname);
+    const url = this.target(req.url);
+    if (!url) return { kind: "error", error: `invalid destination URL ${req.url}` };
+    const denied = this.opts.egress.checkHost(url.hostname);
     if (denied) return { kind: "error", error: denied, permanent: true };
     // One deadline over connect, headers and body together: undici's own timers restart with every chunk, so a
     // body trickled in just under them would stretch the attempt far past its timeout.
-    const signal = AbortSignal.timeout(req.timeoutMs);
+    const signal = this.deadlines.after(req.timeoutMs);
     try {
-      const res = await this.agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: req.method as any,
-        headers: req.headers,
-        body: req.method === "GET" || req.method === "HEAD" ? undefined : req.body,
-        signal,
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
       const max = this.opts.maxResponseBodyBytes;
-      const { body, cut } = await readLimited(res.body, max);
-      const headers = res.headers as Record<string, string | string[]>;
-      if (!cut) return { kind: "response", status: res.statusCode, headers, body };
+      const body = req.method === "GET" || req.method === "HEAD" ? undefined : req.body;
+      const options = { origin: url.origin, path: url.path, method: req.method as any, headers: req.headers, body, headersTimeout: 0, bodyTimeout: 0 };
+      const res = await collectingRequest(this.agent, options, max, signal);
+      if (!res.cut) return { kind: "response", status: res.status, headers: res.headers, body: res.body };
       const overLimit = `response body is larger than the configured limit maxResponseBodyBytes (${max} bytes)`;
-      return { kind: "response", status: res.statusCode, headers, body, overLimit };
+      return { kind: "response", status: res.status, headers: res.headers, body: res.body, overLimit };
     } catch (err) {
       if (signal.aborted) return { kind: "error", error: `attempt timed out after ${req.timeoutMs}ms` };
       const egressRefusal = egressRefusalOf(err);
@@ -114,6 +107,22 @@ export class Deliverer {
   }
 }
 
+/** The parts of a destination URL an attempt needs. */
+interface Target {
+  hostname: string;
+  origin: string;
+  path: string;
+}
+
+function parseTarget(raw: string): Target | null {
+  try {
+    const url = new URL(raw);
+    return { hostname: url.hostname, origin: url.origin, path: url.pathname + url.search };
+  } catch {
+    return null;
+  }
+}
+
 class EgressDenied extends Error {}
 
 /** The message of an egress refusal raised in the lookup, however undici wrapped it; undefined for other errors. */
@@ -121,22 +130,6 @@ function egressRefusalOf(err: unknown): string | undefined {
   if (err instanceof EgressDenied) return err.message;
   const cause = (err as { cause?: unknown } | null)?.cause;
   return cause instanceof EgressDenied ? cause.message : undefined;
-}
-
-/** Reads at most `max` bytes; the rest is not waited for (`cut` says there was more). */
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<{ body: Buffer; cut: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    if (size + chunk.length > max) {
-      chunks.push(chunk.subarray(0, max - size));
-      body.destroy();
-      return { body: Buffer.concat([...chunks], max), cut: true };
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  return { body: Buffer.concat(chunks, size), cut: false };
 }
 
 function describeError(err: unknown): string {

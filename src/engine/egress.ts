@@ -55,6 +55,17 @@ export class EgressPolicy {
    * otherwise the reason it may not. Resolved addresses still need checkAddress.
    */
   checkHost(hostname: string): string | undefined {
+    // Every publish and every attempt asks this of the same few hosts; the policy is fixed for its lifetime.
+    if (this.hostDecisions.has(hostname)) return this.hostDecisions.get(hostname);
+    const decision = this.decideHost(hostname);
+    if (this.hostDecisions.size >= 10_000) this.hostDecisions.clear();
+    this.hostDecisions.set(hostname, decision);
+    return decision;
+  }
+
+  private readonly hostDecisions = new Map<string, string | undefined>();
+
+  private decideHost(hostname: string): string | undefined {
     const host = canonicalHost(hostname);
     if (host === undefined) return `destination host "${hostname}" is not a valid host name`;
     if (isIP(host)) return this.checkAddress(host);

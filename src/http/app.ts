@@ -104,7 +104,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest("userId", "");
   recordRouteAccess(app);
   // The one place tokens are checked: who the caller is, and whether a read-only token may call this route.
-  app.addHook("onRequest", async (req, reply) => {
+  // Callback style (fastify catches what it throws): an async hook costs every request a promise.
+  app.addHook("onRequest", (req, reply, done) => {
+    authenticate(req, reply);
+    done();
+  });
+  function authenticate(req: FastifyRequest, reply: FastifyReply): void {
     const path = req.url.split("?", 1)[0];
     if (PUBLIC_PATHS.has(path) || isConsolePath(path)) return;
     // Workflow webhooks are called by third parties: matched by route, not by a prefix of the raw path.
@@ -125,7 +130,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       throw new HttpError(403, `read-only token: ${req.method} ${req.routeOptions.url ?? path} changes data and needs the user's full token`);
     }
     req.userId = owner.userId;
-  });
+  }
 
   // Requests without a user (health checks, third parties calling the workflow webhook) are not judged.
   registerUnknownHeaderCheck(app, config.rejectUnknownHeaders, (req) => req.userId === "");

@@ -51,7 +51,7 @@ type WithHeld = FastifyRequest & { [HELD]?: { bytes: number } };
  */
 export function registerBudgetedBodyParser(app: FastifyInstance, budget: BodyBudget, tooLarge: () => HttpError): void {
   // onRequest hooks all run before any body is read, so every request that gets parsed has its ledger.
-  app.addHook("onRequest", async (req: WithHeld, reply) => {
+  app.addHook("onRequest", (req: WithHeld, reply, done) => {
     const held = { bytes: 0 };
     req[HELD] = held;
     // `close` follows both a finished response and a client that went away mid-body.
@@ -59,6 +59,7 @@ export function registerBudgetedBodyParser(app: FastifyInstance, budget: BodyBud
       budget.give(held.bytes);
       held.bytes = 0;
     });
+    done();
   });
 
   app.addContentTypeParser("*", (req: WithHeld, payload: IncomingMessage, done: (err: Error | null, body?: Buffer) => void) => {

@@ -33,15 +33,17 @@ export function noteUnknownHeaders(req: FastifyRequest, names: Iterable<string>,
  */
 export function registerUnknownHeaderCheck(app: FastifyInstance, reject: boolean, skip: (req: FastifyRequest) => boolean): void {
   app.decorateRequest("unknownHeaders", null);
-  app.addHook("preHandler", async (req) => {
+  // Callback-style hooks (a throw is still caught by fastify): an async hook costs every request a promise.
+  app.addHook("preHandler", (req, _reply, done) => {
     if (!skip(req)) noteUnknownHeaders(req, Object.keys(req.headers), reject);
+    done();
   });
-  app.addHook("onSend", async (req, reply, payload) => {
+  app.addHook("onSend", (req, reply, payload, done) => {
     const unknown = req.unknownHeaders;
     if (unknown && unknown.length > 0) {
       reply.header(UNKNOWN_HEADERS_RESPONSE_HEADER, unknown.join(", "));
       req.log.warn({ userId: req.userId, method: req.method, path: req.url.split("?", 1)[0], unknownHeaders: unknown }, "request has unknown Upstash headers; they were ignored");
     }
-    return payload;
+    done(null, payload);
   });
 }

@@ -20,7 +20,12 @@ const PUBLISH_ROUTES = new Set(["/v2/publish/*", "/v2/enqueue/:queue/*", "/v2/ba
 export function registerPublishTracing(app: FastifyInstance, tracing: Tracing | undefined): void {
   app.decorateRequest("traceparent", undefined);
   const spans = new WeakMap<FastifyRequest, PublishSpan>();
-  app.addHook("onRequest", async (req) => {
+  // Callback style: an async hook costs every request a promise.
+  app.addHook("onRequest", (req, _reply, done) => {
+    startTrace(req);
+    done();
+  });
+  function startTrace(req: FastifyRequest): void {
     const route = req.routeOptions.url;
     if (route === undefined || !PUBLISH_ROUTES.has(route)) return;
     const raw = req.headers.traceparent;
@@ -33,7 +38,7 @@ export function registerPublishTracing(app: FastifyInstance, tracing: Tracing | 
     const span = tracing.startPublish(route, req.userId, incoming, typeof runId === "string" ? runId : undefined);
     spans.set(req, span);
     req.traceparent = span.traceparent;
-  });
+  }
   if (tracing) {
     app.addHook("onResponse", async (req, reply) => {
       spans.get(req)?.end(reply.statusCode);

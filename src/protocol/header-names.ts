@@ -1,5 +1,19 @@
 /** Go-style canonical header name (`content-type` → `Content-Type`), the form the vendor's JSON uses. */
 export function canonicalHeaderName(name: string): string {
+  let canonical = canonicalNames.get(name);
+  if (canonical === undefined) {
+    canonical = canonicalize(name);
+    // Bounded: header names come from clients and destinations, but the ones in use repeat.
+    if (canonicalNames.size >= 4096) canonicalNames.clear();
+    canonicalNames.set(name, canonical);
+  }
+  return canonical;
+}
+
+/** Names seen before, and their canonical form: every publish and every response passes the same few. */
+const canonicalNames = new Map<string, string>();
+
+function canonicalize(name: string): string {
   return name
     .toLowerCase()
     .split("-")

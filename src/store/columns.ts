@@ -35,7 +35,7 @@ type MessageSpecColumn = Pick<
 
 /** The columns of a message row; `labels` is a list, which each backend encodes its own way. */
 export function messageColumns(m: MessageRecord): Row {
-  const u = new URL(m.url);
+  const u = urlParts(m.url);
   const spec: MessageSpecColumn = {
     kind: m.kind,
     method: m.method,
@@ -80,6 +80,20 @@ export function messageColumns(m: MessageRecord): Row {
     // Set by a cluster store for a message inserted active (the node it is in flight on).
     node_id: null,
   };
+}
+
+/** Host and path of recent destinations: a batch or a fan-out names the same few URLs for thousands of rows. */
+const parsedUrls = new Map<string, { host: string; pathname: string }>();
+
+function urlParts(url: string): { host: string; pathname: string } {
+  let parts = parsedUrls.get(url);
+  if (!parts) {
+    const u = new URL(url);
+    parts = { host: u.host, pathname: u.pathname };
+    if (parsedUrls.size >= 1024) parsedUrls.clear();
+    parsedUrls.set(url, parts);
+  }
+  return parts;
 }
 
 /** A message from its row, with `labels` already decoded and its body read (from `bodies` when shared). */

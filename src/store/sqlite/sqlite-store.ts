@@ -81,12 +81,8 @@ export class SqliteStore implements Store {
   private prepare() {
     const db = this.db;
     return {
-      insertMessage: db.prepare(
-        `INSERT INTO messages (id, user_id, state, due_ms, retried, created_ms, finished_ms, url, host, path,
-          topic_name, endpoint_name, queue_name, schedule_id, flow_key, caller_ip, labels, spec, body, body_id, source_id, run_id)
-         VALUES (@id, @user_id, @state, @due_ms, @retried, @created_ms, @finished_ms, @url, @host, @path,
-          @topic_name, @endpoint_name, @queue_name, @schedule_id, @flow_key, @caller_ip, @labels, @spec, @body, @body_id, @source_id, @run_id)`,
-      ),
+      // Bound by position (see MESSAGE_COLUMNS): binding 22 named parameters from an object costs more than the insert.
+      insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS.join(", ")}) VALUES (${MESSAGE_COLUMNS.map(() => "?").join(", ")})`),
       // OR IGNORE: a body already kept (named again by a later request) is left as it is.
       putBody: db.prepare(`INSERT OR IGNORE INTO bodies (id, body) VALUES (?, ?)`),
       getBody: db.prepare(`SELECT body FROM bodies WHERE id = ?`),
@@ -294,7 +290,7 @@ export class SqliteStore implements Store {
       row.body = null;
       row.body_id = op.sharedBodyId;
     }
-    this.stmts.insertMessage.run(row);
+    this.stmts.insertMessage.run(MESSAGE_COLUMNS.map((c) => row[c]));
     for (const e of op.events ?? []) this.writeEvent(e);
     return { applied: true };
   }
@@ -584,6 +580,12 @@ function cursorSql(page: Page): { clause: string; cursorParams: unknown[]; order
   if (page.cursor === undefined || page.cursor === "") return { clause: "", cursorParams: [], order };
   return { clause: page.asc ? "AND r.seq > ?" : "AND r.seq < ?", cursorParams: [Number(page.cursor)], order };
 }
+
+/** The columns a message insert writes, in the order its parameters are bound. */
+const MESSAGE_COLUMNS = [
+  "id", "user_id", "state", "due_ms", "retried", "created_ms", "finished_ms", "url", "host", "path", "topic_name",
+  "endpoint_name", "queue_name", "schedule_id", "flow_key", "caller_ip", "labels", "spec", "body", "body_id", "source_id", "run_id",
+] as const;
 
 /** A message's row with its labels as SQLite keeps them (a JSON array). */
 function toRow(m: MessageRecord): Row {

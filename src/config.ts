@@ -81,6 +81,11 @@ export interface Config {
    * attempts in flight retried, its leadership taken over). Renewed every fifth of it.
    */
   clusterLeaseMs: number;
+  /**
+   * The URL the other nodes of a cluster reach this one at (reads only the leader can answer are passed to it).
+   * Default: `http://<host>:<port>`, with this machine's host name when listening on every address.
+   */
+  advertiseUrl: string | undefined;
   /** How often retention removes expired messages, logs, DLQ entries and deduplication keys. */
   maintenanceIntervalMs: number;
   logLevel: LogLevel;
@@ -180,6 +185,7 @@ export const ENV = {
   maxWaiting: "SLUICE_MAX_WAITING",
   shutdownGrace: "SLUICE_SHUTDOWN_GRACE",
   clusterLease: "SLUICE_CLUSTER_LEASE",
+  advertiseUrl: "SLUICE_ADVERTISE_URL",
   logLevel: "SLUICE_LOG_LEVEL",
   maxInflightBodyBytes: "SLUICE_MAX_INFLIGHT_BODY_BYTES",
   headersTimeout: "SLUICE_HEADERS_TIMEOUT",
@@ -326,6 +332,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
     connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
     shutdownGraceMs: dur("shutdownGrace", pick(ENV.shutdownGrace, "shutdownGrace"), 10_000),
+    advertiseUrl: httpUrl("advertiseUrl", pick(ENV.advertiseUrl, "advertiseUrl")),
     clusterLeaseMs: clusterLease(dur("clusterLease", pick(ENV.clusterLease, "clusterLease"), 10_000)),
     maxWaiting: int("maxWaiting", pick(ENV.maxWaiting, "maxWaiting"), 50_000, 1),
     globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
@@ -505,4 +512,10 @@ function checkedUser(user: UserConfig, where: string): UserConfig {
 function clusterLease(ms: number): number {
   if (ms < 1000 || ms > 300_000) throw new Error(`setting clusterLease (${ENV.clusterLease}) must be between 1s and 5m, got ${ms}ms`);
   return ms;
+}
+
+function httpUrl(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^https?:\/\/[^/]+/.test(value)) throw new Error(`setting ${name} must be an http:// or https:// URL, got "${value}"`);
+  return value.replace(/\/+$/, "");
 }

@@ -113,21 +113,25 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
     engine = new Engine(store, config, deliverer, keys, clock);
     engine.tracing = tracingFrom(config.observability);
     services = buildServices(engine, store, config, clock);
+    // What operators see of this node in `sluice_node`; its URL is added once the port is known.
+    const info: Record<string, unknown> = { host: hostname(), pid: process.pid, version: packageVersion(), startedAt: new Date().toISOString() };
     if (isClusterStore(store)) {
-      const membership = store.joinCluster(newNodeId(), {
-        leaseMs: config.clusterLeaseMs,
-        info: { host: hostname(), pid: process.pid, version: packageVersion(), startedAt: new Date().toISOString() },
-      });
+      const membership = store.joinCluster(newNodeId(), { leaseMs: config.clusterLeaseMs, info });
       node = clusterNode(engine, membership, config, store, keys, services, reportLost, (err) => app?.log.warn({ err }, "cluster heartbeat failed"));
       engine.role = node.lease;
     }
     const lease = node?.lease;
     const readiness = () => (lease ? { ready: lease.mayStart(), node: lease.nodeId, leader: lease.leading() } : { ready: true, leader: true });
-    app = buildApp({ engine, reads: store, ...services, config, readiness });
+    app = buildApp({ engine, reads: store, ...services, config, readiness, leader: node?.locator });
     subscribeEventLog(engine, app.log);
     await engine.start();
-    await node?.start();
     await listenOn(app, config);
+    if (node) {
+      // Registered once the port is open, so the others can reach it; until then it starts nothing itself (not
+      // ready), and what it stores waits for the leader.
+      info.url = config.advertiseUrl ?? advertisedUrl(app, config);
+      await node.start();
+    }
   } catch (err) {
     // A start that fails (the port in use, say) lets go of the data folder, so a next attempt can take it.
     await closeAll("abandon");
@@ -190,6 +194,15 @@ function clusterNode(
 }
 
 type ClusterStoreOf = import("./store/cluster.js").ClusterStore;
+
+/** How the other nodes reach this one by default: its listening address, or its host name when that is every address. */
+function advertisedUrl(app: FastifyInstance, config: Config): string {
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : config.port;
+  const bound = typeof addr === "object" && addr ? addr.address : config.host;
+  const host = bound === "0.0.0.0" || bound === "::" ? hostname() : bound;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
 
 /** Listens on the configured address; a port already taken says so and names the setting that changes it. */
 async function listenOn(app: FastifyInstance, config: Config): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Engine } from "../engine/engine.js";
 import type { ClusterMembership, ClusterNews, SharedSetting } from "../store/cluster.js";
 import { NodeLease } from "./node-lease.js";
+import type { LeaderLocator } from "./leader-locator.js";
 
 /** How often the leader reads the store for pending messages whose news it may have missed (the backstop). */
 const DUE_RECHECK_MS = 10_000;
@@ -8,6 +9,8 @@ const DUE_RECHECK_MS = 10_000;
 const DUE_RECHECK_BACK_MS = 5 * 60_000;
 /** How often a node asks the store which of its attempts in flight were asked to cancel (the backstop). */
 const CANCEL_RECHECK_MS = 5_000;
+/** How long the leader's whereabouts are remembered. */
+const LEADER_LOOKUP_MS = 1_000;
 
 export interface ClusterNodeDeps {
   engine: Engine;
@@ -33,6 +36,7 @@ export class ClusterNode {
 
   constructor(private readonly d: ClusterNodeDeps) {
     const { engine } = d;
+    this.locator.nodeId = d.membership.nodeId;
     this.lease = new NodeLease({
       membership: d.membership,
       leaseMs: d.leaseMs,
@@ -52,6 +56,21 @@ export class ClusterNode {
   get nodeId(): string {
     return this.lease.nodeId;
   }
+
+  /** Where the leader is, when another node leads (looked up at most once a second). */
+  readonly locator: LeaderLocator = {
+    nodeId: "",
+    leaderUrl: async () => {
+      if (this.lease.leading()) return undefined;
+      const now = performance.now();
+      if (!this.leaderSeen || now - this.leaderSeen.at > LEADER_LOOKUP_MS) {
+        this.leaderSeen = { at: now, leader: await this.d.membership.leader() };
+      }
+      const leader = this.leaderSeen.leader;
+      return leader && leader.nodeId !== this.nodeId ? leader.url : undefined;
+    },
+  };
+  private leaderSeen: { at: number; leader: { nodeId: string; url?: string } | undefined } | undefined;
 
   /** Listens first (nothing committed after this is missed), then registers and tries for the leadership. */
   async start(): Promise<void> {

@@ -12,13 +12,14 @@ import type { EngineHooks } from "./hooks.js";
 import type { KeyRing } from "./keyring.js";
 import type { OwnWrites } from "./own-writes.js";
 import { startUpdate } from "./transitions.js";
+import type { WriteOp } from "../store/store.js";
 
 export interface AttemptDeps {
   clock: Clock;
   /** This node's id in a cluster (undefined on the sole node). */
   nodeId: string | undefined;
   config: Pick<Config, "maxWaiting" | "nbfSkewSeconds" | "limits">;
-  dispatcher: Pick<Dispatcher, "waitingCount" | "unstart">;
+  dispatcher: Pick<Dispatcher, "waitingCount" | "unstart" | "takeDirtyWindows">;
   loader: Pick<DueLoader, "kick">;
   ownWrites: OwnWrites;
   /** The attempts in flight, by message id: an attempt is in it from its start until its outcome is written. */
@@ -43,8 +44,15 @@ export class Attempts {
     const { dispatcher, config } = this.deps;
     const now = this.deps.clock.now();
     if (dispatcher.waitingCount < config.maxWaiting / 2) this.deps.loader.kick();
+    const ops: WriteOp[] = batch.map((m) => startUpdate(m, now));
+    // In a cluster the rate windows these starts count in are saved with them: a leader that takes over after a
+    // crash continues each window exactly (on one node, saving them once a second is enough for a restart).
+    if (this.deps.nodeId !== undefined && batch.some((m) => m.flowControl)) {
+      const windows = dispatcher.takeDirtyWindows();
+      if (windows.length) ops.push({ op: "putFlowWindows", windows });
+    }
     // The starts stay counted while the write is retried: the limits hold, and nothing else could start meanwhile.
-    const results = await this.deps.ownWrites.commit(batch.map((m) => startUpdate(m, now)));
+    const results = await this.deps.ownWrites.commit(ops);
     batch.forEach((m, i) => {
       if (!results[i].applied) {
         // Cancelled (or taken elsewhere) since it became due: give back what it was counted against.

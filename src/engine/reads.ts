@@ -17,4 +17,6 @@ export type StoreReads = Pick<
   | "getRunEntries"
   | "listRunMessages"
   | "listRunWaiters"
+  | "countActive"
+  | "countWaiting"
 >;

@@ -2,6 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { Engine } from "../engine/engine.js";
 import type { StoreReads } from "../engine/reads.js";
+import type { LeaderLocator } from "../cluster/leader-locator.js";
 import type { Scheduler } from "../engine/scheduler.js";
 import type { Settings } from "../engine/settings.js";
 import { HttpError } from "../errors.js";
@@ -26,6 +27,8 @@ export interface AppDeps {
   config: Config;
   /** This node's readiness: whether it holds its lease (always, for the sole node of a store), and whether it leads. */
   readiness(): Readiness;
+  /** In a cluster: where the leader is, for reads only it can answer exactly. */
+  leader?: LeaderLocator;
 }
 
 export interface Readiness {

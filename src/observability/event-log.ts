@@ -20,6 +20,7 @@ export function subscribeEventLog(engine: Engine, log: FastifyBaseLogger): void 
   engine.on("scheduleLate", (userId, scheduleId, lateMs) => log.info({ event: "scheduleLate", userId, scheduleId, lateMs }, "schedule fired late"));
   engine.on("delivered", (m) => log.debug({ event: "delivered", userId: m.userId, messageId: m.id, url: m.url, attempt: m.retried }, "message delivered"));
   engine.on("error", (err: unknown) => log.error({ event: "engineError", err }, "engine error"));
+  engine.on("takenOver", (m) => log.warn({ event: "takenOver", userId: m.userId, messageId: m.id }, "attempt taken over by another node (this one was taken as gone): its outcome here is dropped"));
   engine.on("storeError", throttled((err, suppressed) => log.warn({ event: "storeError", err, suppressed }, "store write failed")));
 }
 

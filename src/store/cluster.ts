@@ -51,6 +51,8 @@ export interface ClusterMembership {
   leave(leaderEpoch: number | undefined): Promise<void>;
   /** Listens for other nodes' news; `onReconnect` is called after every reconnect (news may have been missed). */
   listen(onNews: (news: ClusterNews) => void, onReconnect: () => void): Promise<void>;
+  /** The leader's advertised URL (`info.url`) while its lease holds; undefined when there is no leader now. */
+  leader(): Promise<{ nodeId: string; url?: string } | undefined>;
   /** Of these messages in flight, those with a cancel asked (what a missed notice would have said). */
   cancelsRequested(ids: string[]): Promise<string[]>;
   close(): Promise<void>;

@@ -53,6 +53,8 @@ export interface Store {
   /** The states of the given messages (any user), for a schedule's `lastScheduleStates`. */
   messageStates(ids: string[]): Promise<Map<string, MessageState>>;
   listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;
+  /** A user's messages whose attempt is in flight (on any node), or only those of one flow-control key. */
+  countActive(userId: string, flowKey?: string): Promise<number>;
   /** Messages of a flow-control key that are due and waiting (pending, due by `nowMs`). */
   countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number>;
   /** The saved rate windows of flow-control keys. */

@@ -575,6 +575,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await s.findUnfinished("u1", { messageIds: ["m1", "m3"] })).toEqual(["m1"]);
       });
 
+      it("a cancel asked for an attempt in flight is applied, and logged, only while the message is active", async () => {
+        const s = await fresh();
+        await s.commit([
+          { op: "insertMessage", message: message({ id: "a1", state: "active" }) },
+          { op: "insertMessage", message: message({ id: "p1" }) },
+        ]);
+        const asked = (id: string, userId = "u1") => ({ op: "requestCancel" as const, userId, id, events: [event(id, "CANCEL_REQUESTED", 7)] });
+        const results = await s.commit([asked("a1"), asked("p1"), asked("a1", "u2"), asked("missing")]);
+        expect(results.map((r) => r.applied)).toEqual([true, false, false, false]);
+        const logged = await s.listEvents("u1", { state: ["CANCEL_REQUESTED"] }, { count: 10 });
+        expect(logged.items.map((e) => e.messageId)).toEqual(["a1"]);
+      });
+
       it("counts a queue's lag, a key's waiting messages and a queue's slot holders", async () => {
         const s = await fresh();
         await s.commit([
@@ -587,6 +600,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await s.countQueueLag("u1", "q")).toBe(3);
         expect(await s.countQueueLag("u2", "q")).toBe(0);
         expect(await s.countWaiting("u1", "k", 60)).toBe(1);
+        expect(await s.countActive("u1")).toBe(1);
+        expect(await s.countActive("u1", "k")).toBe(1);
+        expect(await s.countActive("u1", "other")).toBe(0);
+        expect(await s.countActive("u2")).toBe(0);
         const holders = (await s.listQueueHolders()).sort((a, b) => a.id.localeCompare(b.id));
         expect(holders).toEqual([
           { userId: "u1", queueName: "q", id: "q2", finished: false, callbacks: 0 },

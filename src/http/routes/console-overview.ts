@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../request.js";
 import { knownQuery, type EndpointParams } from "../endpoint-params.js";
 import type { LogState } from "../../model/log.js";
+import { answeredByLeader } from "../leader-reads.js";
 
 const OVERVIEW_PARAMS: EndpointParams = { ids: [], filters: [], options: [] };
 
@@ -41,10 +42,13 @@ async function countAll<T>(
  * not give in one call: the last hour per minute (published, delivered, retried, failed), attempts in flight,
  * messages due and waiting for a slot, messages not yet due, DLQ entries and workflow runs under way.
  */
-export function consoleOverviewRoutes({ engine, reads: store }: AppDeps) {
+export function consoleOverviewRoutes(deps: AppDeps) {
+  const { engine, reads: store } = deps;
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get("/v2/console/overview", async (req) => {
+    app.get("/v2/console/overview", async (req, reply) => {
       knownQuery(req, OVERVIEW_PARAMS);
+      // The figures of attempts in flight and messages waiting are the leader's (in a cluster).
+      if (await answeredByLeader(req, reply, deps.leader)) return reply;
       const userId = req.userId;
       const now = engine.clock.now();
       const fromMs = Math.floor((now - HOUR_MS) / BUCKET_MS) * BUCKET_MS + BUCKET_MS;
@@ -68,7 +72,8 @@ export function consoleOverviewRoutes({ engine, reads: store }: AppDeps) {
       );
 
       const unfinished = await store.findUnfinished(userId, {}, MAX_UNFINISHED + 1);
-      const inFlight = engine.userInFlight(userId);
+      // In a cluster attempts run on every node: the store counts them all.
+      const inFlight = engine.role.nodeId === undefined ? engine.userInFlight(userId) : await store.countActive(userId);
       const dueWaiting = unfinished.filter((id) => engine.isWaiting(id)).length;
       const dlq = await countAll(MAX_DLQ, 1000, (cursor, count) => store.listDlq(userId, {}, { cursor, count }));
       const runs = await countAll(MAX_ACTIVE_RUNS, 100, (cursor, count) => store.listRuns(userId, { state: ["RUN_STARTED"] }, { cursor, count }));

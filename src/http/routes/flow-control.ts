@@ -4,6 +4,8 @@ import type { AppDeps } from "../request.js";
 import { one, type Query } from "../query.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { MAX_PARALLELISM, MAX_RATE } from "../../protocol/publish-headers.js";
+import type { FlowInfo } from "../../engine/flow-limiter.js";
+import { answeredByLeader } from "../leader-reads.js";
 
 function positiveInt(q: Query, name: string, max: number): number | undefined {
   const v = one(q, name);
@@ -20,20 +22,37 @@ function flag(q: Query, name: string): boolean {
 }
 
 /** Flow-control keys at run time (SPEC §2.9) and the user's global parallelism. */
-export function flowControlRoutes({ engine, settings, config }: AppDeps) {
+export function flowControlRoutes(deps: AppDeps) {
+  const { engine, settings, config } = deps;
+  /**
+   * On a node of a cluster that does not lead, the lanes are the leader's: the counts come from the store (exact),
+   * the settings (pause, pins) from this node's copy, kept in step with the others.
+   */
+  const seenHere = async (info: FlowInfo, userId: string): Promise<FlowInfo> => {
+    if (engine.role.nodeId === undefined || engine.leading) return info;
+    const [active, waiting] = await Promise.all([deps.reads.countActive(userId, info.flowControlKey), deps.reads.countWaiting(userId, info.flowControlKey, Date.now())]);
+    return { ...info, parallelismCount: active, waitListSize: waiting };
+  };
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get("/v2/flowControl", async (req) => settings.listFlow(req.userId, one(knownQuery(req, PARAMS.flowControlList), "search")));
+    app.get("/v2/flowControl", async (req, reply) => {
+      const search = one(knownQuery(req, PARAMS.flowControlList), "search");
+      if (await answeredByLeader(req, reply, deps.leader)) return reply;
+      return Promise.all((await settings.listFlow(req.userId, search)).map((info) => seenHere(info, req.userId)));
+    });
 
-    app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req) => settings.flowInfo(req.userId, req.params.key));
+    app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req, reply) => {
+      if (await answeredByLeader(req, reply, deps.leader)) return reply;
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
+    });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pause", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "pause" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/resume", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "resume" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pin", async (req) => {
@@ -45,30 +64,31 @@ export function flowControlRoutes({ engine, settings, config }: AppDeps) {
         throw badRequest("pin needs at least one of parallelism, rate or period");
       }
       await settings.steerFlow(req.userId, req.params.key, { kind: "pin", parallelism, rate, periodSec });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/unpin", async (req) => {
       const q = req.query as Query;
       await settings.steerFlow(req.userId, req.params.key, { kind: "unpin", parallelism: flag(q, "parallelism"), rate: flag(q, "rate") });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/resetRate", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "resetRate" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     // Back to the messages' own configuration: unpinned, resumed, a fresh rate window.
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/reset", async (req) => {
       await settings.steerFlow(req.userId, req.params.key, { kind: "reset" });
-      return settings.flowInfo(req.userId, req.params.key);
+      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
     });
 
     app.get("/v2/globalParallelism", async (req) => ({
       // What actually bounds this user: global parallelism, or their share of the process's slots when lower.
       parallelismMax: engine.userLimit,
-      parallelismCount: engine.userInFlight(req.userId),
+      // In a cluster, attempts run on every node: the store counts them all.
+      parallelismCount: engine.role.nodeId === undefined ? engine.userInFlight(req.userId) : await deps.reads.countActive(req.userId),
     }));
   };
 }

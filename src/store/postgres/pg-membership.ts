@@ -115,6 +115,12 @@ export class PgMembership implements ClusterMembership {
     this.relistenTimer.unref();
   }
 
+  async leader(): Promise<{ nodeId: string; url?: string } | undefined> {
+    const row = (await this.query<{ node_id: string; info: { url?: unknown } }>(C.CURRENT_LEADER)).rows[0];
+    if (!row) return undefined;
+    return { nodeId: row.node_id, ...(typeof row.info?.url === "string" ? { url: row.info.url } : {}) };
+  }
+
   async cancelsRequested(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     return (await this.query<{ id: string }>(CANCELS_REQUESTED, [ids])).rows.map((r) => r.id);

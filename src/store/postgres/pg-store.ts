@@ -180,6 +180,10 @@ export class PgStore implements Store {
     return (await this.rows(S.LIST_FLOW_SETTINGS)).map((r) => ({ userId: r.user_id, key: r.key, settings: JSON.parse(r.settings) }));
   }
 
+  async countActive(userId: string, flowKey?: string): Promise<number> {
+    return (await this.rows(flowKey === undefined ? M.COUNT_ACTIVE : M.COUNT_ACTIVE_OF_KEY, flowKey === undefined ? [userId] : [userId, flowKey]))[0].n;
+  }
+
   async countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number> {
     return (await this.rows(M.COUNT_WAITING, [userId, flowKey, nowMs]))[0].n;
   }

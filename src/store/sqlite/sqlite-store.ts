@@ -437,6 +437,13 @@ export class SqliteStore implements Store {
     };
   }
 
+  async countActive(userId: string, flowKey?: string): Promise<number> {
+    const row = (flowKey === undefined
+      ? this.cached(`SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND state = 'active'`).get(userId)
+      : this.cached(`SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND flow_key = ? AND state = 'active'`).get(userId, flowKey)) as Row;
+    return row.n;
+  }
+
   async countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number> {
     const row = this.cached(
       `SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND flow_key = ? AND state = 'pending' AND due_ms <= ?`,

@@ -32,3 +32,7 @@ export const REMOVE_NODE = `DELETE FROM sluice_node WHERE node_id = $1`;
 
 /** Nodes gone for a minute: kept that long for operators to see, then removed. */
 export const FORGET_DEAD_NODES = `DELETE FROM sluice_node WHERE lease_until < now() - interval '1 minute'`;
+
+/** The leader while its lease holds, with its node's info. */
+export const CURRENT_LEADER = `SELECT l.node_id, n.info FROM sluice_leader l JOIN sluice_node n ON n.node_id = l.node_id
+  WHERE l.id = 1 AND l.lease_until > now()`;

@@ -125,6 +125,12 @@ export const MESSAGE_STATES = `SELECT id, state FROM messages WHERE id = ANY($1:
 /** $1 user_id, $2 queue_name */
 export const QUEUE_LAG = `SELECT count(*) AS n FROM messages WHERE user_id = $1 AND queue_name = $2 AND state IN ('pending', 'active')`;
 
+/** $1 user_id */
+export const COUNT_ACTIVE = `SELECT count(*)::integer AS n FROM messages WHERE user_id = $1 AND state = 'active'`;
+
+/** $1 user_id, $2 flow_key */
+export const COUNT_ACTIVE_OF_KEY = `SELECT count(*)::integer AS n FROM messages WHERE user_id = $1 AND flow_key = $2 AND state = 'active'`;
+
 /** $1 user_id, $2 flow_key, $3 now_ms */
 export const COUNT_WAITING = `SELECT count(*) AS n FROM messages WHERE user_id = $1 AND flow_key = $2 AND state = 'pending' AND due_ms <= $3`;
 

@@ -1,0 +1,146 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { PgStore } from "../../src/store/postgres/pg-store.js";
+import type { ClusterMembership, ClusterNews } from "../../src/store/cluster.js";
+import { isFencedOut } from "../../src/store/store-errors.js";
+import { dropSchema, schemaUrl } from "../helpers/postgres.js";
+import { event, message } from "./contract.js";
+
+/**
+ * The PostgreSQL store as a node of a cluster: two stores on one schema stand for two nodes. What the fences and
+ * leases promise is checked here against the real database; the same promises under real processes and faults are
+ * in test/cluster/.
+ */
+
+const made: string[] = [];
+const opened: { store: PgStore; member: ClusterMembership }[] = [];
+afterAll(async () => {
+  for (const o of opened) {
+    await o.member.close();
+    await o.store.close();
+  }
+  for (const url of made) await dropSchema(url);
+});
+
+const LEASE_MS = 1000;
+
+async function node(url: string, nodeId: string): Promise<{ store: PgStore; member: ClusterMembership }> {
+  const store = await PgStore.open(url);
+  const member = store.joinCluster(nodeId, { leaseMs: LEASE_MS, info: { test: true } });
+  await member.register();
+  const o = { store, member };
+  opened.push(o);
+  return o;
+}
+
+function freshSchema(): string {
+  const url = schemaUrl();
+  made.push(url);
+  return url;
+}
+
+const start = (id: string) => ({ op: "updateMessage" as const, id, expectState: "pending" as const, state: "active" as const, retried: 0, dueMs: 0 });
+const finish = (id: string, owner: string | null) => ({ op: "updateMessage" as const, id, expectState: "active" as const, state: "delivered" as const, retried: 1, dueMs: 0, finishedMs: 9, owner });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("PostgreSQL store in a cluster", () => {
+  it("one node leads at a time; only the leader's starts apply, and a start after a takeover does not", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    const b = await node(url, "node-b");
+    const ha = await a.member.heartbeat(undefined);
+    const hb = await b.member.heartbeat(undefined);
+    expect(ha).toEqual({ alive: true, leaderEpoch: 1 });
+    expect(hb).toEqual({ alive: true, leaderEpoch: undefined });
+    await a.store.commit([{ op: "insertMessage", message: message({ id: "m1" }) }, { op: "insertMessage", message: message({ id: "m2" }) }]);
+    // The follower's start is refused (not leading), the leader's applies.
+    expect((await b.store.commit([start("m1")]))[0].applied).toBe(false);
+    expect((await a.store.commit([start("m1")]))[0].applied).toBe(true);
+    expect((await a.store.getMessage("u1", "m1"))?.nodeId).toBe("node-a");
+    // a stops renewing while b goes on: once both of a's leases pass, b takes the leadership (epoch 2), not before,
+    // and a's starts stop applying.
+    let claimed: number | undefined;
+    const silentSince = Date.now();
+    for (let i = 0; i < 12 && claimed === undefined; i++) {
+      await sleep(LEASE_MS / 4);
+      claimed = (await b.member.heartbeat(undefined)).leaderEpoch;
+    }
+    expect(claimed).toBe(2);
+    expect(Date.now() - silentSince).toBeGreaterThanOrEqual(LEASE_MS - 50);
+    expect((await a.store.commit([start("m2")]))[0].applied).toBe(false);
+    expect((await b.store.commit([start("m2")]))[0].applied).toBe(true);
+    // a's lease had passed: it can never renew it again.
+    expect(await a.member.heartbeat(1)).toEqual({ alive: false });
+  });
+
+  it("an outcome is refused, with everything committed with it, unless the message is still in flight on its node", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    expect((await a.member.heartbeat(undefined)).leaderEpoch).toBe(1);
+    await a.store.commit([{ op: "insertMessage", message: message({ id: "m1", state: "active" }) }]);
+    expect((await a.store.getMessage("u1", "m1"))?.nodeId).toBe("node-a");
+    // Another node's outcome for it fails the whole commit, its DLQ entry included.
+    const err = await a.store
+      .commit([finish("m1", "node-gone"), { op: "insertDlq", entry: { dlqId: "d1", userId: "u1", messageId: "m1", createdMs: 9 } }])
+      .catch((e: unknown) => e);
+    expect(isFencedOut(err)).toBe(true);
+    expect(await a.store.getDlq("u1", "d1")).toBeUndefined();
+    expect((await a.store.getMessage("u1", "m1"))?.state).toBe("active");
+    expect((await a.store.commit([finish("m1", "node-a")]))[0].applied).toBe(true);
+    expect((await a.store.getMessage("u1", "m1"))?.state).toBe("delivered");
+  });
+
+  it("lists as orphans only the active messages of nodes whose lease has passed", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    const b = await node(url, "node-b");
+    await a.store.commit([{ op: "insertMessage", message: message({ id: "on-a", state: "active" }) }]);
+    await b.store.commit([{ op: "insertMessage", message: message({ id: "on-b", state: "active" }) }]);
+    expect(await a.store.listActive()).toEqual([]);
+    // b falls silent; a keeps renewing.
+    for (let i = 0; i < 6; i++) {
+      await sleep(LEASE_MS / 4);
+      expect((await a.member.heartbeat(undefined)).alive).toBe(true);
+    }
+    const orphans = await a.store.listActive();
+    expect(orphans.map((m) => [m.id, m.nodeId])).toEqual([["on-b", "node-b"]]);
+  });
+
+  it("tells the other nodes what a commit stored and changed, once per commit, and not the node itself", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    const b = await node(url, "node-b");
+    const heardByA: ClusterNews[] = [];
+    const heardByB: ClusterNews[] = [];
+    await a.member.listen((n) => heardByA.push(n), () => undefined);
+    await b.member.listen((n) => heardByB.push(n), () => undefined);
+    const now = Date.now();
+    await a.store.commit([
+      { op: "insertMessage", message: message({ id: "soon", dueMs: now + 1000 }) },
+      { op: "insertMessage", message: message({ id: "much-later", dueMs: now + 3_600_000 }) },
+      { op: "insertMessage", message: message({ id: "running", state: "active" }) },
+      { op: "putQueue", queue: { userId: "u1", name: "q", parallelism: 2, paused: false, createdAtMs: 1, updatedAtMs: 1 } },
+    ]);
+    await a.store.commit([{ op: "requestCancel", userId: "u1", id: "running", events: [event("running", "CANCEL_REQUESTED", 2)] }]);
+    for (let i = 0; i < 50 && heardByB.length < 2; i++) await sleep(20);
+    expect(heardByB).toEqual([
+      { from: "node-a", due: [["soon", now + 1000]], cancels: [], changed: ["queues"], leaderReleased: false },
+      { from: "node-a", due: [], cancels: ["running"], changed: [], leaderReleased: false },
+    ]);
+    expect(heardByA).toEqual([]);
+    expect(await b.member.cancelsRequested(["running", "soon"])).toEqual(["running"]);
+  });
+
+  it("a node that leaves lets the leadership go at once", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    const b = await node(url, "node-b");
+    const heard: ClusterNews[] = [];
+    await b.member.listen((n) => heard.push(n), () => undefined);
+    expect((await a.member.heartbeat(undefined)).leaderEpoch).toBe(1);
+    expect((await b.member.heartbeat(undefined)).leaderEpoch).toBeUndefined();
+    await a.member.leave(1);
+    for (let i = 0; i < 50 && heard.length < 1; i++) await sleep(20);
+    expect(heard.map((n) => n.leaderReleased)).toEqual([true]);
+    expect((await b.member.heartbeat(undefined)).leaderEpoch).toBe(2);
+  });
+});

@@ -12,6 +12,7 @@
  *   workflows BENCH_WORKFLOW_N (1000) concurrent runs of a 5-step workflow served by the real SDK, then 5×N
  *             runs answered by a minimal endpoint speaking the same protocol (Sluice's own cost per step)
  *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
+ *   cluster   (PostgreSQL only) 1, 2 and 3 nodes on one schema: batch, single and latency (bench/cluster.ts)
  *
  * BENCH_DATABASE=postgres://postgres@127.0.0.1:5432/test runs every scenario on the PostgreSQL store instead (each server
  * of the run in a schema of its own, dropped at the end), and reports PostgreSQL's own CPU beside Sluice's.
@@ -25,6 +26,7 @@ import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import { DEV_USERS, tokenFor } from "../src/config.js";
 import { workflowProtocolScenario, workflowScenario } from "./workflows.js";
+import { clusterScenarios } from "./cluster.js";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 const TOKEN = tokenFor(DEV_USERS[0]);
@@ -428,6 +430,11 @@ async function main(): Promise<void> {
         await stop(wf, "SIGKILL");
         rmSync(wfDir, { recursive: true, force: true });
       }
+    }
+    // --- several nodes on one PostgreSQL ----------------------------------------------------------
+    if (runs("cluster") && DATABASE) {
+      const kit = { start: startSluice, stop, recv, dest, report, publish, batch, pool, cpuSeconds, postgresCpuSeconds, summary, env };
+      await clusterScenarios(kit);
     }
     // --- a million pending ----------------------------------------------------------------------
     if (runs("pending")) {

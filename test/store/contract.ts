@@ -118,6 +118,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await logOf("c")).toEqual(["CREATED@1"]);
         expect(await logOf("d")).toEqual(["CREATED@1", "CANCEL_REQUESTED@4"]);
         expect(await logOf("x")).toEqual([]);
+        // The log is in op order across messages too, as if the ops were committed one by one.
+        const log = (await s.listEvents("u1", {}, { count: 100, asc: true })).items.map((e) => `${e.messageId}:${e.state}`);
+        expect(log).toEqual([
+          "a:CREATED", "b:CREATED", "c:CREATED", "d:CREATED", "a:ACTIVE", "b:ACTIVE", "d:CANCEL_REQUESTED", "a:DELIVERED", "b:DELIVERED",
+          "a:CANCEL_REQUESTED",
+        ]);
         const d2 = (await s.getDlq("u1", "d2"))!;
         expect([d2.message.id, d2.responseStatus, d2.responseBody?.toString(), d2.error]).toEqual(["a", 500, "no", "boom"]);
         expect((await s.listDlq("u1", {}, { count: 10, asc: true })).items.map((e) => e.dlqId)).toEqual(["d1", "d2"]);

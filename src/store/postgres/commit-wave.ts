@@ -28,21 +28,22 @@ type Send = (text: string, values: unknown[]) => Promise<pg.QueryResult>;
 const APPLIED: OpResult = { applied: true };
 
 /**
- * The hot unconditional writes of a run of consecutive ops, held back and sent as one statement per kind
- * (sql/batches.ts) when the run ends: message inserts, the events written with no condition, fenced moves (plain,
- * start, outcome) and DLQ entries. A kind with a single op is sent as that op's own statement, whose plan is
- * cheaper than an unnest of one (the common case when the node is not busy).
+ * The hot writes of a run of consecutive ops, held back and sent merged when the run ends (sql/batches.ts): one
+ * statement for the message inserts, one for the fenced moves of every kind (plain, start, outcome) together with
+ * every event of the run, in op order, and one for the DLQ entries. A lone insert, DLQ entry, or move without
+ * other events is sent as that op's own statement, whose plan is cheaper than an unnest of one (the common case
+ * when the node is not busy).
  *
  * Merging is exact because a wave never holds two ops on one message id (`touches` says when an op must start a
- * new wave), so no op of a wave sees another's effect; and the commit flushes the wave before any op that reads
- * what the wave writes or decides on an answer. Events of one message keep their order; events of different
- * messages of one wave are numbered inserts first, then moves, which no reader can tell from op order (they
- * commit together).
+ * new wave), so no op of a wave sees another's effect; the commit flushes the wave before any op that reads what
+ * the wave writes or decides on an answer; and the log's events are numbered in op order, as if written one by one.
  */
 export class CommitWave {
   private readonly inserts: Row[] = [];
-  private readonly loose: LogEvent[] = [];
-  private readonly moves = new Map<MoveKind, { moves: Move[]; settle: ((r: Promise<pg.QueryResult>) => void)[] }>();
+  /** Every event of the wave in op order, with the move (1-based) it depends on, if any. */
+  private readonly events: { move: number | null; event: LogEvent }[] = [];
+  private readonly moves: Move[] = [];
+  private readonly settle: ((r: Promise<pg.QueryResult>) => void)[] = [];
   private readonly dlq: DlqEntry[] = [];
   private readonly ids = new Set<string>();
 
@@ -61,13 +62,13 @@ export class CommitWave {
   insert(row: Row, events: LogEvent[] | undefined): OpResult {
     this.claim(row.id, events);
     this.inserts.push(row);
-    if (events) this.loose.push(...events);
+    for (const event of events ?? []) this.events.push({ move: null, event });
     return APPLIED;
   }
 
   event(e: LogEvent): OpResult {
     this.claim(e.messageId, undefined);
-    this.loose.push(e);
+    this.events.push({ move: null, event: e });
     return APPLIED;
   }
 
@@ -79,10 +80,10 @@ export class CommitWave {
   /** Resolves once the wave is sent and answered: whether the message moved. */
   move(m: Move): Promise<OpResult> {
     this.claim(m.id, m.events);
-    let batch = this.moves.get(m.kind);
-    if (!batch) this.moves.set(m.kind, (batch = { moves: [], settle: [] }));
-    const i = batch.moves.push(m) - 1;
-    const answered = new Promise<pg.QueryResult>((resolve) => batch.settle.push(resolve));
+    const i = this.moves.push(m) - 1;
+    // The events of a move are its message's, whatever they name.
+    for (const event of m.events) this.events.push({ move: i + 1, event: { ...event, messageId: m.id } });
+    const answered = new Promise<pg.QueryResult>((resolve) => this.settle.push(resolve));
     const result = answered.then((r): OpResult => ({ applied: r.rows[i].moved === 1 }));
     // Awaited with the commit's other results; a failed statement is reported by the commit, never left unhandled.
     result.catch(() => undefined);
@@ -94,23 +95,25 @@ export class CommitWave {
     for (const e of events ?? []) this.ids.add(e.messageId);
   }
 
-  /** Sends what the wave holds (inserts first, so the events of a message inserted here follow it) and empties it. */
+  /** Sends what the wave holds and empties it. */
   flush(send: Send): void {
     if (this.inserts.length === 1) send(INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS.map((c) => this.inserts[0][c]));
     else if (this.inserts.length) send(INSERT_MESSAGES, insertArrays(this.inserts));
-    if (this.loose.length) send(INSERT_EVENTS, eventArrays(this.loose));
-    for (const [kind, batch] of this.moves) {
-      const sent = batch.moves.length === 1 ? send(MOVE_MESSAGE[kind], this.oneMoveValues(kind, batch.moves[0])) : send(MOVE_MESSAGES[kind], this.moveValues(kind, batch.moves));
-      for (const settle of batch.settle) settle(sent);
+    if (this.moves.length === 0) {
+      if (this.events.length) send(INSERT_EVENTS, eventArrays(this.events.map((e) => e.event)));
+    } else {
+      const alone = this.moves.length === 1 && this.events.every((e) => e.move !== null);
+      const sent = alone ? send(MOVE_MESSAGE[this.moves[0].kind], this.oneMoveValues(this.moves[0])) : send(MOVE_MESSAGES, this.moveValues());
+      for (const settle of this.settle) settle(sent);
     }
     if (this.dlq.length === 1) send(INSERT_DLQ, dlqArrays(this.dlq).map((column) => (column as unknown[])[0]));
     else if (this.dlq.length) send(INSERT_DLQ_ENTRIES, dlqArrays(this.dlq));
-    this.inserts.length = this.loose.length = this.dlq.length = 0;
-    this.moves.clear();
+    this.inserts.length = this.events.length = this.moves.length = this.settle.length = this.dlq.length = 0;
     this.ids.clear();
   }
 
-  private oneMoveValues(kind: MoveKind, m: Move): unknown[] {
+  private oneMoveValues(m: Move): unknown[] {
+    const kind = m.kind;
     // Its events name no message: the statement writes them for the one it moved.
     const [userIds, , ...events] = eventArrays(m.events);
     const values: unknown[] = [m.state, m.retried, m.dueMs, m.finishedMs, m.id, m.expectState, userIds, ...events];
@@ -119,16 +122,15 @@ export class CommitWave {
     return values;
   }
 
-  private moveValues(kind: MoveKind, moves: Move[]): unknown[] {
-    const events = moves.flatMap((m, i) => m.events.map((e) => ({ e, move: i + 1 })));
-    const values: unknown[] = [
-      moves.map((m) => m.id), moves.map((m) => m.state), moves.map((m) => m.retried), moves.map((m) => m.dueMs),
-      moves.map((m) => m.finishedMs), moves.map((m) => m.expectState), moves.map((m) => m.owner),
-      events.map((x) => x.move), events.map((x) => x.e.userId), events.map((x) => x.e.timeMs), events.map((x) => x.e.state),
-      events.map((x) => eventDetail(x.e)), events.map((x) => x.e.responseBody ?? null),
+  private moveValues(): unknown[] {
+    const moves = this.moves;
+    const events = this.events;
+    return [
+      moves.map((m) => m.id), moves.map((m) => m.kind), moves.map((m) => m.state), moves.map((m) => m.retried),
+      moves.map((m) => m.dueMs), moves.map((m) => m.finishedMs), moves.map((m) => m.expectState), moves.map((m) => m.owner),
+      events.map((e) => e.move), ...eventArrays(events.map((e) => e.event)),
+      this.member?.nodeId ?? null, this.member?.leaderEpoch ?? -1,
     ];
-    if (kind === "start") values.push(this.member!.nodeId, this.member!.leaderEpoch ?? -1);
-    return values;
   }
 }
 

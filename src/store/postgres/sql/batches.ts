@@ -35,46 +35,37 @@ export const INSERT_DLQ_ENTRIES = `INSERT INTO dlq (dlq_id, user_id, message_id,
 export type MoveKind = "plain" | "start" | "finish";
 
 /**
- * Fenced moves of distinct messages: each moves only from its expected state, and its events are written only when
- * it moved, in the order given. Parameters:
- * $1 ids, $2 states, $3 retried[], $4 due_ms[], $5 finished_ms[], $6 expected states, $7 owners (finish: the node
- * that ran the attempt; unused otherwise),
- * events of all the moves, in order: $8 the move each belongs to (1-based), $9 user_ids, $10 time_ms[], $11 states,
- * $12 details, $13 response_bodies;
- * start: $14 this node, $15 its leader epoch.
+ * Fenced moves of distinct messages, each of its kind, with every event of the wave: each moves only from its
+ * expected state; an event that belongs to a move is written only if that move happened; all events are written
+ * in the order given, so the log's order is the ops' order. Parameters:
+ * $1 ids, $2 kinds, $3 states, $4 retried[], $5 due_ms[], $6 finished_ms[], $7 expected states, $8 owners (finish:
+ * the node that ran the attempt; NULL otherwise);
+ * events: $9 the move each belongs to (1-based; NULL: written in any case), $10 user_ids, $11 message_ids,
+ * $12 time_ms[], $13 states, $14 details, $15 response_bodies;
+ * $16 this node, $17 its leader epoch (starts only: -1, no epoch, never matches).
  * → one row per move, in order: `moved` (0 or 1). An outcome that did not move raises SL001 instead.
  */
-function moveMessages(kind: MoveKind): string {
-  const set = {
-    plain: "node_id = NULL",
-    start: "node_id = $14",
-    finish: "node_id = NULL, cancel_requested = false",
-  }[kind];
-  const fence = {
-    plain: "",
-    // Only the leader starts attempts; -1 (no epoch) never matches. Locked once for the statement, as for one op.
-    start: "AND EXISTS (SELECT 1 FROM sluice_leader WHERE id = 1 AND node_id = $14 AND epoch = $15 FOR SHARE)",
-    finish: "AND m.node_id IS NOT DISTINCT FROM w.owner",
-  }[kind];
-  // Evaluated after the sort, so the first outcome (in op order) that lost its message is the one named.
-  const answer = kind === "finish" ? "CASE WHEN moved.n IS NOT NULL THEN 1 ELSE sluice_fenced_out(w.id) END" : "(moved.n IS NOT NULL)::integer";
-  return `WITH w AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
-      WITH ORDINALITY AS w(id, state, retried, due_ms, finished_ms, expect_state, owner, n)
+export const MOVE_MESSAGES = `WITH w AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
+      WITH ORDINALITY AS w(id, kind, state, retried, due_ms, finished_ms, expect_state, owner, n)
   ), moved AS (
-    UPDATE messages m SET state = w.state, retried = w.retried, due_ms = w.due_ms, finished_ms = w.finished_ms, ${set}
-    FROM w WHERE m.id = w.id AND m.state = w.expect_state ${fence}
-    RETURNING w.n, w.id
+    UPDATE messages m SET state = w.state, retried = w.retried, due_ms = w.due_ms, finished_ms = w.finished_ms,
+      node_id = CASE WHEN w.kind = 'start' THEN $16::text END,
+      cancel_requested = CASE WHEN w.kind = 'finish' THEN false ELSE m.cancel_requested END
+    FROM w WHERE m.id = w.id AND m.state = w.expect_state
+      -- Only the leader starts attempts; the leadership row is locked (FOR SHARE) once, and only if a start asks.
+      AND (w.kind <> 'start' OR EXISTS (SELECT 1 FROM sluice_leader WHERE id = 1 AND node_id = $16::text AND epoch = $17::bigint FOR SHARE))
+      AND (w.kind <> 'finish' OR m.node_id IS NOT DISTINCT FROM w.owner)
+    RETURNING w.n
   ), logged AS (
     INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body)
-    SELECT e.user_id, moved.id, e.time_ms, e.state, e.detail, e.response_body
-    FROM unnest($8::integer[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::bytea[])
-      WITH ORDINALITY AS e(move, user_id, time_ms, state, detail, response_body, k)
-    JOIN moved ON moved.n = e.move
+    SELECT e.user_id, e.message_id, e.time_ms, e.state, e.detail, e.response_body
+    FROM unnest($9::integer[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::bytea[])
+      WITH ORDINALITY AS e(move, user_id, message_id, time_ms, state, detail, response_body, k)
+    LEFT JOIN moved ON moved.n = e.move
+    WHERE e.move IS NULL OR moved.n IS NOT NULL
     ORDER BY e.k
   )
-  SELECT ${answer} AS moved FROM w LEFT JOIN moved ON moved.n = w.n ORDER BY w.n`;
-}
-
-/** The three statements of moveMessages, built once (a statement is prepared once per text). */
-export const MOVE_MESSAGES: Record<MoveKind, string> = { plain: moveMessages("plain"), start: moveMessages("start"), finish: moveMessages("finish") };
+  -- Evaluated after the sort, so the first outcome (in op order) that lost its message is the one named.
+  SELECT CASE WHEN moved.n IS NOT NULL THEN 1 WHEN w.kind = 'finish' THEN sluice_fenced_out(w.id) ELSE 0 END AS moved
+  FROM w LEFT JOIN moved ON moved.n = w.n ORDER BY w.n`;

@@ -62,8 +62,8 @@ export const MOVE_MESSAGES = `WITH w AS (
     SELECT e.user_id, e.message_id, e.time_ms, e.state, e.detail, e.response_body
     FROM unnest($9::integer[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::bytea[])
       WITH ORDINALITY AS e(move, user_id, message_id, time_ms, state, detail, response_body, k)
-    LEFT JOIN moved ON moved.n = e.move
-    WHERE e.move IS NULL OR moved.n IS NOT NULL
+    -- A hashed subplan: one lookup per event, however large the wave.
+    WHERE e.move IS NULL OR e.move IN (SELECT n FROM moved)
     ORDER BY e.k
   )
   -- Evaluated after the sort, so the first outcome (in op order) that lost its message is the one named.

@@ -433,7 +433,7 @@ async function main(): Promise<void> {
     }
     // --- several nodes on one PostgreSQL ----------------------------------------------------------
     if (runs("cluster") && DATABASE) {
-      const kit = { start: startSluice, stop, recv, dest, report, publish, batch, pool, cpuSeconds, postgresCpuSeconds, summary, env };
+      const kit = { database: DATABASE, start: startSluice, stop, recv, dest, report, publish, batch, pool, cpuSeconds, summary, env };
       await clusterScenarios(kit);
     }
     // --- a million pending ----------------------------------------------------------------------

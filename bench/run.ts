@@ -13,6 +13,7 @@
  *             runs answered by a minimal endpoint speaking the same protocol (Sluice's own cost per step);
  *             `workflows-minimal` runs only the second
  *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
+ *   cluster   (PostgreSQL only) 1, 2 and 3 nodes on one schema: batch, single and latency (bench/cluster.ts)
  *
  * BENCH_DATABASE=postgres://postgres@127.0.0.1:5432/test runs every scenario on the PostgreSQL store instead (each server
  * of the run in a schema of its own, dropped at the end), and reports PostgreSQL's own CPU beside Sluice's.
@@ -26,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import { DEV_USERS, tokenFor } from "../src/config.js";
 import { workflowProtocolScenario, workflowScenario } from "./workflows.js";
+import { clusterScenarios } from "./cluster.js";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 const TOKEN = tokenFor(DEV_USERS[0]);
@@ -432,6 +434,11 @@ async function main(): Promise<void> {
         await stop(wf, process.env.BENCH_NODE_ARGS ? "SIGTERM" : "SIGKILL");
         rmSync(wfDir, { recursive: true, force: true });
       }
+    }
+    // --- several nodes on one PostgreSQL ----------------------------------------------------------
+    if (runs("cluster") && DATABASE) {
+      const kit = { database: DATABASE, start: startSluice, stop, recv, dest, report, publish, batch, pool, cpuSeconds, summary, env };
+      await clusterScenarios(kit);
     }
     // --- a million pending ----------------------------------------------------------------------
     if (runs("pending")) {

@@ -3,7 +3,7 @@ import type { Store, StoredSchedule, WriteOp } from "../../src/store/store.js";
 import { classifyStoreError } from "../../src/store/store-errors.js";
 import type { DlqEntry } from "../../src/model/dlq.js";
 import type { LogEvent } from "../../src/model/log.js";
-import type { MessageRecord } from "../../src/model/message.js";
+import type { MessageRecord, MessageState } from "../../src/model/message.js";
 import type { RunRecord } from "../../src/model/run.js";
 import type { StoredRunEvent, StoredWaiter } from "../../src/model/waiter.js";
 
@@ -84,6 +84,65 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         const got = (await s.getMessage("u1", "m1"))!;
         expect([got.state, got.retried, got.finishedMs]).toEqual(["delivered", 1, 4]);
         expect(await logStates(s)).toEqual(["CREATED", "ACTIVE", "DELIVERED", "CANCEL_REQUESTED"]);
+      });
+
+      it("applies many ops on several ids in one commit as if one by one, each with its own result and events", async () => {
+        const s = await fresh();
+        await s.commit([{ op: "insertMessage", message: message({ id: "x" }) }]);
+        const fields = { labels: ["l1", 'with "quotes", commas {and} braces'], body: Buffer.from([0, 92, 39, 255]), queueName: "q", topicName: "t" };
+        const move = (id: string, from: MessageState, to: MessageState, state: LogEvent["state"], timeMs: number): WriteOp => ({
+          op: "updateMessage", id, expectState: from, state: to, retried: to === "delivered" ? 1 : 0, dueMs: timeMs,
+          finishedMs: to === "delivered" ? timeMs : undefined, events: [event(id, state, timeMs)],
+        });
+        const results = await s.commit([
+          ...["a", "b", "c", "d"].map((id): WriteOp => ({ op: "insertMessage", message: message({ id, ...(id === "b" ? fields : {}) }), events: [event(id, "CREATED", 1)] })),
+          move("x", "active", "delivered", "DELIVERED", 2),
+          move("a", "pending", "active", "ACTIVE", 3),
+          move("b", "pending", "active", "ACTIVE", 3),
+          move("c", "active", "delivered", "DELIVERED", 3),
+          { op: "event", event: event("d", "CANCEL_REQUESTED", 4) },
+          { op: "insertDlq", entry: dlq("d1", "x") },
+          { op: "insertDlq", entry: { ...dlq("d2", "a"), responseStatus: 500, responseBody: Buffer.from("no"), error: "boom" } },
+          move("a", "active", "delivered", "DELIVERED", 5),
+          move("b", "active", "delivered", "DELIVERED", 5),
+          { op: "event", event: event("a", "CANCEL_REQUESTED", 6) },
+        ]);
+        const applied = (a: boolean) => ({ applied: a });
+        expect(results).toEqual([true, true, true, true, false, true, true, false, true, true, true, true, true, true].map(applied));
+        expect(await s.getMessage("u1", "b")).toEqual(message({ id: "b", ...fields, state: "delivered", retried: 1, dueMs: 5, finishedMs: 5 }));
+        const states = (await s.getMessagesById(["a", "b", "c", "d", "x"])).map((m) => m.state);
+        expect(states).toEqual(["delivered", "delivered", "pending", "pending", "pending"]);
+        const logOf = async (id: string) => (await s.listEvents("u1", {}, { count: 100, asc: true })).items.filter((e) => e.messageId === id).map((e) => `${e.state}@${e.timeMs}`);
+        expect(await logOf("a")).toEqual(["CREATED@1", "ACTIVE@3", "DELIVERED@5", "CANCEL_REQUESTED@6"]);
+        expect(await logOf("b")).toEqual(["CREATED@1", "ACTIVE@3", "DELIVERED@5"]);
+        expect(await logOf("c")).toEqual(["CREATED@1"]);
+        expect(await logOf("d")).toEqual(["CREATED@1", "CANCEL_REQUESTED@4"]);
+        expect(await logOf("x")).toEqual([]);
+        // The log is in op order across messages too, as if the ops were committed one by one.
+        const log = (await s.listEvents("u1", {}, { count: 100, asc: true })).items.map((e) => `${e.messageId}:${e.state}`);
+        expect(log).toEqual([
+          "a:CREATED", "b:CREATED", "c:CREATED", "d:CREATED", "a:ACTIVE", "b:ACTIVE", "d:CANCEL_REQUESTED", "a:DELIVERED", "b:DELIVERED",
+          "a:CANCEL_REQUESTED",
+        ]);
+        const d2 = (await s.getDlq("u1", "d2"))!;
+        expect([d2.message.id, d2.responseStatus, d2.responseBody?.toString(), d2.error]).toEqual(["a", 500, "no", "boom"]);
+        expect((await s.listDlq("u1", {}, { count: 10, asc: true })).items.map((e) => e.dlqId)).toEqual(["d1", "d2"]);
+      });
+
+      it("a refused op among many of one commit refuses all of them", async () => {
+        const s = await fresh();
+        await s.commit([{ op: "insertMessage", message: message({ id: "taken" }) }, { op: "insertMessage", message: message({ id: "p" }) }]);
+        const err = await s
+          .commit([
+            ...["n1", "n2", "taken", "n3"].map((id): WriteOp => ({ op: "insertMessage", message: message({ id }), events: [event(id, "CREATED", 1)] })),
+            { op: "updateMessage", id: "p", expectState: "pending", state: "active", retried: 0, dueMs: 1, events: [event("p", "ACTIVE", 1)] },
+            { op: "insertDlq", entry: dlq("d1", "p") },
+          ])
+          .then(() => undefined, (e: unknown) => e);
+        expect(classifyStoreError(err)).toBe("rejected");
+        expect((await s.getMessagesById(["n1", "n2", "n3", "p"])).map((m) => [m.id, m.state])).toEqual([["p", "pending"]]);
+        expect(await logStates(s)).toEqual([]);
+        expect(await s.getDlq("u1", "d1")).toBeUndefined();
       });
 
       it("lists due pending messages in (due, id) order, strictly after the cursor and before the bound", async () => {

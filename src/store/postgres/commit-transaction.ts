@@ -1,18 +1,19 @@
 import type pg from "pg";
 import type { FlowWindow, OpResult, WorkflowOp, WriteOp } from "../store.js";
-import { dlqDetail, eventDetail, messageColumns, runColumns, runFromColumns, waiterSpec } from "../columns.js";
-import { DELETE_DLQ, INSERT_DLQ } from "./sql/dlq.js";
-import { CLAIM_DEDUP, FINISH_MESSAGE, GET_DEDUP, INSERT_EVENTS, INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS, PUT_BODY, REQUEST_CANCEL, START_MESSAGE, UPDATE_MESSAGE } from "./sql/messages.js";
+import { messageColumns, runColumns, runFromColumns, waiterSpec } from "../columns.js";
+import { CommitWave, type Move } from "./commit-wave.js";
+import { DELETE_DLQ } from "./sql/dlq.js";
+import { CLAIM_DEDUP, GET_DEDUP, PUT_BODY, REQUEST_CANCEL } from "./sql/messages.js";
 import { NewsCollector } from "./news.js";
 import { APPEND_ENTRIES, DROP_ENDED_RUN, INSERT_RUN, INSERT_RUN_COLUMNS, LOCK_RUN, UPDATE_RUN } from "./sql/runs.js";
 import { DELETE_SCHEDULE, FIRE_SCHEDULE, PUT_SCHEDULE } from "./sql/schedules.js";
 import { DELETE_QUEUE, DELETE_URL_GROUP, PUT_FLOW_SETTINGS, PUT_FLOW_WINDOWS, PUT_QUEUE, PUT_URL_GROUP } from "./sql/settings.js";
 import { DROP_RUN_WAITERS, PUT_RUN_EVENT, PUT_WAITER, TAKE_RUN_EVENT, TAKE_WAITER } from "./sql/waiters.js";
 import type { StatementNames } from "./statement-names.js";
-import type { LogEvent } from "../../model/log.js";
 import type { RunRecord } from "../../model/run.js";
 
 type InsertOp = Extract<WriteOp, { op: "insertMessage" }>;
+type UpdateOp = Extract<WriteOp, { op: "updateMessage" }>;
 
 /** An op sent to the server whose outcome may still be on its way back. */
 interface Sent {
@@ -33,16 +34,19 @@ export interface CommitMember {
 /**
  * One group commit as one transaction on the writer connection, pipelined: every statement is sent without
  * waiting for the one before, and the commit waits for the server only where a decision depends on an answer
- * (a fence whose `then` must be applied or not, a run's state, a deduplication key). A commit of plain inserts,
- * fenced updates and events is then one round trip, BEGIN to COMMIT.
+ * (a fence whose `then` must be applied or not, a run's state, a deduplication key). The hot writes (inserts,
+ * fenced moves, events, DLQ entries) of consecutive ops are merged into one statement per kind (CommitWave). A
+ * commit of plain inserts, fenced updates and events is then one round trip of a few statements, BEGIN to COMMIT.
  *
  * If a statement fails, the server aborts the transaction: every later statement fails too, and COMMIT rolls
- * back. The error reported is the first, in the order the ops were given.
+ * back. The error reported is that of the first statement that failed, in the order they were sent.
  */
 export class CommitTransaction {
   private readonly sent: Promise<pg.QueryResult>[] = [];
   /** Shared bodies written in this transaction: the later messages of a fan-out only name theirs. */
   private readonly bodiesWritten = new Set<string>();
+  /** Hot writes held back to be sent merged; flushed before any op that reads or decides. */
+  private readonly wave: CommitWave;
 
   /** What the other nodes of a cluster learn of this commit, sent with it. */
   private readonly news: NewsCollector | undefined;
@@ -53,6 +57,7 @@ export class CommitTransaction {
     private readonly member?: CommitMember,
   ) {
     this.news = member ? new NewsCollector(member.nodeId) : undefined;
+    this.wave = new CommitWave(member);
   }
 
   async run(ops: WriteOp[]): Promise<OpResult[]> {
@@ -80,6 +85,8 @@ export class CommitTransaction {
     return failed ? failed.reason : fallback;
   }
 
+  private readonly sendStatement = (text: string, values: unknown[]): Promise<pg.QueryResult> => this.send(text, values);
+
   private send(text: string, values?: unknown[]): Promise<pg.QueryResult> {
     const p = this.client.query({ text, values, name: values ? this.names.of(text) : undefined });
     // Observed by `run` (all of them) or `firstError`; never left unhandled.
@@ -91,6 +98,7 @@ export class CommitTransaction {
   private async startAll(ops: WriteOp[]): Promise<Sent[]> {
     const out: Sent[] = [];
     for (const op of ops) out.push(await this.start(op));
+    this.flushWave();
     return out;
   }
 
@@ -100,40 +108,38 @@ export class CommitTransaction {
     return { result: Promise.all(inner.map((s) => s.result)).then((nested) => ({ applied: true, nested })) };
   }
 
+  private flushWave(): void {
+    if (!this.wave.empty) this.wave.flush(this.sendStatement);
+  }
+
+  /** Makes room in the wave for an op on these message ids: a wave holds one op per id. */
+  private waveFor(ids: string[], events?: { messageId: string }[]): void {
+    if (this.wave.touches(ids) || (events && this.wave.touches(events.map((e) => e.messageId)))) this.flushWave();
+  }
+
+  /**
+   * Ops that only read and write settings tables (never messages, events or DLQ) go out at once, without closing
+   * the wave; any other op that is not merged closes it first, so it sees every op before it.
+   */
   private async start(op: WriteOp): Promise<Sent> {
     switch (op.op) {
       case "insertMessage":
         return this.insert(op);
-      case "updateMessage": {
-        const ev = eventArrays(op.events ?? []);
-        const values: unknown[] = [op.state, op.retried, op.dueMs, op.finishedMs ?? null, op.id, op.expectState, ev.userIds, ev.times, ev.states, ev.details, ev.bodies];
-        let text = UPDATE_MESSAGE;
-        if (this.member && op.state === "active") {
-          // Only the leader starts attempts; -1 (no epoch) never matches.
-          text = START_MESSAGE;
-          values.push(this.member.nodeId, this.member.leaderEpoch ?? -1);
-        } else if (this.member && op.owner !== undefined) {
-          text = FINISH_MESSAGE;
-          values.push(op.owner);
-        }
-        if (op.state === "pending") this.news?.due(op.id, op.dueMs);
-        const moved = this.send(text, values);
-        return { result: moved.then((r) => ({ applied: r.rows[0].moved === 1 })) };
-      }
+      case "updateMessage":
+        return this.update(op);
+      case "event":
+        this.waveFor([op.event.messageId]);
+        return { result: Promise.resolve(this.wave.event(op.event)) };
+      case "insertDlq":
+        return { result: Promise.resolve(this.wave.insertDlq(op.entry)) };
       case "requestCancel": {
+        this.flushWave();
         this.news?.cancel(op.id);
         const flagged = this.send(REQUEST_CANCEL, [op.id, op.userId, op.events.map((e) => e.timeMs), op.events.map((e) => e.state)]);
         return { result: flagged.then((r) => ({ applied: r.rows[0].flagged === 1 })) };
       }
-      case "event":
-        this.writeEvents([op.event]);
-        return { result: APPLIED };
-      case "insertDlq": {
-        const e = op.entry;
-        this.send(INSERT_DLQ, [e.dlqId, e.userId, e.messageId, e.createdMs, e.responseStatus ?? null, dlqDetail(e), e.responseBody ?? null]);
-        return { result: APPLIED };
-      }
       case "deleteDlq": {
+        this.flushWave();
         const gone = await this.send(DELETE_DLQ, [op.userId, op.dlqId]);
         if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
         return op.then ? this.nested(op.then) : { result: APPLIED };
@@ -176,6 +182,7 @@ export class CommitTransaction {
         this.news?.changed("schedules");
         return this.deleted(DELETE_SCHEDULE, [op.userId, op.id]);
       case "fireSchedule": {
+        // Decides on the schedules table alone, which no wave writes: the wave stays open, and takes the tick's inserts.
         const ids = JSON.stringify(op.inserts.map((i) => i.message.id));
         const fired = await this.send(FIRE_SCHEDULE, [op.nextMs, op.firedMs, ids, op.userId, op.id, op.expectNextMs]);
         if (fired.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
@@ -183,6 +190,7 @@ export class CommitTransaction {
         return { result: APPLIED };
       }
       default:
+        this.flushWave();
         return this.workflow(op);
     }
   }
@@ -191,8 +199,25 @@ export class CommitTransaction {
     return { result: this.send(text, values).then((r) => ({ applied: r.rowCount === 1 })) };
   }
 
+  private update(op: UpdateOp): Sent {
+    let kind: Move["kind"] = "plain";
+    // The cluster variants: only the leader starts attempts, and an outcome applies only on the node that ran it.
+    if (this.member && op.state === "active") kind = "start";
+    else if (this.member && op.owner !== undefined) kind = "finish";
+    if (op.state === "pending") this.news?.due(op.id, op.dueMs);
+    const events = op.events ?? [];
+    this.waveFor([op.id], events);
+    const move: Move = {
+      kind, id: op.id, state: op.state, retried: op.retried, dueMs: op.dueMs, finishedMs: op.finishedMs ?? null,
+      expectState: op.expectState, owner: op.owner ?? null, events,
+    };
+    return { result: this.wave.move(move) };
+  }
+
   private async insert(op: InsertOp): Promise<Sent> {
     const m = op.message;
+    // A decision on the server's answer: everything before this op must have been sent.
+    if (op.consumeDlq || op.dedupKey !== undefined) this.flushWave();
     if (op.consumeDlq) {
       const gone = await this.send(DELETE_DLQ, [op.consumeDlq.userId, op.consumeDlq.dlqId]);
       if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
@@ -216,14 +241,8 @@ export class CommitTransaction {
       row.body = null;
       row.body_id = op.sharedBodyId;
     }
-    this.send(INSERT_MESSAGE, INSERT_MESSAGE_COLUMNS.map((c) => row[c]));
-    if (op.events?.length) this.writeEvents(op.events);
-    return { result: APPLIED };
-  }
-
-  private writeEvents(events: LogEvent[]): void {
-    const ev = eventArrays(events);
-    this.send(INSERT_EVENTS, [ev.userIds, ev.messageIds, ev.times, ev.states, ev.details, ev.bodies]);
+    this.waveFor([m.id], op.events);
+    return { result: Promise.resolve(this.wave.insert(row, op.events)) };
   }
 
   private async lockRun(userId: string, runId: string): Promise<RunRecord | undefined> {
@@ -309,17 +328,6 @@ export class CommitTransaction {
     if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
     return this.nested(then);
   }
-}
-
-function eventArrays(events: LogEvent[]) {
-  return {
-    userIds: events.map((e) => e.userId),
-    messageIds: events.map((e) => e.messageId),
-    times: events.map((e) => e.timeMs),
-    states: events.map((e) => e.state),
-    details: events.map(eventDetail),
-    bodies: events.map((e) => e.responseBody ?? null),
-  };
 }
 
 /** One row per key, the last given winning (as if written one after the other). */

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { PgStore } from "../../src/store/postgres/pg-store.js";
 import type { ClusterMembership, ClusterNews } from "../../src/store/cluster.js";
-import { isFencedOut } from "../../src/store/store-errors.js";
+import { isCancelAsked, isFencedOut } from "../../src/store/store-errors.js";
 import { dropSchema, schemaUrl } from "../helpers/postgres.js";
 import { event, message } from "./contract.js";
 
@@ -142,5 +142,45 @@ describe("PostgreSQL store in a cluster", () => {
     for (let i = 0; i < 50 && heard.length < 1; i++) await sleep(20);
     expect(heard.map((n) => n.leaderReleased)).toEqual([true]);
     expect((await b.member.heartbeat(undefined)).leaderEpoch).toBe(2);
+  });
+
+  it("an outcome other than a delivery of a message asked to cancel elsewhere is refused, so it is written as the cancel", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    await a.store.commit([
+      { op: "insertMessage", message: message({ id: "r1", state: "active" }) },
+      { op: "insertMessage", message: message({ id: "d1", state: "active" }) },
+    ]);
+    const ask = (id: string) => ({ op: "requestCancel" as const, userId: "u1", id, events: [event(id, "CANCEL_REQUESTED", 3)] });
+    await a.store.commit([ask("r1"), ask("d1")]);
+    const retry = { ...finish("r1", "node-a"), state: "pending" as const, finishedMs: undefined };
+    // Alone, and merged with another move in one statement.
+    expect(isCancelAsked(await a.store.commit([retry]).catch((e: unknown) => e))).toBe(true);
+    expect(isCancelAsked(await a.store.commit([retry, finish("d1", "node-a")]).catch((e: unknown) => e))).toBe(true);
+    expect((await a.store.getMessage("u1", "d1"))?.state).toBe("active");
+    // A delivery stands (the cancel came too late), and the cancel itself is written.
+    expect((await a.store.commit([finish("d1", "node-a"), { ...finish("r1", "node-a"), state: "cancelled" as const }])).map((r) => r.applied)).toEqual([true, true]);
+    expect((await a.store.getMessage("u1", "r1"))?.state).toBe("cancelled");
+  });
+
+  it("a queue message starts only when no older one of its queue due by then is still pending", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    expect((await a.member.heartbeat(undefined)).leaderEpoch).toBe(1);
+    await a.store.commit([
+      { op: "insertMessage", message: message({ id: "q1", queueName: "q", dueMs: 5 }) },
+      { op: "insertMessage", message: message({ id: "q2", queueName: "q", dueMs: 5 }) },
+      { op: "insertMessage", message: message({ id: "q3", queueName: "q", dueMs: 5 }) },
+      { op: "insertMessage", message: message({ id: "late", queueName: "q", dueMs: 9_000 }) },
+      { op: "insertMessage", message: message({ id: "q9", queueName: "q", dueMs: 6 }) },
+    ]);
+    const startAt = (id: string, dueMs: number) => ({ ...start(id), dueMs });
+    expect((await a.store.commit([startAt("q2", 5)]))[0].applied).toBe(false);
+    // Several in one statement: the older ones this wave starts do not count.
+    expect((await a.store.commit([startAt("q1", 5), startAt("q2", 5)])).map((r) => r.applied)).toEqual([true, true]);
+    expect((await a.store.commit([startAt("q9", 6)]))[0].applied).toBe(false);
+    expect((await a.store.commit([startAt("q3", 5)]))[0].applied).toBe(true);
+    // An older message due later (a retry waiting) does not hold a newer one back.
+    expect((await a.store.commit([startAt("q9", 6)]))[0].applied).toBe(true);
   });
 });

@@ -9,6 +9,8 @@
  * - `messages.cancel_requested`: a cancel asked on any node for an attempt in flight on another.
  * - `sluice_fenced_out`: raised by an outcome whose node no longer holds the message, so the whole commit (its
  *   callbacks, DLQ entry, workflow step) is refused with it.
+ * - `sluice_cancel_asked`: raised by an outcome other than a delivery for a message whose cancel was asked on
+ *   another node while its attempt ran: the node writes it again as the cancel.
  */
 export const CLUSTER_SCHEMA = `
 CREATE TABLE sluice_node (
@@ -29,6 +31,12 @@ CREATE FUNCTION sluice_fenced_out(message_id text) RETURNS integer LANGUAGE plpg
 BEGIN
   RAISE EXCEPTION 'message % is no longer in flight on this node: another node took its attempt over', message_id
     USING ERRCODE = 'SL001';
+END
+$fn$;
+CREATE FUNCTION sluice_cancel_asked(message_id text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  RAISE EXCEPTION 'message % was asked to cancel while its attempt ran: its outcome is a cancel', message_id
+    USING ERRCODE = 'SL002';
 END
 $fn$;
 `;

@@ -43,7 +43,8 @@ export type MoveKind = "plain" | "start" | "finish";
  * events: $9 the move each belongs to (1-based; NULL: written in any case), $10 user_ids, $11 message_ids,
  * $12 time_ms[], $13 states, $14 details, $15 response_bodies;
  * $16 this node, $17 its leader epoch (starts only: -1, no epoch, never matches).
- * → one row per move, in order: `moved` (0 or 1). An outcome that did not move raises SL001 instead.
+ * → one row per move, in order: `moved` (0 or 1). An outcome that did not move raises SL001 instead (SL002 when a
+ * cancel was asked for it, see FINISH_MESSAGE).
  */
 export const MOVE_MESSAGES = `WITH w AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
@@ -55,7 +56,12 @@ export const MOVE_MESSAGES = `WITH w AS (
     FROM w WHERE m.id = w.id AND m.state = w.expect_state
       -- Only the leader starts attempts; the leadership row is locked (FOR SHARE) once, and only if a start asks.
       AND (w.kind <> 'start' OR EXISTS (SELECT 1 FROM sluice_leader WHERE id = 1 AND node_id = $16::text AND epoch = $17::bigint FOR SHARE))
-      AND (w.kind <> 'finish' OR m.node_id IS NOT DISTINCT FROM w.owner)
+      -- A queue's turn (QUEUE_TURN in sql/messages.ts), not counting the older ones this wave starts too.
+      AND (w.kind <> 'start' OR m.queue_name IS NULL OR NOT EXISTS (SELECT 1 FROM messages o WHERE o.user_id = m.user_id
+        AND o.queue_name = m.queue_name AND o.state = 'pending' AND o.id < m.id AND o.due_ms <= m.due_ms
+        AND NOT EXISTS (SELECT 1 FROM w s WHERE s.id = o.id AND s.kind = 'start')))
+      -- A cancel asked elsewhere turns an outcome other than a delivery into a cancel (SL002, below).
+      AND (w.kind <> 'finish' OR (m.node_id IS NOT DISTINCT FROM w.owner AND NOT (m.cancel_requested AND w.state NOT IN ('delivered', 'cancelled'))))
     RETURNING w.n
   ), logged AS (
     INSERT INTO events (user_id, message_id, time_ms, state, detail, response_body)
@@ -67,5 +73,8 @@ export const MOVE_MESSAGES = `WITH w AS (
     ORDER BY e.k
   )
   -- Evaluated after the sort, so the first outcome (in op order) that lost its message is the one named.
-  SELECT CASE WHEN moved.n IS NOT NULL THEN 1 WHEN w.kind = 'finish' THEN sluice_fenced_out(w.id) ELSE 0 END AS moved
+  SELECT CASE WHEN moved.n IS NOT NULL THEN 1
+    WHEN w.kind = 'finish' AND EXISTS (SELECT 1 FROM messages c WHERE c.id = w.id AND c.state = w.expect_state AND c.node_id IS NOT DISTINCT FROM w.owner)
+      THEN sluice_cancel_asked(w.id)
+    WHEN w.kind = 'finish' THEN sluice_fenced_out(w.id) ELSE 0 END AS moved
   FROM w LEFT JOIN moved ON moved.n = w.n ORDER BY w.n`;

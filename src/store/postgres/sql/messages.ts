@@ -45,29 +45,41 @@ export const UPDATE_MESSAGE = `WITH moved AS (
   SELECT count(*)::integer AS moved FROM moved`;
 
 /**
+ * A queue message `m` starts only if no older message of its queue, due by then, is still pending: one the leader
+ * has not read yet (its news missed, or still on its way) would otherwise start after it. Refused, the leader reads
+ * the store again and starts them in order.
+ */
+const QUEUE_TURN = `(m.queue_name IS NULL OR NOT EXISTS (SELECT 1 FROM messages o WHERE o.user_id = m.user_id
+  AND o.queue_name = m.queue_name AND o.state = 'pending' AND o.id < m.id AND o.due_ms <= m.due_ms))`;
+
+/**
  * The start of an attempt by the leader (UPDATE_MESSAGE's parameters, and $12 this node, $13 its leader epoch):
  * applied only while this node holds the leadership of that epoch. `FOR SHARE` makes a takeover wait for this
  * commit, and every start committed after a takeover find the epoch moved on.
  */
 export const START_MESSAGE = `WITH moved AS (
-    UPDATE messages SET state = $1, retried = $2, due_ms = $3, finished_ms = $4, node_id = $12
-    WHERE id = $5 AND state = $6
+    UPDATE messages m SET state = $1, retried = $2, due_ms = $3, finished_ms = $4, node_id = $12
+    WHERE m.id = $5 AND m.state = $6
       AND EXISTS (SELECT 1 FROM sluice_leader WHERE id = 1 AND node_id = $12 AND epoch = $13 FOR SHARE)
-    RETURNING id
+      AND ${QUEUE_TURN}
+    RETURNING m.id
   ), ${EVENTS_IF_MOVED}
   SELECT count(*)::integer AS moved FROM moved`;
 
 /**
  * An attempt's outcome (UPDATE_MESSAGE's parameters, and $12 the node that ran it): when the message is no longer
  * in flight on that node (another node retried it after this one was declared dead), the statement raises
- * SL001 and the whole commit is refused.
+ * SL001 and the whole commit is refused. When a cancel was asked for it on another node and the outcome is neither
+ * a delivery nor the cancel, it raises SL002: the attempt's node writes the outcome again as a cancel.
  */
 export const FINISH_MESSAGE = `WITH moved AS (
     UPDATE messages SET state = $1, retried = $2, due_ms = $3, finished_ms = $4, node_id = NULL, cancel_requested = false
-    WHERE id = $5 AND state = $6 AND node_id IS NOT DISTINCT FROM $12
+    WHERE id = $5 AND state = $6 AND node_id IS NOT DISTINCT FROM $12 AND NOT (cancel_requested AND $1 NOT IN ('delivered', 'cancelled'))
     RETURNING id
   ), ${EVENTS_IF_MOVED}
-  SELECT CASE WHEN EXISTS (SELECT 1 FROM moved) THEN 1 ELSE sluice_fenced_out($5) END AS moved`;
+  SELECT CASE WHEN EXISTS (SELECT 1 FROM moved) THEN 1
+    WHEN EXISTS (SELECT 1 FROM messages WHERE id = $5 AND state = $6 AND node_id IS NOT DISTINCT FROM $12) THEN sluice_cancel_asked($5)
+    ELSE sluice_fenced_out($5) END AS moved`;
 
 /**
  * A cancel asked for an attempt in flight: flags message $1 of user $2 if it is active, with events $3 time_ms[],

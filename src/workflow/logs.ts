@@ -156,7 +156,9 @@ export function runLog(run: RunRecord, entries: RunEntry[], allMessages: RunMess
     if (!tag || tag.callType === "failureCall") continue;
     // A `context.call` under way is shown with where it goes; its failure is not the run's (WF_NoDelete).
     const isCall = tag.callType === "toCallback";
-    const unfinished = m.state === "pending" || m.state === "active";
+    // Only a run still going has deliveries under way: once it has ended, the delivery that ended it may still be
+    // finishing, and what it left pending is dropped, neither is a step of it.
+    const unfinished = run.state === "RUN_STARTED" && (m.state === "pending" || m.state === "active");
     const failedRun = !isCall && m.state === "failed" && run.state === "RUN_FAILED";
     const cancelled = m.state === "cancelled" && run.state === "RUN_CANCELED" && events.some((e) => e.state === "CANCEL_REQUESTED");
     if (!unfinished && !failedRun && !cancelled) continue;

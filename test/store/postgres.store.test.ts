@@ -159,6 +159,36 @@ describe("PostgreSQL store: errors the committer acts on", () => {
     expect((err as { code?: string }).code).toBe("23514");
   });
 
+  it("an op whose answer is read later fails with the commit, never as an unhandled rejection, when a later op waits on the server", async () => {
+    const url = newSchema();
+    const s = await open(url);
+    await s.commit([{ op: "insertMessage", message: message({ id: "m1", state: "active" }) }]);
+    await inSchema(
+      url,
+      `CREATE FUNCTION no_flags() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN IF NEW.cancel_requested THEN RAISE EXCEPTION 'injected' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$;
+       CREATE TRIGGER no_flags BEFORE UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION no_flags();`,
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const err = await s
+        .commit([
+          { op: "requestCancel", userId: "u1", id: "m1", events: [] },
+          // Deciding this one waits for the server, which has aborted the transaction by then.
+          { op: "deleteDlq", userId: "u1", dlqId: "d", then: [] },
+        ])
+        .then(() => undefined, (e: unknown) => e);
+      expect((err as { code?: string }).code).toBe("23514");
+      // Unhandled rejections are reported after the turn in which they happen.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("a writer connection lost in the middle of a commit fails it as transient, and the next commit reconnects", async () => {
     const url = newSchema();
     const s = await open(url);

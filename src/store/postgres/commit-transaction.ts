@@ -105,7 +105,7 @@ export class CommitTransaction {
   /** `then` ops, applied after a fence that held; their results become the op's `nested`. */
   private async nested(then: WriteOp[] | undefined): Promise<Sent> {
     const inner = await this.startAll(then ?? []);
-    return { result: Promise.all(inner.map((s) => s.result)).then((nested) => ({ applied: true, nested })) };
+    return { result: observed(Promise.all(inner.map((s) => s.result)).then((nested) => ({ applied: true, nested }))) };
   }
 
   private flushWave(): void {
@@ -136,7 +136,7 @@ export class CommitTransaction {
         this.flushWave();
         this.news?.cancel(op.id);
         const flagged = this.send(REQUEST_CANCEL, [op.id, op.userId, op.events.map((e) => e.timeMs), op.events.map((e) => e.state)]);
-        return { result: flagged.then((r) => ({ applied: r.rows[0].flagged === 1 })) };
+        return { result: observed(flagged.then((r) => ({ applied: r.rows[0].flagged === 1 }))) };
       }
       case "deleteDlq": {
         this.flushWave();
@@ -196,7 +196,7 @@ export class CommitTransaction {
   }
 
   private async deleted(text: string, values: unknown[]): Promise<Sent> {
-    return { result: this.send(text, values).then((r) => ({ applied: r.rowCount === 1 })) };
+    return { result: observed(this.send(text, values).then((r) => ({ applied: r.rowCount === 1 }))) };
   }
 
   private update(op: UpdateOp): Sent {
@@ -308,14 +308,14 @@ export class CommitTransaction {
         this.news?.changed("waiters");
         const w = op.waiter;
         const put = this.send(PUT_WAITER, [w.userId, w.eventId, w.runId, w.createdMs, w.deadlineMs, waiterSpec(w)]);
-        return { result: put.then((r) => ((w.id = r.rows[0].id), { applied: true })) };
+        return { result: observed(put.then((r) => ((w.id = r.rows[0].id), { applied: true }))) };
       }
       case "takeWaiter":
         return this.taken(TAKE_WAITER, [op.userId, op.id], op.then);
       case "putRunEvent": {
         const e = op.event;
         const put = this.send(PUT_RUN_EVENT, [e.userId, e.runId, e.eventId, e.createdMs, e.data]);
-        return { result: put.then((r) => ((e.id = r.rows[0].id), { applied: true })) };
+        return { result: observed(put.then((r) => ((e.id = r.rows[0].id), { applied: true }))) };
       }
       case "takeRunEvent":
         return this.taken(TAKE_RUN_EVENT, [op.userId, op.id], op.then);
@@ -328,6 +328,16 @@ export class CommitTransaction {
     if (gone.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
     return this.nested(then);
   }
+}
+
+/**
+ * A result read only once the whole commit is sent: if its statement fails while the commit still waits on a later
+ * one, the commit reports the failure (`firstError`), so this rejection is marked handled rather than ending the
+ * process as an unhandled one.
+ */
+function observed<T>(result: Promise<T>): Promise<T> {
+  result.catch(() => undefined);
+  return result;
 }
 
 /** One row per key, the last given winning (as if written one after the other). */

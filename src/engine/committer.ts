@@ -12,8 +12,8 @@ interface Waiter {
 const TRANSIENT_RETRY_DELAYS_MS = [5, 25, 100, 250];
 
 /**
- * Group commit: writes asked for during one turn of the event loop are applied in a single transaction,
- * then every caller is answered. Under load this turns thousands of small transactions into a few large
+ * Group commit: writes asked for during one turn of the event loop (and while the transaction before was under
+ * way) are applied in a single transaction, then every caller is answered. Under load this turns thousands of small transactions into a few large
  * ones; when idle it adds no delay beyond one `setImmediate`.
  *
  * One caller's bad write must not fail the others of its group: when a group's transaction is refused for
@@ -59,13 +59,20 @@ export class Committer {
     await this.running;
   }
 
+  /**
+   * Takes what was asked for once the transaction before has ended, not when this turn ends: while a commit is on
+   * its way to the store (milliseconds on a network database), later writes gather into the next group instead of
+   * queueing as many small transactions behind it.
+   */
   private flush(): void {
-    this.scheduled = false;
-    const ops = this.ops;
-    const waiters = this.waiters;
-    this.ops = [];
-    this.waiters = [];
-    this.running = this.running.then(() => this.apply(ops, waiters));
+    this.running = this.running.then(() => {
+      this.scheduled = false;
+      const ops = this.ops;
+      const waiters = this.waiters;
+      this.ops = [];
+      this.waiters = [];
+      return waiters.length ? this.apply(ops, waiters) : undefined;
+    });
   }
 
   private async apply(ops: WriteOp[], waiters: Waiter[]): Promise<void> {

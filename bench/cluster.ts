@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import pg from "pg";
 import { request } from "undici";
+import { now, pacedPublishes } from "./paced.js";
 
 /**
  * The cluster scenarios (PostgreSQL only): 1, 2 and 3 Sluice processes on one schema, publishes spread round-robin
@@ -36,7 +37,6 @@ export interface BenchKit {
   env(name: string, dflt: number): number;
 }
 
-const now = (): number => performance.timeOrigin + performance.now();
 
 export async function clusterScenarios(kit: BenchKit): Promise<void> {
   const sizes = (process.env.BENCH_CLUSTER_NODES ?? "1,2,3").split(",").map(Number);
@@ -115,20 +115,9 @@ async function measure(kit: BenchKit, nodes: Node[]): Promise<void> {
 }
 
 /** Single publishes at `rate` per second, spread over the nodes; the time each was sent, by message id. */
-async function paced(kit: BenchKit, nodeFor: (i: number) => string, count: number, rate: number): Promise<Map<string, number>> {
-  const sent = new Map<string, number>();
-  const t0 = now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    const wait = t0 + (i * 1000) / rate - now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const start = now();
-    pending.push(kit.publish(nodeFor(i), kit.dest).then((id) => void sent.set(id, start)));
-  }
-  await Promise.all(pending);
+function paced(kit: BenchKit, nodeFor: (i: number) => string, count: number, rate: number): Promise<Map<string, number>> {
   // The last deliveries land within a few hundred ms; 2 s covers a slow one without counting it lost.
-  await new Promise((r) => setTimeout(r, 2000));
-  return sent;
+  return pacedPublishes((i) => kit.publish(nodeFor(i), kit.dest), count, rate, 2000);
 }
 
 /**

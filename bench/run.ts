@@ -27,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import { DEV_USERS, tokenFor } from "../src/config.js";
 import { workflowProtocolScenario, workflowScenario } from "./workflows.js";
+import { now, pacedPublishes } from "./paced.js";
 import { clusterScenarios } from "./cluster.js";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
@@ -173,7 +174,6 @@ function startReceiver(): Promise<{ port: number; arrivals: Map<string, number>;
 }
 
 const agent = new Agent({ connections: 128, keepAliveTimeout: 60_000 });
-const now = (): number => performance.timeOrigin + performance.now();
 
 async function publish(base: string, dest: string, headers: Record<string, string> = {}, body = "x"): Promise<string> {
   const res = await request(`${base}/v2/publish/${dest}`, {
@@ -291,20 +291,7 @@ async function main(): Promise<void> {
       const seconds = env("BENCH_LATENCY_S", 10);
       const rate = 1000;
       // Paced single publishes; the first 2 s warm the JIT and the connection pools and are not counted.
-      const paced = async (count: number): Promise<Map<string, number>> => {
-        const sent = new Map<string, number>();
-        const t0 = now();
-        const pending: Promise<void>[] = [];
-        for (let i = 0; i < count; i++) {
-          const wait = t0 + (i * 1000) / rate - now();
-          if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-          const start = now();
-          pending.push(publish(sluice.url, dest).then((id) => void sent.set(id, start)));
-        }
-        await Promise.all(pending);
-        await new Promise((r) => setTimeout(r, 500));
-        return sent;
-      };
+      const paced = (count: number): Promise<Map<string, number>> => pacedPublishes(() => publish(sluice.url, dest), count, rate, 500);
       await paced(2 * rate);
       const sent = await paced(seconds * rate);
       const lat = [...sent].map(([id, t]) => (recv.arrivals.get(id) ?? NaN) - t).filter((x) => !Number.isNaN(x));

@@ -1,4 +1,9 @@
 import { afterAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { clientConfig } from "../../src/store/postgres/connection.js";
+import { parseDatabaseUrl } from "../../src/store/postgres/database-url.js";
+import { MOVE_MESSAGES } from "../../src/store/postgres/sql/batches.js";
+import { WRITER_PLANNER_SETTINGS } from "../../src/store/postgres/writer-connection.js";
 import { PgStore, migrateDatabase } from "../../src/store/postgres/pg-store.js";
 import { MIGRATIONS } from "../../src/store/postgres/migrations/index.js";
 import { classifyStoreError } from "../../src/store/store-errors.js";
@@ -212,5 +217,37 @@ describe("PostgreSQL store: errors the committer acts on", () => {
     expect(await s.getMessagesById(["lost", "cut"])).toEqual([]);
     expect(await s.commit([{ op: "insertMessage", message: message({ id: "again" }) }])).toEqual([{ applied: true }]);
     expect(await s.writerPid()).not.toBe(pid);
+  });
+});
+
+describe("PostgreSQL store: the writer's plans", () => {
+  /** The generic plan of the merged move (what a prepared statement settles on) on a connection made with `settings`. */
+  async function genericMovePlan(url: string, settings: Record<string, string>): Promise<string> {
+    const c = new pg.Client(clientConfig(parseDatabaseUrl(url), "plan-test", settings));
+    await c.connect();
+    try {
+      await c.query("SET plan_cache_mode = force_generic_plan");
+      const types = "text[],text[],text[],integer[],bigint[],bigint[],text[],text[],integer[],text[],text[],bigint[],text[],text[],bytea[],text,bigint";
+      await c.query(`PREPARE move(${types}) AS ${MOVE_MESSAGES}`);
+      const args = "'{a,b}','{finish,finish}','{delivered,delivered}','{1,1}','{1,1}','{1,1}','{active,active}','{n,n}','{1,2}','{u,u}','{a,b}','{1,1}','{delivered,delivered}','{NULL,NULL}','{NULL,NULL}','n',1";
+      const { rows } = await c.query(`EXPLAIN EXECUTE move(${args})`);
+      return rows.map((r) => r["QUERY PLAN"]).join("\n");
+    } finally {
+      await c.end();
+    }
+  }
+
+  it("a commit's merged moves look messages up by id even on a new table, where the planner alone picks a sequential scan", async () => {
+    const url = newSchema();
+    const s = await open(url);
+    // A new table that has grown past what the planner assumes of one never analysed.
+    const ids = Array.from({ length: 2000 }, (_, i) => `m${i}`);
+    await s.commit(ids.map((id) => ({ op: "insertMessage" as const, message: message({ id, state: "active" }) })));
+    const plain = await genericMovePlan(url, {});
+    const writer = await genericMovePlan(url, WRITER_PLANNER_SETTINGS);
+    // Without the writer's settings, the plan a prepared statement keeps reads the whole table for every commit.
+    expect(plain).toMatch(/Seq Scan on messages m\b/);
+    expect(writer).not.toMatch(/Seq Scan on messages/);
+    expect(writer).toMatch(/Index Scan using messages_pkey on messages m\b/);
   });
 });

@@ -11,13 +11,15 @@ const types = {
 
 /**
  * Driver settings for one role of connection (`application_name` names it in `pg_stat_activity`). The schema is
- * set as the connection's `search_path` at start-up, so every statement names tables bare.
+ * set as the connection's `search_path` at start-up, so every statement names tables bare; `settings` are more
+ * server settings for this connection alone.
  */
-export function clientConfig(target: PgTarget, role: string): pg.ClientConfig {
+export function clientConfig(target: PgTarget, role: string, settings: Record<string, string> = {}): pg.ClientConfig {
+  const options = Object.entries({ search_path: target.schema, ...settings }).map(([name, value]) => `-c ${name}=${value}`);
   return {
     connectionString: target.connectionString,
     application_name: `sluice-${role}`,
-    options: `-c search_path=${target.schema}`,
+    options: options.join(" "),
     types,
   };
 }

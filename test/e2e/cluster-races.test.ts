@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startIdleNode, type IdleNode } from "../helpers/idle-node.js";
+import { ok, sleep, unique } from "../helpers/api-replies.js";
 import { schemaUrl } from "../helpers/postgres.js";
 import { eventually, TestReceiver } from "../helpers/receiver.js";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
@@ -27,16 +28,6 @@ afterAll(async () => {
   await a?.close();
   await dest?.close();
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-const unique = (prefix: string): string => `${prefix}-${Date.now().toString(36)}-${seq++}`;
-
-async function ok(res: Response): Promise<any> {
-  const text = await res.text();
-  expect(res.status, text).toBeLessThan(300);
-  return text ? JSON.parse(text) : undefined;
-}
 
 function call(base: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(base + path, { method, headers: { Authorization: `Bearer ${a.token()}`, ...headers }, body });
@@ -90,18 +81,24 @@ describe("queues", () => {
 });
 
 describe("URL groups", () => {
+  type Edit = (group: string) => ["POST" | "DELETE", string];
+
+  /** Adds (POST) or removes (DELETE) one endpoint (a path on `dest`) of each group on a and on b, all at once. */
+  async function race(groups: string[], onA: Edit, onB: Edit): Promise<void> {
+    const edit = (base: string, [method, path]: ["POST" | "DELETE", string], g: string) =>
+      call(base, method, `/v2/topics/${g}/endpoints`, ...json({ endpoints: [{ url: dest.url(path) }] })).then(ok);
+    await Promise.all(groups.flatMap((g) => [edit(a.url, onA(g), g), edit(b.url, onB(g), g)]));
+  }
+
+  async function expectStoredUrls(groups: string[], paths: (group: string) => string[]): Promise<void> {
+    const stored = new Map((await b.store.listUrlGroups()).map((g) => [g.name, g]));
+    for (const g of groups) expect(stored.get(g)?.endpoints.map((e) => e.url).sort(), g).toEqual(paths(g).map((p) => dest.url(p)).sort());
+  }
+
   it("endpoints added to one group on two nodes at once all end up in it", async () => {
     const groups = Array.from({ length: RACES }, () => unique("g-race"));
-    await Promise.all(
-      groups.flatMap((g) => [
-        call(a.url, "POST", `/v2/topics/${g}/endpoints`, ...json({ endpoints: [{ url: dest.url(`/${g}/a`) }] })).then(ok),
-        call(b.url, "POST", `/v2/topics/${g}/endpoints`, ...json({ endpoints: [{ url: dest.url(`/${g}/b`) }] })).then(ok),
-      ]),
-    );
-    const stored = new Map((await b.store.listUrlGroups()).map((g) => [g.name, g]));
-    for (const g of groups) {
-      expect(stored.get(g)?.endpoints.map((e) => e.url).sort(), g).toEqual([dest.url(`/${g}/a`), dest.url(`/${g}/b`)]);
-    }
+    await race(groups, (g) => ["POST", `/${g}/a`], (g) => ["POST", `/${g}/b`]);
+    await expectStoredUrls(groups, (g) => [`/${g}/a`, `/${g}/b`]);
     // A publish to each group on a reaches both endpoints.
     await a.engine.urlGroups.reload();
     for (const g of groups) await ok(await call(a.url, "POST", `/v2/publish/${g}`, "fan-out"));
@@ -114,16 +111,8 @@ describe("URL groups", () => {
       await ok(await call(a.url, "POST", `/v2/topics/${g}/endpoints`, ...json({ endpoints: [{ url: dest.url(`/${g}/old`) }, { url: dest.url(`/${g}/kept`) }] })));
     }
     await b.engine.urlGroups.reload();
-    await Promise.all(
-      groups.flatMap((g) => [
-        call(a.url, "DELETE", `/v2/topics/${g}/endpoints`, ...json({ endpoints: [{ url: dest.url(`/${g}/old`) }] })).then(ok),
-        call(b.url, "POST", `/v2/topics/${g}/endpoints`, ...json({ endpoints: [{ url: dest.url(`/${g}/new`) }] })).then(ok),
-      ]),
-    );
-    const stored = new Map((await b.store.listUrlGroups()).map((g) => [g.name, g]));
-    for (const g of groups) {
-      expect(stored.get(g)?.endpoints.map((e) => e.url).sort(), g).toEqual([dest.url(`/${g}/kept`), dest.url(`/${g}/new`)]);
-    }
+    await race(groups, (g) => ["DELETE", `/${g}/old`], (g) => ["POST", `/${g}/new`]);
+    await expectStoredUrls(groups, (g) => [`/${g}/kept`, `/${g}/new`]);
   });
 });
 

@@ -228,4 +228,22 @@ describe("reads the leader answers, asked on a node that does not lead", () => {
     }, 10_000, 100);
     expect(figures(again)).toEqual(onA);
   });
+
+  it("with the leader gone and the proxy at its advertised URL answering 502 for it, B answers alone at once", async () => {
+    await cluster.kill(a);
+    const before = door.seen.length;
+    const t0 = performance.now();
+    // Asked before A's lease runs out (10 s): B does not lead yet, and A is still the leader of record.
+    const [key, overview] = await Promise.all([
+      json(cluster.api(b, "GET", "/v2/flowControl/held", { timeoutMs: FALLBACK_BOUND_MS })),
+      json(cluster.api(b, "GET", "/v2/console/overview", { timeoutMs: FALLBACK_BOUND_MS })),
+    ]);
+    const took = performance.now() - t0;
+    expect((await cluster.readiness(b)).leader).toBe(false);
+    expect(door.seen.length - before).toBe(2);
+    expect(took).toBeLessThan(FALLBACK_BOUND_MS);
+    // A's attempts stay counted in flight until the next leader takes them over.
+    expect(key).toMatchObject({ flowControlKey: "held", parallelismCount: 2, waitListSize: 3 });
+    expect(overview.inFlight).toBe(2);
+  });
 });

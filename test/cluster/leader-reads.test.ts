@@ -147,6 +147,11 @@ describe("reads the leader answers, asked on a node that does not lead", () => {
     for (const s of passed) expect(s.headers).toMatchObject({ "sluice-forwarded-by": bId, authorization: `Bearer ${TOKEN}` });
     // A does not pass its own reads on (the door saw only B's).
     expect(door.seen.slice(before)).toHaveLength(3);
+
+    // The query goes along: the leader filters.
+    expect(await json(cluster.api(b, "GET", "/v2/flowControl?search=nothing-like-it"))).toEqual([]);
+    expect((await json<any[]>(cluster.api(b, "GET", "/v2/flowControl?search=hel"))).map((k) => k.flowControlKey)).toEqual(["held"]);
+    expect(door.seen.slice(-2).map((s) => s.path)).toEqual(["/v2/flowControl?search=nothing-like-it", "/v2/flowControl?search=hel"]);
   });
 
   it("passed on with another user's token, the leader answers for that user only", async () => {

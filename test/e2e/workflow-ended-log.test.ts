@@ -14,11 +14,11 @@ import { WorkflowHost } from "../helpers/workflow.js";
  */
 
 let sluice: TestSluice;
-let host: WorkflowHost;
+/** Serves the workflow (its SDK handler wrapped, see below) on 127.0.0.1. */
+let host: WorkflowHost | undefined;
 
 beforeAll(async () => {
   sluice = await startSluice();
-  host = await WorkflowHost.start(sluice);
 });
 afterAll(async () => {
   await host?.close();
@@ -51,6 +51,7 @@ describe("the log of a run that ended while its last delivery is still open", ()
         disableTelemetry: true,
       },
     );
+    host = await WorkflowHost.start(sluice);
     const url = host.route("/ended", async (req) => {
       const res = await handler(req);
       if (reachedEnd) await held.wait;

@@ -11,6 +11,7 @@ const ON_POSTGRES = [
   "crash", "queues", "queues-restart", "schedules", "schedules-restart", "schedules-late", "retention", "bulk-guards",
   "workflow-basic", "workflow-steps", "workflow-triggers", "workflow-failures", "workflow-dlq", "workflow-wait", "workflow-durability",
   "cluster-caches",
+  "workflow-ended-log",
 ].map((name) => `test/e2e/${name}.test.ts`);
 
 /** The end-to-end files that need two nodes on one database, so run on PostgreSQL only. */

@@ -172,11 +172,21 @@ export class SqliteStore implements Store {
     return this.commitSync(ops);
   }
 
-  private readonly commitSync = (ops: WriteOp[]): OpResult[] =>
-    this.db.transaction((list: WriteOp[]) => {
-      this.bodiesWritten.clear();
-      return list.map((op) => this.applyOp(op));
-    })(ops);
+  private readonly commitSync = (ops: WriteOp[]): OpResult[] => {
+    let results: OpResult[];
+    try {
+      results = this.db.transaction((list: WriteOp[]) => {
+        this.bodiesWritten.clear();
+        return list.map((op) => this.applyOp(op));
+      })(ops);
+    } catch (err) {
+      this.wf.rolledBack();
+      throw err;
+    }
+    // The workflow tables keep what this transaction appended to runs only now that it is stored.
+    this.wf.committed();
+    return results;
+  };
 
   /** Shared bodies written in the current transaction: the later messages of a fan-out only name theirs. */
   private readonly bodiesWritten = new Set<string>();

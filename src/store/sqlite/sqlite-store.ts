@@ -186,6 +186,7 @@ export class SqliteStore implements Store {
    * row-by-row inserts would have given.
    */
   private readonly eventRows: unknown[] = [];
+  private readonly messageValues: unknown[] = new Array(MESSAGE_COLUMNS.length);
   private readonly eventInserts = new Map<number, Database.Statement>();
 
   private insertEventRows(): void {
@@ -324,7 +325,10 @@ export class SqliteStore implements Store {
       row.body = null;
       row.body_id = op.sharedBodyId;
     }
-    this.stmts.insertMessage.run(MESSAGE_COLUMNS.map((c) => row[c]));
+    // One array for every insert: the statement has bound its values when `run` returns.
+    const values = this.messageValues;
+    for (let i = 0; i < MESSAGE_COLUMNS.length; i++) values[i] = row[MESSAGE_COLUMNS[i]];
+    this.stmts.insertMessage.run(values);
     for (const e of op.events ?? []) this.writeEvent(e);
     return { applied: true };
   }

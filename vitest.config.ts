@@ -10,11 +10,12 @@ const ON_POSTGRES = [
   "flow-control", "flow-control-api", "flow-control-backlog", "flow-control-global", "flow-control-restart",
   "crash", "queues", "queues-restart", "schedules", "schedules-restart", "schedules-late", "retention", "bulk-guards",
   "workflow-basic", "workflow-steps", "workflow-triggers", "workflow-failures", "workflow-dlq", "workflow-wait", "workflow-durability",
-  "cluster-caches",
+  "cluster-caches", "cluster-races",
+  "workflow-ended-log",
 ].map((name) => `test/e2e/${name}.test.ts`);
 
 /** The end-to-end files that need two nodes on one database, so run on PostgreSQL only. */
-const POSTGRES_ONLY = ["test/e2e/cluster-caches.test.ts"];
+const POSTGRES_ONLY = ["test/e2e/cluster-caches.test.ts", "test/e2e/cluster-races.test.ts"];
 
 const shared = { testTimeout: 20_000, hookTimeout: 20_000, pool: "forks" as const };
 

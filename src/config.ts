@@ -332,7 +332,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
     connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
     shutdownGraceMs: dur("shutdownGrace", pick(ENV.shutdownGrace, "shutdownGrace"), 10_000),
-    advertiseUrl: httpUrl("advertiseUrl", pick(ENV.advertiseUrl, "advertiseUrl")),
+    advertiseUrl: advertiseUrl(pick(ENV.advertiseUrl, "advertiseUrl")),
     clusterLeaseMs: clusterLease(dur("clusterLease", pick(ENV.clusterLease, "clusterLease"), 10_000)),
     maxWaiting: int("maxWaiting", pick(ENV.maxWaiting, "maxWaiting"), 50_000, 1),
     globalParallelism: int("globalParallelism", pick(ENV.globalParallelism, "globalParallelism"), 0),
@@ -514,8 +514,27 @@ function clusterLease(ms: number): number {
   return ms;
 }
 
-function httpUrl(name: string, value: string | undefined): string | undefined {
+/**
+ * The URL the other nodes pass the leader's reads to: each read's path and query are appended to it, and fetch
+ * refuses a URL with credentials, so a query, a fragment or a user name would make every such read fail (silently:
+ * the nodes would answer locally). A path is kept, for a proxy that serves the node under one.
+ */
+function advertiseUrl(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (!/^https?:\/\/[^/]+/.test(value)) throw new Error(`setting ${name} must be an http:// or https:// URL, got "${value}"`);
-  return value.replace(/\/+$/, "");
+  const setting = `setting advertiseUrl (${ENV.advertiseUrl})`;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // The URL parser also reads "http:host" as http://host/: the slashes are asked for, as the docs show.
+  if (!url || !/^https?:\/\/[^/?#]/i.test(value.trim()) || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new Error(`${setting} must be an http:// or https:// URL, got "${value}"`);
+  }
+  if (url.username || url.password) throw new Error(`${setting} must not carry a user name or password`);
+  if (value.includes("?") || value.includes("#")) {
+    throw new Error(`${setting} must have no query or fragment (each read passed to the leader appends its own path and query), got "${value}"`);
+  }
+  return (url.origin + url.pathname).replace(/\/+$/, "");
 }

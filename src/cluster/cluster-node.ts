@@ -82,6 +82,9 @@ export class ClusterNode {
       () => this.onReconnect(),
       () => this.onDisconnect(),
     );
+    // The engine loaded its caches before this listener was there: what another node committed in between was
+    // news no one heard. Read it all again once, as after a reconnect.
+    this.onReconnect();
     await this.lease.start();
     const every = (ms: number, fn: () => void): void => {
       const t = setInterval(fn, ms);

@@ -143,12 +143,15 @@ export class Accept {
   }
 
   /**
-   * One schedule tick: inserts its messages and moves the schedule on, only if it still expects this tick.
+   * One schedule tick: inserts its messages and moves the schedule on, only if it still expects this tick in this
+   * revision.
    * Resolves whether the tick fired.
    */
-  async fireSchedule(userId: string, id: string, expectNextMs: number, nextMs: number | null, firedMs: number, items: NewMessage[]): Promise<boolean> {
+  async fireSchedule(
+    userId: string, id: string, expectNextMs: number, expectRevision: string, nextMs: number | null, firedMs: number, items: NewMessage[],
+  ): Promise<boolean> {
     const inserts = items.map((item) => this.insertOp(item));
-    const [r] = await this.commitAndStart([{ op: "fireSchedule", userId, id, expectNextMs, nextMs, firedMs, inserts }]);
+    const [r] = await this.commitAndStart([{ op: "fireSchedule", userId, id, expectNextMs, expectRevision, nextMs, firedMs, inserts }]);
     return r.applied;
   }
 

@@ -323,9 +323,11 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
     return this.accepts.requeueFromDlq(userId, dlqId, fresh);
   }
 
-  /** One schedule tick, fenced on the tick it expects; resolves whether it fired. */
-  fireSchedule(userId: string, id: string, expectNextMs: number, nextMs: number | null, firedMs: number, items: NewMessage[]): Promise<boolean> {
-    return this.accepts.fireSchedule(userId, id, expectNextMs, nextMs, firedMs, items);
+  /** One schedule tick, fenced on the tick and the schedule revision it expects; resolves whether it fired. */
+  fireSchedule(
+    userId: string, id: string, expectNextMs: number, expectRevision: string, nextMs: number | null, firedMs: number, items: NewMessage[],
+  ): Promise<boolean> {
+    return this.accepts.fireSchedule(userId, id, expectNextMs, expectRevision, nextMs, firedMs, items);
   }
 
   /** Deliveries one user may have in flight: their share of the slots, or global parallelism when lower. */

@@ -54,8 +54,10 @@ export interface SchedulerDeps {
   clock: Clock;
   urlGroups: Pick<UrlGroups, "require">;
   commit(ops: WriteOp[]): Promise<OpResult[]>;
-  /** One tick: inserts its messages and moves the schedule on, only if it still expects this tick. */
-  fireSchedule(userId: string, id: string, expectNextMs: number, nextMs: number | null, firedMs: number, items: NewMessage[]): Promise<boolean>;
+  /** One tick: inserts its messages and moves the schedule on, only if it still expects this tick in this revision. */
+  fireSchedule(
+    userId: string, id: string, expectNextMs: number, expectRevision: string, nextMs: number | null, firedMs: number, items: NewMessage[],
+  ): Promise<boolean>;
   /** Reports an error (the engine's `error` event). */
   onError(err: unknown): void;
   /** Reports a tick that fired late (the engine's `scheduleLate` event). */
@@ -173,6 +175,7 @@ export class Scheduler {
       callerIp: input.callerIp,
       paused: old?.paused ?? false,
       createdAtMs: old?.createdAtMs ?? now,
+      revision: newRevision(now),
       nextMs: spec.next(now),
       lastMs: old?.lastMs ?? null,
       lastMessageIds: old?.lastMessageIds ?? [],
@@ -211,7 +214,8 @@ export class Scheduler {
     const s = this.get(userId, id);
     if (s.paused === paused) return;
     // Resuming starts from now: ticks that passed while paused are not made up.
-    await this.save({ ...s, paused, nextMs: paused ? s.nextMs : s.spec.next(this.deps.clock.now()) });
+    const now = this.deps.clock.now();
+    await this.save({ ...s, paused, revision: newRevision(now), nextMs: paused ? s.nextMs : s.spec.next(now) });
   }
 
   private async save(s: Schedule): Promise<void> {
@@ -238,7 +242,7 @@ export class Scheduler {
     // Marked as a change in flight: a reload that reads the store meanwhile must not put the old tick back.
     const end = this.changes.begin(k);
     try {
-      applied = await this.deps.fireSchedule(s.userId, s.id, expect, next, tick, items);
+      applied = await this.deps.fireSchedule(s.userId, s.id, expect, s.revision, next, tick, items);
     } catch (err) {
       end();
       // Nothing was stored (a full disk, a lost store): the same tick is tried again shortly, so the schedule
@@ -364,6 +368,14 @@ function tickConfig(headers: Record<string, string>, limits: Config["limits"]): 
 function contentOf(destination: string, cron: string, headers: Record<string, string>, body: Buffer): string {
   const sorted = Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([destination, cron, sorted, body.toString("base64")]);
+}
+
+/**
+ * A new revision for a schedule being written (StoredSchedule.revision): ids are unique across nodes, so a tick
+ * built from one version never matches another, even one written in the same millisecond elsewhere.
+ */
+function newRevision(nowMs: number): string {
+  return newId("rev_", nowMs);
 }
 
 /** How soon a tick whose commit failed is tried again. */

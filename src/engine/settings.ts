@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import { notFound } from "../errors.js";
 import type { FlowSettings } from "../model/flow-settings.js";
 import { validateName } from "../protocol/names.js";
+import { QUEUE_FIELDS } from "../store/queue-upsert.js";
 import type { Store, StoredQueue } from "../store/store.js";
 import type { Clock } from "./clock.js";
 import { CoalescedReload } from "./coalesced-reload.js";
@@ -200,18 +201,36 @@ export class Settings {
    * enqueue to a queue not known here) it only makes sure the queue exists, and changes nothing that is stored.
    */
   async upsertQueue(userId: string, name: string, patch: { parallelism?: number; paused?: boolean }): Promise<void> {
-    const k = id(userId, name);
+    const fields = QUEUE_FIELDS.filter((f) => patch[f] !== undefined);
+    if (fields.length === 0) return this.ensureQueue(userId, name);
     // A patch of one field keeps the other as stored, and another node may have created or changed the queue since
-    // the last reload: such writes start from a fresh read. A patch of every field reads nothing.
-    if (patch.parallelism === undefined || patch.paused === undefined) await this.reload();
-    if (patch.parallelism === undefined && patch.paused === undefined && this.storedQueues.has(k)) return;
+    // the last reload: memory (and a queue this write creates) starts from a fresh read. The write itself sets only
+    // the patched field, so a change of the other made elsewhere after that read still holds. A patch of every
+    // field reads nothing.
+    if (fields.length < QUEUE_FIELDS.length) await this.reload();
     const q = this.queueFor(userId, name);
     if (patch.parallelism !== undefined) q.parallelism = patch.parallelism;
     if (patch.paused !== undefined) q.paused = patch.paused;
     q.updatedAtMs = this.deps.clock.now();
-    await this.changes.around(queueEntry(userId, name), () => this.deps.committer.run([{ op: "putQueue", queue: { userId, name, ...q } }]));
-    this.storedQueues.add(k);
+    await this.changes.around(queueEntry(userId, name), () => this.deps.committer.run([{ op: "putQueue", queue: { userId, name, ...q }, fields }]));
+    this.storedQueues.add(id(userId, name));
     this.steerQueueLane(userId, name, q);
+  }
+
+  /**
+   * Stores a queue with the default settings unless it is stored already. Only if absent, in the store: another
+   * node may be creating it with settings of its own at this moment, which the defaults must never overwrite.
+   * When it was there, its stored settings are read.
+   */
+  private async ensureQueue(userId: string, name: string): Promise<void> {
+    const k = id(userId, name);
+    if (this.storedQueues.has(k)) return;
+    const q = this.queueFor(userId, name);
+    const defaults: StoredQueue = { userId, name, ...q, updatedAtMs: this.deps.clock.now() };
+    const [created] = await this.changes.around(queueEntry(userId, name), () => this.deps.committer.run([{ op: "putQueue", queue: defaults, fields: [] }]));
+    if (!created.applied) return this.reload();
+    q.updatedAtMs = defaults.updatedAtMs;
+    this.storedQueues.add(k);
   }
 
   /** Deletes a queue; its unfinished messages are cancelled. */

@@ -3,6 +3,7 @@ import type { StoredUrlGroup, Store } from "../store/store.js";
 import { CoalescedReload } from "./coalesced-reload.js";
 import type { Committer } from "./committer.js";
 import { LocalChanges } from "./local-changes.js";
+import { PerKeySerial } from "./per-key-serial.js";
 
 export type Endpoint = { url: string; name?: string };
 
@@ -14,12 +15,14 @@ export interface UrlGroupsDeps {
 
 /**
  * URL groups ("topics"): named sets of endpoints a publish fans out to. Cached in memory, written through. Several
- * nodes may share the store: `reload` follows what they changed, and every change here starts from a fresh read.
+ * nodes may share the store: `reload` follows what they changed, and every change here starts from a fresh read
+ * and is written only over the version it read.
  */
 export class UrlGroups {
   private readonly groups = new Map<string, StoredUrlGroup>();
   private readonly changes = new LocalChanges();
   private readonly reloads = new CoalescedReload(() => this.readStore());
+  private readonly edits = new PerKeySerial();
   private loaded = false;
 
   constructor(private readonly deps: UrlGroupsDeps) {}
@@ -56,57 +59,87 @@ export class UrlGroups {
    * A change that would leave the group with more than `maxEndpoints` is refused whole (413).
    */
   async addEndpoints(userId: string, name: string, endpoints: Endpoint[], maxEndpoints: number): Promise<void> {
-    await this.reload();
-    const now = this.deps.now();
-    const existing = this.get(userId, name);
-    const list = [...(existing?.endpoints ?? [])];
-    for (const e of endpoints) {
-      if (e.name !== undefined && list.some((x) => x.name === e.name && x.url !== e.url)) {
-        throw badRequest(`endpoint name "${e.name}" is already used in url group "${name}" for another URL`);
+    await this.edit(userId, name, (existing) => {
+      const list = [...(existing?.endpoints ?? [])];
+      for (const e of endpoints) {
+        if (e.name !== undefined && list.some((x) => x.name === e.name && x.url !== e.url)) {
+          throw badRequest(`endpoint name "${e.name}" is already used in url group "${name}" for another URL`);
+        }
+        if (!list.some((x) => x.url === e.url && x.name === e.name)) list.push(e);
       }
-      if (!list.some((x) => x.url === e.url && x.name === e.name)) list.push(e);
-    }
-    if (list.length > maxEndpoints) {
-      throw new HttpError(
-        413,
-        `url group "${name}" would have ${list.length} endpoints; the configured limit maxUrlGroupEndpoints is ${maxEndpoints}`,
-      );
-    }
-    await this.save({ userId, name, createdAtMs: existing?.createdAtMs ?? now, updatedAtMs: now, endpoints: list });
+      if (list.length > maxEndpoints) {
+        throw new HttpError(
+          413,
+          `url group "${name}" would have ${list.length} endpoints; the configured limit maxUrlGroupEndpoints is ${maxEndpoints}`,
+        );
+      }
+      return list;
+    });
   }
 
   /** Removes endpoints matching by name or URL; removing the last one removes the group. */
   async removeEndpoints(userId: string, name: string, endpoints: { url?: string; name?: string }[]): Promise<void> {
-    await this.reload();
-    const group = this.require(userId, name);
-    const matches = (x: Endpoint): boolean =>
-      endpoints.some((e) => (e.name !== undefined && x.name === e.name) || (e.url !== undefined && x.url === e.url));
-    const kept = group.endpoints.filter((x) => !matches(x));
-    if (kept.length === group.endpoints.length) throw notFound(`none of the given endpoints is in url group "${name}"`);
-    if (kept.length === 0) return this.remove(userId, name);
-    await this.save({ ...group, updatedAtMs: this.deps.now(), endpoints: kept });
+    await this.edit(userId, name, (existing) => {
+      if (!existing) throw notFound(`url group "${name}" not found`);
+      const matches = (x: Endpoint): boolean =>
+        endpoints.some((e) => (e.name !== undefined && x.name === e.name) || (e.url !== undefined && x.url === e.url));
+      const kept = existing.endpoints.filter((x) => !matches(x));
+      if (kept.length === existing.endpoints.length) throw notFound(`none of the given endpoints is in url group "${name}"`);
+      return kept;
+    });
   }
 
   async delete(userId: string, name: string): Promise<void> {
-    await this.reload();
-    this.require(userId, name);
-    await this.remove(userId, name);
-  }
-
-  private async remove(userId: string, name: string): Promise<void> {
     const k = key(userId, name);
-    this.groups.delete(k);
-    await this.changes.around(k, () => this.deps.committer.run([{ op: "deleteUrlGroup", userId, name }]));
+    await this.edits.run(k, async () => {
+      await this.reload();
+      this.require(userId, name);
+      // Deleted whatever it holds now: a delete asks for no version.
+      await this.changes.around(k, async () => {
+        await this.deps.committer.run([{ op: "deleteUrlGroup", userId, name }]);
+        this.groups.delete(k);
+      });
+    });
   }
 
   /**
-   * Memory is updated before the write is awaited (the committer keeps writes in order), so a concurrent change
-   * to the same group reads this one's result instead of the state before it and cannot undo it.
+   * A read-modify-write of a group's endpoint list: `change` gets the group as stored (undefined: none) and
+   * returns the new list (empty: the group goes), or throws to refuse the change. The write applies only to the
+   * version read, so an edit made on another node meanwhile is never lost: the edit that loses reads again and
+   * applies its change to the other's result, a bounded number of times. Edits of a group made here run one after
+   * another, so they never lose to each other.
    */
-  private async save(group: StoredUrlGroup): Promise<void> {
-    const k = key(group.userId, group.name);
-    this.groups.set(k, group);
-    await this.changes.around(k, () => this.deps.committer.run([{ op: "putUrlGroup", group }]));
+  private async edit(userId: string, name: string, change: (existing: StoredUrlGroup | undefined) => Endpoint[]): Promise<void> {
+    const k = key(userId, name);
+    await this.edits.run(k, async () => {
+      for (let attempt = 1; attempt <= EDIT_ATTEMPTS; attempt++) {
+        await this.reload();
+        const existing = this.get(userId, name);
+        if (await this.write(userId, name, existing, change(existing))) return;
+      }
+      throw new HttpError(409, `url group "${name}" kept changing on other nodes while this change was being made; try again`);
+    });
+  }
+
+  /** Writes a group's new endpoint list over the version read; resolves whether that version was still stored. */
+  private async write(userId: string, name: string, existing: StoredUrlGroup | undefined, endpoints: Endpoint[]): Promise<boolean> {
+    const k = key(userId, name);
+    // Memory changes only once the store has: a write that loses must leave the version it lost to for the next read.
+    return this.changes.around(k, async () => {
+      if (endpoints.length === 0) {
+        const [gone] = await this.deps.committer.run([{ op: "deleteUrlGroup", userId, name, expectUpdatedAtMs: existing!.updatedAtMs }]);
+        if (gone.applied) this.groups.delete(k);
+        return gone.applied;
+      }
+      const now = this.deps.now();
+      // Later than the version it replaces, even on a node whose clock is behind: a version is never stored twice,
+      // so a node that read an older one cannot match it again.
+      const updatedAtMs = existing ? Math.max(now, existing.updatedAtMs + 1) : now;
+      const group: StoredUrlGroup = { userId, name, createdAtMs: existing?.createdAtMs ?? now, updatedAtMs, endpoints };
+      const [put] = await this.deps.committer.run([{ op: "putUrlGroup", group, expectUpdatedAtMs: existing?.updatedAtMs ?? null }]);
+      if (put.applied) this.groups.set(k, group);
+      return put.applied;
+    });
   }
 
   private readStore(): Promise<void> {
@@ -139,3 +172,6 @@ export class UrlGroups {
 }
 
 const key = (userId: string, name: string): string => `${userId}\u0000${name}`;
+
+/** How many times an edit reads again after losing to one made on another node, before it answers 409. */
+const EDIT_ATTEMPTS = 5;

@@ -274,6 +274,7 @@ export function scheduleFromColumns(r: Row): StoredSchedule {
     callerIp: r.caller_ip ?? "",
     paused: Boolean(r.paused),
     createdAtMs: r.created_ms,
+    revision: r.revision,
     nextMs: r.next_ms,
     lastMs: r.last_ms,
     lastMessageIds: r.last_ids ? JSON.parse(r.last_ids) : [],

@@ -161,23 +161,45 @@ export type WriteOp =
   | { op: "insertDlq"; entry: DlqEntry }
   /** Removes a DLQ entry; `then` is applied only if it was still there (a resume or restart happens once). */
   | { op: "deleteDlq"; userId: string; dlqId: string; then?: WriteOp[] }
-  | { op: "putQueue"; queue: StoredQueue }
+  /**
+   * Creates the queue as given, or changes the stored one (which keeps its createdAtMs). `fields` limits what a
+   * stored queue takes from `queue` (with its updatedAtMs), so a patch of one field leaves the other as stored,
+   * whatever another node wrote there since it was read; `[]` only creates an absent queue and leaves a stored
+   * one as it is (`applied`: whether it was created). Unset: both fields.
+   */
+  | { op: "putQueue"; queue: StoredQueue; fields?: QueueField[] }
   | { op: "deleteQueue"; userId: string; name: string }
   | { op: "putFlowSettings"; userId: string; key: string; settings: FlowSettings }
+  /**
+   * Saves rate windows. A store shared by several nodes writes them only while the committing node leads in the
+   * epoch it holds, as it starts attempts (else not applied): only the leader counts starts, and a leader that has
+   * lost its lease must not overwrite the windows its successor continues.
+   */
   | { op: "putFlowWindows"; windows: FlowWindow[] }
-  | { op: "putUrlGroup"; group: StoredUrlGroup }
-  | { op: "deleteUrlGroup"; userId: string; name: string }
+  /**
+   * Stores a group whole. With `expectUpdatedAtMs` only if the stored group is still the version that was read:
+   * `null`, none is stored; a number, the stored one has that updatedAtMs (else not applied). An edit is a
+   * read-modify-write of the endpoint list, so two edits on two nodes at once must not both apply: the one that
+   * loses reads again. The caller makes every write's updatedAtMs greater than the one it replaces, so a version
+   * is never seen twice.
+   */
+  | { op: "putUrlGroup"; group: StoredUrlGroup; expectUpdatedAtMs?: number | null }
+  /** Deletes a group; with `expectUpdatedAtMs`, only the version that was read (as `putUrlGroup`). */
+  | { op: "deleteUrlGroup"; userId: string; name: string; expectUpdatedAtMs?: number }
   | { op: "putSchedule"; schedule: StoredSchedule }
   | { op: "deleteSchedule"; userId: string; id: string }
   /**
    * One tick of a schedule: moves it from `expectNextMs` to `nextMs` and inserts the tick's messages, all
-   * only if the schedule still expects that tick (not fired already, not paused, replaced or deleted since).
+   * only if the schedule still expects that tick (not fired already, not paused, replaced or deleted since) in
+   * the version the tick was built from (`expectRevision`): a schedule replaced on another node that keeps the
+   * same next tick fires it in its new version only.
    */
   | {
       op: "fireSchedule";
       userId: string;
       id: string;
       expectNextMs: number;
+      expectRevision: string;
       nextMs: number | null;
       firedMs: number;
       inserts: Extract<WriteOp, { op: "insertMessage" }>[];
@@ -273,10 +295,19 @@ export interface StoredSchedule {
   callerIp: string;
   paused: boolean;
   createdAtMs: number;
+  /**
+   * The version of what the schedule sends (cron, destination, headers, body, pause): new, unique, on every put;
+   * a tick leaves it. A replacement keeps createdAtMs, so a tick is fenced on this instead. Empty for a schedule
+   * stored before revisions were.
+   */
+  revision: string;
   nextMs: number | null;
   lastMs: number | null;
   lastMessageIds: string[];
 }
+
+/** The settings of a queue a `putQueue` may change on its own. */
+export type QueueField = "parallelism" | "paused";
 
 export interface StoredQueue {
   userId: string;

@@ -6,6 +6,7 @@ import { KeyRing } from "../../src/engine/keyring.js";
 import { PgStore } from "../../src/store/postgres/pg-store.js";
 import type { Store } from "../../src/store/store.js";
 import { startIdleNode, type IdleNode } from "../helpers/idle-node.js";
+import { ok, sleep, unique } from "../helpers/api-replies.js";
 import { schemaUrl } from "../helpers/postgres.js";
 import { eventually, gate, TestReceiver, type Received, type Reply } from "../helpers/receiver.js";
 import { startSluice, type TestSluice } from "../helpers/sluice.js";
@@ -40,17 +41,6 @@ afterAll(async () => {
   await a?.close();
   await dest?.close();
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-const unique = (prefix: string): string => `${prefix}-${Date.now().toString(36)}-${seq++}`;
-
-/** The JSON of a successful reply (fails the test with the body otherwise). */
-async function ok(res: Response): Promise<any> {
-  const text = await res.text();
-  expect(res.status, text).toBeLessThan(300);
-  return text ? JSON.parse(text) : undefined;
-}
 
 function onA(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return a.api(method, path, {

@@ -330,6 +330,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           userId: "u1",
           id: "s1",
           expectNextMs,
+          expectRevision: "rev-1",
           nextMs: expectNextMs + 1000,
           firedMs: expectNextMs,
           inserts: [{ op: "insertMessage", message: message({ id, scheduleId: "s1" }), events: [event(id, "CREATED", expectNextMs)] }],
@@ -356,6 +357,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await s.commit([{ op: "putSchedule", schedule: replaced }]);
         expect(await s.listSchedules()).toEqual([replaced]);
         expect(await s.commit([{ op: "deleteSchedule", userId: "u2", id: "s1" }])).toEqual([{ applied: false }]);
+      });
+
+      it("a tick fires only in the revision it was built from: a replacement that keeps the next tick fences out the old version", async () => {
+        const s = await fresh();
+        await s.commit([{ op: "putSchedule", schedule: schedule({ id: "s1", nextMs: 1000, revision: "old" }) }]);
+        // Replaced elsewhere: new body, same cron, so the same next tick.
+        const replaced = schedule({ id: "s1", nextMs: 1000, revision: "new", body: Buffer.from("new body") });
+        await s.commit([{ op: "putSchedule", schedule: replaced }]);
+        const tick = (expectRevision: string, id: string): WriteOp => ({
+          op: "fireSchedule", userId: "u1", id: "s1", expectNextMs: 1000, expectRevision, nextMs: 2000, firedMs: 1000,
+          inserts: [{ op: "insertMessage", message: message({ id, scheduleId: "s1" }) }],
+        });
+        expect(await s.commit([tick("old", "t-old")])).toEqual([{ applied: false }]);
+        expect(await s.getMessage("u1", "t-old")).toBeUndefined();
+        expect((await s.listSchedules())[0]).toEqual(replaced);
+        expect(await s.commit([tick("new", "t-new"), tick("new", "t-again")])).toEqual([{ applied: true }, { applied: false }]);
+        const [after] = await s.listSchedules();
+        // A tick moves the schedule on and leaves its revision.
+        expect([after.revision, after.nextMs, after.lastMs, after.lastMessageIds]).toEqual(["new", 2000, 1000, ["t-new"]]);
+        expect((await s.getMessage("u1", "t-new"))!.id).toBe("t-new");
       });
     });
 
@@ -658,6 +679,57 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await s.listUrlGroups()).toEqual([]);
       });
 
+      it("a queue put with no fields only creates an absent queue; one with fields changes only those", async () => {
+        const s = await fresh();
+        const explicit = { ...queue("q1"), parallelism: 5, createdAtMs: 10, updatedAtMs: 10 };
+        const defaults = { ...queue("q1"), parallelism: 1, createdAtMs: 20, updatedAtMs: 20 };
+        expect(await s.commit([{ op: "putQueue", queue: explicit, fields: [] }])).toEqual([{ applied: true }]);
+        // A create-if-absent that comes second (an enqueue on another node) leaves the explicit settings alone.
+        expect(await s.commit([{ op: "putQueue", queue: defaults, fields: [] }])).toEqual([{ applied: false }]);
+        expect(await s.listQueues()).toEqual([explicit]);
+
+        // A pause written from a read older than a parallelism change keeps that change, and the other way round.
+        await s.commit([{ op: "putQueue", queue: { ...explicit, parallelism: 7, updatedAtMs: 30 }, fields: ["parallelism"] }]);
+        await s.commit([{ op: "putQueue", queue: { ...explicit, paused: true, updatedAtMs: 40 }, fields: ["paused"] }]);
+        expect(await s.listQueues()).toEqual([{ ...explicit, parallelism: 7, paused: true, updatedAtMs: 40 }]);
+        await s.commit([{ op: "putQueue", queue: { ...explicit, parallelism: 2, paused: false, updatedAtMs: 50, createdAtMs: 99 }, fields: ["parallelism"] }]);
+        expect(await s.listQueues()).toEqual([{ ...explicit, parallelism: 2, paused: true, updatedAtMs: 50 }]);
+
+        // A patch of one field to an absent queue creates it whole, as given.
+        expect(await s.commit([{ op: "putQueue", queue: { ...queue("q2"), paused: true }, fields: ["paused"] }])).toEqual([{ applied: true }]);
+        expect((await s.listQueues()).find((q) => q.name === "q2")).toEqual({ ...queue("q2"), paused: true });
+      });
+
+      it("a URL group write with an expected version applies only to that version; a create only when absent", async () => {
+        const s = await fresh();
+        const group = (updatedAtMs: number, urls: string[]) => ({
+          userId: "u1", name: "g", createdAtMs: 1, updatedAtMs, endpoints: urls.map((url) => ({ url })),
+        });
+        const a = "http://127.0.0.1:1/a";
+        const b = "http://127.0.0.1:1/b";
+        const c = "http://127.0.0.1:1/c";
+        expect(await s.commit([{ op: "putUrlGroup", group: group(1, [a]), expectUpdatedAtMs: null }])).toEqual([{ applied: true }]);
+        // A second create from a read that saw no group loses: the group it would overwrite is not the one it read.
+        expect(await s.commit([{ op: "putUrlGroup", group: group(1, [b]), expectUpdatedAtMs: null }])).toEqual([{ applied: false }]);
+        // Two edits read version 1: the first applies, the second (in the same commit, as if after it) does not.
+        expect(await s.commit([
+          { op: "putUrlGroup", group: group(2, [a, b]), expectUpdatedAtMs: 1 },
+          { op: "putUrlGroup", group: group(2, [a, c]), expectUpdatedAtMs: 1 },
+        ])).toEqual([{ applied: true }, { applied: false }]);
+        expect(await s.listUrlGroups()).toEqual([group(2, [a, b])]);
+        // The loser read again and applies to version 2.
+        expect(await s.commit([{ op: "putUrlGroup", group: group(3, [a, b, c]), expectUpdatedAtMs: 2 }])).toEqual([{ applied: true }]);
+        expect(await s.listUrlGroups()).toEqual([group(3, [a, b, c])]);
+        // A delete of a version that is no longer stored leaves the group.
+        expect(await s.commit([{ op: "deleteUrlGroup", userId: "u1", name: "g", expectUpdatedAtMs: 2 }])).toEqual([{ applied: false }]);
+        expect(await s.listUrlGroups()).toHaveLength(1);
+        expect(await s.commit([{ op: "deleteUrlGroup", userId: "u1", name: "g", expectUpdatedAtMs: 3 }])).toEqual([{ applied: true }]);
+        expect(await s.listUrlGroups()).toEqual([]);
+        // An edit of a group deleted since it was read does not bring it back.
+        expect(await s.commit([{ op: "putUrlGroup", group: group(4, [a]), expectUpdatedAtMs: 3 }])).toEqual([{ applied: false }]);
+        expect(await s.listUrlGroups()).toEqual([]);
+      });
+
       it("stores a user's first signing keys once: a later or concurrent first pair gets the one stored", async () => {
         const s = await fresh();
         expect(await s.getSigningKeys("u1")).toBeUndefined();
@@ -795,6 +867,7 @@ function schedule(over: Partial<StoredSchedule>): StoredSchedule {
     callerIp: "127.0.0.1",
     paused: false,
     createdAtMs: 1,
+    revision: "rev-1",
     nextMs: 1000,
     lastMs: null,
     lastMessageIds: [],

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { PgStore } from "../../src/store/postgres/pg-store.js";
 import type { ClusterMembership, ClusterNews } from "../../src/store/cluster.js";
 import { isCancelAsked, isFencedOut } from "../../src/store/store-errors.js";
+import type { FlowWindow } from "../../src/store/store.js";
 import { dropSchema, schemaUrl } from "../helpers/postgres.js";
 import { event, message } from "./contract.js";
 
@@ -183,4 +184,40 @@ describe("PostgreSQL store in a cluster", () => {
     // An older message due later (a retry waiting) does not hold a newer one back.
     expect((await a.store.commit([startAt("q9", 6)]))[0].applied).toBe(true);
   });
+
+  // Only the leader counts starts, so only its rate windows are saved: a leader that lost its lease (frozen past it,
+  // still believing it leads) must not overwrite the windows of the leader that took over.
+  it("saves the leader's windows only: a follower's, and a zombie leader's after a takeover, are not applied", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    const b = await node(url, "node-b");
+    expect((await a.member.heartbeat(undefined)).leaderEpoch).toBe(1);
+    expect((await b.member.heartbeat(undefined)).leaderEpoch).toBeUndefined();
+
+    expect(await a.store.commit([{ op: "putFlowWindows", windows: flowWindows(10, 1) }])).toEqual([{ applied: true }]);
+    expect(await b.store.commit([{ op: "putFlowWindows", windows: flowWindows(20, 5) }])).toEqual([{ applied: false }]);
+    expect(await b.store.listFlowWindows()).toEqual(flowWindows(10, 1));
+
+    // a goes silent (it still believes it leads in epoch 1); b takes over once a's leases have passed.
+    let claimed: number | undefined;
+    for (let i = 0; i < 16 && claimed === undefined; i++) {
+      await sleep(LEASE_MS / 4);
+      claimed = (await b.member.heartbeat(undefined)).leaderEpoch;
+    }
+    expect(claimed).toBe(2);
+    expect(await b.store.commit([{ op: "putFlowWindows", windows: flowWindows(30, 2) }])).toEqual([{ applied: true }]);
+    // The zombie's write, alone or with other ops in one commit, leaves b's windows and the rest of the commit.
+    expect(await a.store.commit([{ op: "putFlowWindows", windows: flowWindows(40, 9) }])).toEqual([{ applied: false }]);
+    expect(await a.store.commit([
+      { op: "putFlowSettings", userId: "u1", key: "k1", settings: { paused: true } },
+      { op: "putFlowWindows", windows: flowWindows(50, 9) },
+    ])).toEqual([{ applied: true }, { applied: false }]);
+    expect((await b.store.listFlowWindows()).sort((x, y) => x.key.localeCompare(y.key))).toEqual(flowWindows(30, 2));
+    expect(await b.store.listFlowSettings()).toEqual([{ userId: "u1", key: "k1", settings: { paused: true } }]);
+  });
 });
+
+const flowWindows = (startMs: number, count: number): FlowWindow[] => [
+  { userId: "u1", key: "k1", startMs, count },
+  { userId: "u1", key: "k2", startMs, count: count + 1 },
+];

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from "fastify";
-import { badRequest } from "../../errors.js";
+import { badRequest, HttpError } from "../../errors.js";
 import type { AppDeps } from "../request.js";
 import { one, type Query } from "../query.js";
 import { knownQuery, PARAMS } from "../endpoint-params.js";
 import { MAX_PARALLELISM, MAX_RATE } from "../../protocol/publish-headers.js";
-import type { FlowInfo } from "../../engine/flow-limiter.js";
+import { FlowLimiter, type FlowInfo } from "../../engine/flow-limiter.js";
 import { answeredByLeader } from "../leader-reads.js";
 
 function positiveInt(q: Query, name: string, max: number): number | undefined {
@@ -33,6 +33,22 @@ export function flowControlRoutes(deps: AppDeps) {
     const [active, waiting] = await Promise.all([deps.reads.countActive(userId, info.flowControlKey), deps.reads.countWaiting(userId, info.flowControlKey, Date.now())]);
     return { ...info, parallelismCount: active, waitListSize: waiting };
   };
+  /**
+   * One key as this node sees it. A node that does not lead has no lane for a key only the leader has used: when it
+   * answers alone (the leader out of reach), messages of the key in flight or waiting in the store show it is in
+   * use, so it is given with those counts and the limits of a key with no settings, not as not found.
+   */
+  const keyHere = async (userId: string, key: string): Promise<FlowInfo> => {
+    try {
+      return await seenHere(await settings.flowInfo(userId, key), userId);
+    } catch (err) {
+      if (!(err instanceof HttpError && err.status === 404) || engine.role.nodeId === undefined || engine.leading) throw err;
+      const now = Date.now();
+      const fromStore = await seenHere(new FlowLimiter(key, now).info(now, 0), userId);
+      if (fromStore.parallelismCount + fromStore.waitListSize === 0) throw err;
+      return fromStore;
+    }
+  };
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get("/v2/flowControl", async (req, reply) => {
       const search = one(knownQuery(req, PARAMS.flowControlList), "search");
@@ -42,7 +58,7 @@ export function flowControlRoutes(deps: AppDeps) {
 
     app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req, reply) => {
       if (await answeredByLeader(req, reply, deps.leader)) return reply;
-      return seenHere(await settings.flowInfo(req.userId, req.params.key), req.userId);
+      return keyHere(req.userId, req.params.key);
     });
 
     app.post<{ Params: { key: string } }>("/v2/flowControl/:key/pause", async (req) => {

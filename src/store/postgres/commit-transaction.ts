@@ -7,7 +7,10 @@ import { CLAIM_DEDUP, GET_DEDUP, PUT_BODY, REQUEST_CANCEL } from "./sql/messages
 import { NewsCollector } from "./news.js";
 import { APPEND_ENTRIES, DROP_ENDED_RUN, INSERT_RUN, INSERT_RUN_COLUMNS, LOCK_RUN, UPDATE_RUN } from "./sql/runs.js";
 import { DELETE_SCHEDULE, FIRE_SCHEDULE, PUT_SCHEDULE } from "./sql/schedules.js";
-import { DELETE_QUEUE, DELETE_URL_GROUP, PUT_FLOW_SETTINGS, PUT_FLOW_WINDOWS, PUT_QUEUE, PUT_URL_GROUP } from "./sql/settings.js";
+import {
+  CREATE_URL_GROUP, DELETE_QUEUE, DELETE_URL_GROUP, DELETE_URL_GROUP_VERSION, PUT_FLOW_SETTINGS, PUT_FLOW_WINDOWS, PUT_LEADER_FLOW_WINDOWS,
+  PUT_URL_GROUP, putQueueSql, REPLACE_URL_GROUP,
+} from "./sql/settings.js";
 import { DROP_RUN_WAITERS, PUT_RUN_EVENT, PUT_WAITER, TAKE_RUN_EVENT, TAKE_WAITER } from "./sql/waiters.js";
 import type { StatementNames } from "./statement-names.js";
 import type { RunRecord } from "../../model/run.js";
@@ -147,44 +150,49 @@ export class CommitTransaction {
       case "putQueue": {
         this.news?.changed("queues");
         const q = op.queue;
-        this.send(PUT_QUEUE, [q.userId, q.name, q.parallelism, q.paused, q.createdAtMs, q.updatedAtMs]);
-        return { result: APPLIED };
+        return this.rowWritten(putQueueSql(op.fields), [q.userId, q.name, q.parallelism, q.paused, q.createdAtMs, q.updatedAtMs]);
       }
       case "deleteQueue":
         this.news?.changed("queues");
-        return this.deleted(DELETE_QUEUE, [op.userId, op.name]);
+        return this.rowWritten(DELETE_QUEUE, [op.userId, op.name]);
       case "putFlowSettings":
         this.news?.changed("flowSettings");
         this.send(PUT_FLOW_SETTINGS, [op.userId, op.key, JSON.stringify(op.settings)]);
         return { result: APPLIED };
-      case "putFlowWindows":
-        if (op.windows.length > 0) this.send(PUT_FLOW_WINDOWS, windowArrays(op.windows));
-        return { result: APPLIED };
+      case "putFlowWindows": {
+        if (op.windows.length === 0) return { result: APPLIED };
+        // In a cluster only the leader of the epoch this node holds counts starts (see PUT_LEADER_FLOW_WINDOWS).
+        if (!this.member) return this.rowWritten(PUT_FLOW_WINDOWS, windowArrays(op.windows));
+        return this.rowWritten(PUT_LEADER_FLOW_WINDOWS, [...windowArrays(op.windows), this.member.nodeId, this.member.leaderEpoch ?? -1]);
+      }
       case "putUrlGroup": {
         this.news?.changed("urlGroups");
         const g = op.group;
-        this.send(PUT_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, JSON.stringify(g.endpoints)]);
-        return { result: APPLIED };
+        const endpoints = JSON.stringify(g.endpoints);
+        if (op.expectUpdatedAtMs === undefined) return this.rowWritten(PUT_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints]);
+        if (op.expectUpdatedAtMs === null) return this.rowWritten(CREATE_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints]);
+        return this.rowWritten(REPLACE_URL_GROUP, [g.userId, g.name, g.updatedAtMs, endpoints, op.expectUpdatedAtMs]);
       }
       case "deleteUrlGroup":
         this.news?.changed("urlGroups");
-        return this.deleted(DELETE_URL_GROUP, [op.userId, op.name]);
+        if (op.expectUpdatedAtMs === undefined) return this.rowWritten(DELETE_URL_GROUP, [op.userId, op.name]);
+        return this.rowWritten(DELETE_URL_GROUP_VERSION, [op.userId, op.name, op.expectUpdatedAtMs]);
       case "putSchedule": {
         this.news?.changed("schedules");
         const c = op.schedule;
         this.send(PUT_SCHEDULE, [
           c.id, c.userId, c.cron, c.destination, JSON.stringify(c.headers), c.body, c.callerIp, c.paused, c.createdAtMs,
-          c.nextMs, c.lastMs, JSON.stringify(c.lastMessageIds),
+          c.nextMs, c.lastMs, JSON.stringify(c.lastMessageIds), c.revision,
         ]);
         return { result: APPLIED };
       }
       case "deleteSchedule":
         this.news?.changed("schedules");
-        return this.deleted(DELETE_SCHEDULE, [op.userId, op.id]);
+        return this.rowWritten(DELETE_SCHEDULE, [op.userId, op.id]);
       case "fireSchedule": {
         // Decides on the schedules table alone, which no wave writes: the wave stays open, and takes the tick's inserts.
         const ids = JSON.stringify(op.inserts.map((i) => i.message.id));
-        const fired = await this.send(FIRE_SCHEDULE, [op.nextMs, op.firedMs, ids, op.userId, op.id, op.expectNextMs]);
+        const fired = await this.send(FIRE_SCHEDULE, [op.nextMs, op.firedMs, ids, op.userId, op.id, op.expectNextMs, op.expectRevision]);
         if (fired.rowCount !== 1) return { result: Promise.resolve({ applied: false }) };
         for (const insert of op.inserts) await this.insert(insert);
         return { result: APPLIED };
@@ -195,8 +203,9 @@ export class CommitTransaction {
     }
   }
 
-  private async deleted(text: string, values: unknown[]): Promise<Sent> {
-    return { result: observed(this.send(text, values).then((r) => ({ applied: r.rowCount === 1 }))) };
+  /** Applied when the statement wrote (or deleted) a row; the commit goes on without waiting for it. */
+  private async rowWritten(text: string, values: unknown[]): Promise<Sent> {
+    return { result: observed(this.send(text, values).then((r) => ({ applied: (r.rowCount ?? 0) > 0 }))) };
   }
 
   private update(op: UpdateOp): Sent {

@@ -209,4 +209,8 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE messages ADD COLUMN body_id TEXT;
   CREATE INDEX messages_body ON messages (body_id) WHERE body_id IS NOT NULL;
   `,
+  // A schedule's revision (StoredSchedule.revision), which a tick is fenced on with next_ms; '' for those stored before.
+  `
+  ALTER TABLE schedules ADD COLUMN revision TEXT NOT NULL DEFAULT '';
+  `,
 ];

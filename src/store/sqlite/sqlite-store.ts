@@ -5,6 +5,7 @@ import { Checkpointer } from "./checkpointer.js";
 import { DataFolderLock } from "./data-folder-lock.js";
 import { dlqDetail, dlqFromColumns as dlqFromRow, eventDetail, eventFromColumns, messageColumns, messageFromColumns, queueHolders, queueFromColumns, scheduleFromColumns, urlGroupFromColumns, type QueueHolder } from "../columns.js";
 import { filterSql } from "../filter-sql.js";
+import { QUEUE_FIELDS, queueConflictAction } from "../queue-upsert.js";
 import { createOwnerOnlyFile, makeOwnerOnlyFolder } from "./owner-only-files.js";
 import { MIGRATIONS } from "./schema.js";
 import { WorkflowTables } from "./workflow-tables.js";
@@ -49,7 +50,7 @@ export class SqliteStore implements Store {
     this.db.pragma("temp_store = MEMORY");
     this.migrate();
     this.stmts = this.prepare();
-    this.commitSync = this.db.transaction((list: WriteOp[]) => this.applyAll(list));
+    this.transaction = this.db.transaction((list: WriteOp[]) => this.applyAll(list));
     this.wf = new WorkflowTables(this.db, (sql) => this.cached(sql));
     if (opts.dataDir) {
       // Checkpoints run on a worker thread; the main connection checkpoints only as a fallback if the WAL
@@ -110,11 +111,6 @@ export class SqliteStore implements Store {
       ),
       listActive: db.prepare(`SELECT * FROM messages WHERE state = 'active'`),
       isActive: db.prepare(`SELECT 1 FROM messages WHERE id = ? AND user_id = ? AND state = 'active'`),
-      putQueue: db.prepare(
-        `INSERT INTO queues (user_id, name, parallelism, paused, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (user_id, name) DO UPDATE SET parallelism = excluded.parallelism, paused = excluded.paused,
-           updated_ms = excluded.updated_ms`,
-      ),
       deleteQueue: db.prepare(`DELETE FROM queues WHERE user_id = ? AND name = ?`),
       putFlow: db.prepare(
         `INSERT INTO flow_keys (user_id, key, settings) VALUES (?, ?, ?)
@@ -128,14 +124,20 @@ export class SqliteStore implements Store {
         `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (user_id, name) DO UPDATE SET updated_ms = excluded.updated_ms, endpoints = excluded.endpoints`,
       ),
+      createGroup: db.prepare(
+        `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, name) DO NOTHING`,
+      ),
+      replaceGroup: db.prepare(`UPDATE url_groups SET updated_ms = ?, endpoints = ? WHERE user_id = ? AND name = ? AND updated_ms = ?`),
       deleteGroup: db.prepare(`DELETE FROM url_groups WHERE user_id = ? AND name = ?`),
+      deleteGroupVersion: db.prepare(`DELETE FROM url_groups WHERE user_id = ? AND name = ? AND updated_ms = ?`),
       putSchedule: db.prepare(
         `INSERT OR REPLACE INTO schedules (id, user_id, cron, destination, headers, body, caller_ip, paused, created_ms,
-           next_ms, last_ms, last_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           next_ms, last_ms, last_ids, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       deleteSchedule: db.prepare(`DELETE FROM schedules WHERE user_id = ? AND id = ?`),
       fireSchedule: db.prepare(
-        `UPDATE schedules SET next_ms = ?, last_ms = ?, last_ids = ? WHERE user_id = ? AND id = ? AND next_ms = ? AND paused = 0`,
+        `UPDATE schedules SET next_ms = ?, last_ms = ?, last_ids = ?
+         WHERE user_id = ? AND id = ? AND next_ms = ? AND revision = ? AND paused = 0`,
       ),
       queueLag: db.prepare(
         `SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND queue_name = ? AND state IN ('pending', 'active')`,
@@ -168,8 +170,22 @@ export class SqliteStore implements Store {
     return this.commitSync(ops);
   }
 
-  /** Applies a group of ops in one transaction (made once in the constructor: better-sqlite3 builds four wrappers per `transaction()`). */
-  private readonly commitSync: (ops: WriteOp[]) => OpResult[];
+  /** Applies a group of ops in one transaction; the workflow tables learn whether it was stored. */
+  private commitSync(ops: WriteOp[]): OpResult[] {
+    let results: OpResult[];
+    try {
+      results = this.transaction(ops);
+    } catch (err) {
+      this.wf.rolledBack();
+      throw err;
+    }
+    // The workflow tables keep what this transaction appended to runs only now that it is stored.
+    this.wf.committed();
+    return results;
+  }
+
+  /** `applyAll` in a transaction (made once in the constructor: better-sqlite3 builds four wrappers per `transaction()`). */
+  private readonly transaction: (ops: WriteOp[]) => OpResult[];
 
   private applyAll(list: WriteOp[]): OpResult[] {
     this.bodiesWritten.clear();
@@ -253,7 +269,11 @@ export class SqliteStore implements Store {
             break;
           case "putQueue": {
             const q = op.queue;
-            this.stmts.putQueue.run(q.userId, q.name, q.parallelism, q.paused ? 1 : 0, q.createdAtMs, q.updatedAtMs);
+            const put = this.cached(
+              `INSERT INTO queues (user_id, name, parallelism, paused, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (user_id, name) ${queueConflictAction(op.fields ?? QUEUE_FIELDS)}`,
+            );
+            result = { applied: put.run(q.userId, q.name, q.parallelism, q.paused ? 1 : 0, q.createdAtMs, q.updatedAtMs).changes === 1 };
             break;
           }
           case "deleteQueue":
@@ -267,17 +287,26 @@ export class SqliteStore implements Store {
             break;
           case "putUrlGroup": {
             const g = op.group;
-            this.stmts.putGroup.run(g.userId, g.name, g.createdAtMs, g.updatedAtMs, JSON.stringify(g.endpoints));
+            const endpoints = JSON.stringify(g.endpoints);
+            const written =
+              op.expectUpdatedAtMs === undefined ? this.stmts.putGroup.run(g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints)
+              : op.expectUpdatedAtMs === null ? this.stmts.createGroup.run(g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints)
+              : this.stmts.replaceGroup.run(g.updatedAtMs, endpoints, g.userId, g.name, op.expectUpdatedAtMs);
+            result = { applied: written.changes === 1 };
             break;
           }
-          case "deleteUrlGroup":
-            result = { applied: this.stmts.deleteGroup.run(op.userId, op.name).changes === 1 };
+          case "deleteUrlGroup": {
+            const gone =
+              op.expectUpdatedAtMs === undefined ? this.stmts.deleteGroup.run(op.userId, op.name)
+              : this.stmts.deleteGroupVersion.run(op.userId, op.name, op.expectUpdatedAtMs);
+            result = { applied: gone.changes === 1 };
             break;
+          }
           case "putSchedule": {
             const c = op.schedule;
             this.stmts.putSchedule.run(
               c.id, c.userId, c.cron, c.destination, JSON.stringify(c.headers), c.body, c.callerIp, c.paused ? 1 : 0,
-              c.createdAtMs, c.nextMs, c.lastMs, JSON.stringify(c.lastMessageIds),
+              c.createdAtMs, c.nextMs, c.lastMs, JSON.stringify(c.lastMessageIds), c.revision,
             );
             break;
           }
@@ -286,7 +315,7 @@ export class SqliteStore implements Store {
             break;
           case "fireSchedule": {
             const ids = JSON.stringify(op.inserts.map((i) => i.message.id));
-            const fenced = this.stmts.fireSchedule.run(op.nextMs, op.firedMs, ids, op.userId, op.id, op.expectNextMs).changes === 1;
+            const fenced = this.stmts.fireSchedule.run(op.nextMs, op.firedMs, ids, op.userId, op.id, op.expectNextMs, op.expectRevision).changes === 1;
             result = { applied: fenced };
             if (fenced) for (const insert of op.inserts) this.applyInsert(insert);
             break;

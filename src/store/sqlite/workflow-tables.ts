@@ -4,6 +4,7 @@ import { runColumns, runFromColumns, waiterFromColumns as waiterFromRow, waiterS
 import { runFilterSql } from "../filter-sql.js";
 import type { RunEntry, RunFilter, RunRecord, RunState } from "../../model/run.js";
 import type { StoredRunEvent, StoredWaiter } from "../../model/waiter.js";
+import { EntryTails } from "./entry-tails.js";
 
 type Row = Record<string, any>;
 
@@ -70,6 +71,8 @@ export class WorkflowTables {
             if (existing) this.dropEndedRun(existing, applyOp);
             this.forget(op.userId, op.runId);
             this.stmts.insertRun.run(runToRow(op.create));
+            // A new run has no entries yet: its first append needs no look at the table.
+            this.entryTails.created(op.userId, op.runId);
           }
         } else {
           if (!existing) return { applied: false, rejected: "unknown" };
@@ -78,9 +81,8 @@ export class WorkflowTables {
         const inserted = applyOp(op.insert);
         if (!inserted.applied) return inserted;
         if (op.entry && appendEntry) {
-          const { seq } = this.stmts.nextSeq.get(op.userId, op.runId) as Row;
           const m = op.insert.message;
-          this.stmts.insertEntry.run(op.userId, op.runId, seq, m.id, op.entry.callType, m.createdAtMs, op.entry.body);
+          this.appendEntry(op.userId, op.runId, { messageId: m.id, callType: op.entry.callType, body: op.entry.body, createdMs: m.createdAtMs });
         }
         return { applied: true };
       }
@@ -93,14 +95,15 @@ export class WorkflowTables {
         this.forget(op.userId, op.runId);
         this.stmts.updateRun.run(runToRow(run));
         // A run that ended waits for nothing any more.
-        if (op.patch.state && op.patch.state !== "RUN_STARTED") this.stmts.dropRunWaiters.run(op.userId, op.runId);
+        if (op.patch.state && op.patch.state !== "RUN_STARTED") {
+          this.stmts.dropRunWaiters.run(op.userId, op.runId);
+          // Nor is it delivered to again: its entries need not stay at hand.
+          this.entryTails.ended(op.userId, op.runId);
+        }
         return { applied: true, nested: (op.then ?? []).map(applyOp) };
       }
       case "runCopyEntries": {
-        for (const e of op.entries) {
-          const { seq } = this.stmts.nextSeq.get(op.userId, op.runId) as Row;
-          this.stmts.insertEntry.run(op.userId, op.runId, seq, e.messageId, e.callType, e.createdMs, e.body);
-        }
+        for (const e of op.entries) this.appendEntry(op.userId, op.runId, e);
         return { applied: true };
       }
       case "putWaiter": {
@@ -133,6 +136,7 @@ export class WorkflowTables {
    */
   private dropEndedRun(run: RunRecord, applyOp: (op: WriteOp) => OpResult): void {
     this.forget(run.userId, run.runId);
+    this.entryTails.ended(run.userId, run.runId);
     this.stmts.dropEntries.run(run.userId, run.runId);
     this.stmts.dropEvents.run(run.userId, run.runId);
     this.stmts.dropRunWaiters.run(run.userId, run.runId);
@@ -143,27 +147,49 @@ export class WorkflowTables {
   /**
    * Runs read recently, frozen. Every step of a run reads its run several times (to publish, to deliver, after the
    * attempt), and parsing the record is most of that cost. Entries are dropped on every write to their run, before
-   * the write (a rolled-back transaction then only costs a re-read), so a cached run is never stale.
+   * the write (a rolled-back transaction then only costs a re-read), so a cached run is never stale. Keyed by run
+   * id alone (a key built from user and run would be a new string to hash on every read); the user is checked.
    */
   private readonly cache = new Map<string, RunRecord>();
 
-  private forget(userId: string, runId: string): void {
-    this.cache.delete(`${userId}\u0000${runId}`);
+  /** The last entries of runs being delivered, so a step's append and its delivery need not read the table. */
+  private readonly entryTails = new EntryTails();
+
+  private forget(_userId: string, runId: string): void {
+    this.cache.delete(runId);
   }
 
   getRun(userId: string, runId: string): RunRecord | undefined {
-    const key = `${userId}\u0000${runId}`;
-    const hit = this.cache.get(key);
-    if (hit) return hit;
+    const hit = this.cache.get(runId);
+    if (hit && hit.userId === userId) return hit;
     const row = this.stmts.getRun.get(userId, runId) as Row | undefined;
     if (!row) return undefined;
     const run = Object.freeze(runFromRow(row));
     if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, run);
+    this.cache.set(runId, run);
     return run;
   }
 
+  /** Appends one entry after the run's last, inside the caller's transaction. */
+  private appendEntry(userId: string, runId: string, e: Omit<RunEntry, "seq">): void {
+    const seq = this.entryTails.nextSeq(userId, runId) ?? (this.stmts.nextSeq.get(userId, runId) as Row).seq;
+    this.stmts.insertEntry.run(userId, runId, seq, e.messageId, e.callType, e.createdMs, e.body);
+    this.entryTails.appended(userId, runId, { ...e, seq });
+  }
+
+  /** The transaction the workflow writes were part of has committed: what they appended is known from now on. */
+  committed(): void {
+    this.entryTails.committed();
+  }
+
+  /** ...or was rolled back: nothing it did is remembered. */
+  rolledBack(): void {
+    this.entryTails.rolledBack();
+  }
+
   getEntries(userId: string, runId: string, afterSeq = -1): RunEntry[] {
+    const known = this.entryTails.after(userId, runId, afterSeq);
+    if (known) return known;
     return (this.stmts.entries.all(userId, runId, afterSeq) as Row[]).map((r) => ({
       seq: r.seq,
       messageId: r.message_id,
@@ -215,6 +241,7 @@ export class WorkflowTables {
   /** Deletes finished runs older than `beforeMs` with their entries and stored events. */
   purge(beforeMs: number, limit: number): number {
     this.cache.clear();
+    this.entryTails.clear();
     const runs = this.db
       .prepare(`SELECT user_id, run_id FROM wf_runs WHERE completed_ms IS NOT NULL AND completed_ms < ? LIMIT ?`)
       .all(beforeMs, limit) as Row[];

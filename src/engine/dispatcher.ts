@@ -328,14 +328,17 @@ export class Dispatcher {
         lane.inReady = false;
         const head = lane.peek();
         if (!head) continue;
+        // The user's cap first: it is one lookup, and when a capped user's slot frees, every lane of theirs comes
+        // back through here (thousands, with one key per message) to be parked again; the lane's own limits
+        // (a key's parallelism and rate) are judged when it is back with room to start.
+        if (this.userCapped(head.userId)) {
+          this.park(lane, head.userId);
+          continue;
+        }
         const wait = lane.waitMs(now);
         if (wait === Infinity) continue;
         if (wait > 0) {
           this.sleep(lane, wait);
-          continue;
-        }
-        if (this.userCapped(head.userId)) {
-          this.park(lane, head.userId);
           continue;
         }
         lane.take();

@@ -42,7 +42,7 @@ export class Dispatcher {
   private ring: Lane[] = [];
   private ringHead = 0;
   /** Lanes whose head is held back only by its user's cap. */
-  private readonly parkedByUser = new Map<string, Set<Lane>>();
+  private readonly parkedByUser = new Map<string, Lane[]>();
   private readonly userInFlight = new Map<string, number>();
   /** The lane each waiting message is in. */
   private readonly waitingIn = new Map<string, Lane>();
@@ -391,10 +391,11 @@ export class Dispatcher {
   }
 
   private park(lane: Lane, userId: string): void {
-    let set = this.parkedByUser.get(userId);
-    if (!set) this.parkedByUser.set(userId, (set = new Set()));
+    let parked = this.parkedByUser.get(userId);
+    if (!parked) this.parkedByUser.set(userId, (parked = []));
+    // Only a lane taken from the ring is parked, and a lane is in the ring once (`inReady`): no duplicates.
     lane.inReady = true;
-    set.add(lane);
+    parked.push(lane);
   }
 
   private userCapped(userId: string): boolean {

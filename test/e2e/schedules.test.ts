@@ -147,6 +147,8 @@ describe.concurrent("schedule ticks", () => {
     expect(first.map((r) => r.headers["upstash-retried"])).toEqual(["0", "1"]);
     expect(first[0].headers["upstash-schedule-id"]).toBe(scheduleId);
     await client.schedules.pause({ schedule: scheduleId });
+    // Created a moment after the first, the other may tick a second later (its first second may have gone by).
+    await eventually(() => (dest.at("/other").length ? true : undefined), 5000);
     await client.schedules.pause({ schedule: other.scheduleId });
 
     // The last tick's message ends as FAIL in lastScheduleStates.

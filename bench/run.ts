@@ -84,10 +84,18 @@ function postgresCpuSeconds(): number {
   return total;
 }
 
+/** The node flags the `sluice` command starts with (the `#!/usr/bin/env -S node …` line of bin/sluice.js). */
+function binNodeFlags(): string[] {
+  const first = readFileSync(BIN, "utf8").split("\n", 1)[0];
+  const m = /^#!\S*env -S node\s+(.*)$/.exec(first);
+  return m ? m[1].split(/\s+/).filter(Boolean) : [];
+}
+
 async function startSluice(dataDir: string): Promise<Sluice> {
   const t0 = performance.now();
-  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (written when it stops).
-  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (written when it stops); the server
+  // gets the flags the installed command runs with first, so what is measured is what is deployed.
+  const nodeArgs = [...binNodeFlags(), ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [])];
   const child = spawn(process.execPath, [...nodeArgs, BIN, "dev", ...storeArgs(dataDir), "--port", "0"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, SLUICE_LOG_LEVEL: "error" },

@@ -42,7 +42,7 @@ export class Dispatcher {
   private ring: Lane[] = [];
   private ringHead = 0;
   /** Lanes whose head is held back only by its user's cap. */
-  private readonly parkedByUser = new Map<string, Set<Lane>>();
+  private readonly parkedByUser = new Map<string, Lane[]>();
   private readonly userInFlight = new Map<string, number>();
   /** The lane each waiting message is in. */
   private readonly waitingIn = new Map<string, Lane>();
@@ -328,14 +328,17 @@ export class Dispatcher {
         lane.inReady = false;
         const head = lane.peek();
         if (!head) continue;
+        // The user's cap first: it is one lookup, and when a capped user's slot frees, every lane of theirs comes
+        // back through here (thousands, with one key per message) to be parked again; the lane's own limits
+        // (a key's parallelism and rate) are judged when it is back with room to start.
+        if (this.userCapped(head.userId)) {
+          this.park(lane, head.userId);
+          continue;
+        }
         const wait = lane.waitMs(now);
         if (wait === Infinity) continue;
         if (wait > 0) {
           this.sleep(lane, wait);
-          continue;
-        }
-        if (this.userCapped(head.userId)) {
-          this.park(lane, head.userId);
           continue;
         }
         lane.take();
@@ -388,10 +391,11 @@ export class Dispatcher {
   }
 
   private park(lane: Lane, userId: string): void {
-    let set = this.parkedByUser.get(userId);
-    if (!set) this.parkedByUser.set(userId, (set = new Set()));
+    let parked = this.parkedByUser.get(userId);
+    if (!parked) this.parkedByUser.set(userId, (parked = []));
+    // Only a lane taken from the ring is parked, and a lane is in the ring once (`inReady`): no duplicates.
     lane.inReady = true;
-    set.add(lane);
+    parked.push(lane);
   }
 
   private userCapped(userId: string): boolean {

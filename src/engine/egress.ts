@@ -137,17 +137,30 @@ const policies = new WeakMap<EgressSettings, EgressPolicy>();
 export function assertPublishable(settings: EgressSettings, target: MessageDestinations): void {
   let policy = policies.get(settings);
   if (!policy) policies.set(settings, (policy = new EgressPolicy(settings)));
-  const destination = target.topicName === undefined ? "destination" : `endpoint of URL group "${target.topicName}"`;
-  const urls: [string, string | undefined][] = [
-    [destination, target.url],
-    ["Upstash-Callback", target.callback],
-    ["Upstash-Failure-Callback", target.failureCallback],
-  ];
-  for (const [what, url] of urls) {
-    if (url === undefined) continue;
-    const reason = policy.checkHost(urlHostname(url, what));
-    if (reason) throw badRequest(`${what} "${url}" is refused: ${reason}`);
+  if (target.url !== undefined) {
+    checkPublishable(policy, target.topicName === undefined ? "destination" : `endpoint of URL group "${target.topicName}"`, target.url);
   }
+  if (target.callback !== undefined) checkPublishable(policy, "Upstash-Callback", target.callback);
+  if (target.failureCallback !== undefined) checkPublishable(policy, "Upstash-Failure-Callback", target.failureCallback);
+}
+
+function checkPublishable(policy: EgressPolicy, what: string, url: string): void {
+  const reason = policy.checkHost(hostnameOf(url, what));
+  if (reason) throw badRequest(`${what} "${url}" is refused: ${reason}`);
+}
+
+/** Host names of recent valid URLs: the messages of a batch or a fan-out name the same few, each parsed once. */
+const hostnames = new Map<string, string>();
+
+function hostnameOf(url: string, what: string): string {
+  let hostname = hostnames.get(url);
+  if (hostname === undefined) {
+    // Throws the 400 for an invalid URL, which is therefore never kept.
+    hostname = urlHostname(url, what);
+    if (hostnames.size >= 1024) hostnames.clear();
+    hostnames.set(url, hostname);
+  }
+  return hostname;
 }
 
 /** Splits a comma-separated setting into trimmed, non-empty entries. */

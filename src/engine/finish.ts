@@ -119,7 +119,8 @@ export class Finish {
    * the store refuses the follow-ups for their content, the outcome is recorded without them rather than never.
    */
   private async commitOutcome(inserts: WriteOp[], ops: WriteOp[], hookOps: WriteOp[]): Promise<OpResult[]> {
-    const all = [...inserts, ...ops, ...hookOps];
+    // Most outcomes have neither callbacks nor workflow writes: their ops go as they are.
+    const all = inserts.length === 0 && hookOps.length === 0 ? ops : [...inserts, ...ops, ...hookOps];
     try {
       return await this.deps.committer.run(all);
     } catch (err) {

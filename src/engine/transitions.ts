@@ -77,6 +77,9 @@ function workflowTriggerError(msg: MessageRecord, headers: Record<string, string
   return undefined;
 }
 
+/** Shared by every delivered transition: verdicts are only read. */
+const DELIVERED: Verdict = { kind: "delivered" };
+
 /** Decides the next state of an active message from its attempt's result. Pure: time is passed in. */
 export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: number, maxDelayMs = Infinity): Transition {
   if (result.kind === "response" && result.overLimit) {
@@ -93,9 +96,6 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
       ? { status: result.status, headers: headerMap(result.headers), body: result.body }
       : undefined;
   const error = result.kind === "error" ? result.error : undefined;
-  const responseFields = response
-    ? { responseStatus: response.status, responseHeaders: response.headers, responseBody: response.body }
-    : {};
 
   // WF_DetectTrigger (SPEC §5.3): a trigger answered without the SDK's header did not reach a workflow.
   const triggerError = response && response.status >= 200 && response.status < 300 ? workflowTriggerError(msg, response.headers) : undefined;
@@ -115,17 +115,22 @@ export function afterAttempt(msg: MessageRecord, result: AttemptResult, nowMs: n
   }
 
   if (response && response.status >= 200 && response.status < 300) {
-    return {
-      verdict: { kind: "delivered" },
-      state: "delivered",
-      retried: attempts,
-      dueMs: msg.dueMs,
-      finishedMs: nowMs,
-      events: [{ ...base, state: "DELIVERED", ...responseFields }],
-      response,
+    // The common outcome, built without the spreads of the others (this runs for every delivery).
+    const delivered: LogEvent = {
+      userId: msg.userId,
+      messageId: msg.id,
+      timeMs: nowMs,
+      state: "DELIVERED",
+      responseStatus: response.status,
+      responseHeaders: response.headers,
+      responseBody: response.body,
     };
+    return { verdict: DELIVERED, state: "delivered", retried: attempts, dueMs: msg.dueMs, finishedMs: nowMs, events: [delivered], response };
   }
 
+  const responseFields = response
+    ? { responseStatus: response.status, responseHeaders: response.headers, responseBody: response.body }
+    : {};
   const errorText = error ?? `destination responded with status ${response!.status}`;
   const errorEvent: LogEvent = { ...base, state: "ERROR", error: errorText, ...responseFields };
   if (msg.cancelRequested) {

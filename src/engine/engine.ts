@@ -46,6 +46,8 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   role: NodeRole = soleNode;
   /** Whether the leader's work (dispatch, due messages, the attached parts, maintenance) runs on this node. */
   private isLeading = false;
+  /** Set once the first due load as leader is done (see `lanesLoaded`). */
+  private lanesHoldDue = false;
   /** Orphaned attempts (of nodes that are gone) being recovered now, so two sweeps never finish one twice. */
   private readonly recovering = new Set<string>();
   /** A reading of the store for a queue's order under way (one at a time, however many starts were refused). */
@@ -204,6 +206,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       await this.recoverOrphans();
       await this.loader.start();
     });
+    this.lanesHoldDue = true;
     for (const part of this.attached) await part.start();
     await this.maintenance.start();
   }
@@ -211,6 +214,14 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   /** Whether this node does the leader's work. */
   get leading(): boolean {
     return this.isLeading;
+  }
+
+  /**
+   * Whether this node leads and its lanes hold what is due: from the end of its first due load as leader. Between
+   * `leading` and this, the lanes know only part of the keys and their waiting messages; the store knows them all.
+   */
+  get lanesLoaded(): boolean {
+    return this.lanesHoldDue;
   }
 
   /**

@@ -19,4 +19,5 @@ export type StoreReads = Pick<
   | "listRunWaiters"
   | "countActive"
   | "countWaiting"
+  | "listFlowKeysInUse"
 >;

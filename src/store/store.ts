@@ -57,6 +57,11 @@ export interface Store {
   countActive(userId: string, flowKey?: string): Promise<number>;
   /** Messages of a flow-control key that are due and waiting (pending, due by `nowMs`). */
   countWaiting(userId: string, flowKey: string, nowMs: number): Promise<number>;
+  /**
+   * A user's flow-control keys in use in the store: of a message in flight or pending and due by `nowMs` (what
+   * `countActive` and `countWaiting` count), whose name contains `search` (all when ""), by name, at most `limit`.
+   */
+  listFlowKeysInUse(userId: string, nowMs: number, search: string, limit: number): Promise<string[]>;
   /** The saved rate windows of flow-control keys. */
   listFlowWindows(): Promise<FlowWindow[]>;
   /** Totals for the metrics gauges, across users (read from indexes; the caller bounds how often). */

@@ -217,8 +217,10 @@ describe("reads the leader answers, asked on a node that does not lead", () => {
     expect(alone.took).toBeLessThan(FALLBACK_BOUND_MS);
     // Counts from the store are exact; the settings are B's copy of them.
     expect(alone.key).toMatchObject({ flowControlKey: "held", parallelismCount: 2, waitListSize: 3, isPaused: false });
-    // The list is of the keys B has a lane or settings for: none, only the leader used these.
-    expect(alone.list).toEqual([]);
+    // B has no lane or settings for the key (only the leader used it): the store's messages of it make it listed,
+    // with the store's counts and the limits of a key with no settings.
+    expect(alone.list.map(figures)).toEqual([figures(alone.key)]);
+    expect(alone.list[0]).toMatchObject({ flowControlKey: "held", parallelismCount: 2, waitListSize: 3 });
     // In flight is the store's count; which of the rest are due and waiting for a slot only the leader knows.
     expect(alone.overview).toMatchObject({ inFlight: 2 });
     expect(alone.overview.dueWaiting + alone.overview.notYetDue).toBe(3);

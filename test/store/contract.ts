@@ -637,6 +637,29 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           { userId: "u1", queueName: "q", id: "q3", finished: true, callbacks: 1 },
         ]);
       });
+
+      it("lists a user's flow-control keys in use: in flight or due and waiting, by name, bounded", async () => {
+        const s = await fresh();
+        await s.commit([
+          { op: "insertMessage", message: message({ id: "b1", flowControl: { key: "beta" }, dueMs: 5 }) },
+          { op: "insertMessage", message: message({ id: "b2", flowControl: { key: "beta" }, dueMs: 6 }) },
+          { op: "insertMessage", message: message({ id: "a1", flowControl: { key: "alpha" }, dueMs: 500, state: "active" }) },
+          { op: "insertMessage", message: message({ id: "g1", flowControl: { key: "gamma" }, dueMs: 5 }) },
+          // Not in use: not yet due, finished, no key, another user's.
+          { op: "insertMessage", message: message({ id: "l1", flowControl: { key: "later" }, dueMs: 500 }) },
+          { op: "insertMessage", message: message({ id: "d1", flowControl: { key: "done" }, dueMs: 5, state: "delivered", finishedMs: 7 }) },
+          { op: "insertMessage", message: message({ id: "n1", dueMs: 5 }) },
+          { op: "insertMessage", message: message({ id: "o1", userId: "u2", flowControl: { key: "other" }, dueMs: 5 }) },
+        ]);
+        expect(await s.listFlowKeysInUse("u1", 60, "", 10)).toEqual(["alpha", "beta", "gamma"]);
+        expect(await s.listFlowKeysInUse("u1", 600, "", 10)).toEqual(["alpha", "beta", "gamma", "later"]);
+        expect(await s.listFlowKeysInUse("u1", 60, "", 2)).toEqual(["alpha", "beta"]);
+        // The search is applied before the bound: a match past the first keys is still found.
+        expect(await s.listFlowKeysInUse("u1", 60, "amm", 1)).toEqual(["gamma"]);
+        expect(await s.listFlowKeysInUse("u1", 60, "nothing", 10)).toEqual([]);
+        expect(await s.listFlowKeysInUse("u2", 60, "", 10)).toEqual(["other"]);
+        expect(await s.listFlowKeysInUse("u3", 60, "", 10)).toEqual([]);
+      });
     });
 
     describe("metrics", () => {

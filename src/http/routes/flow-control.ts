@@ -21,39 +21,59 @@ function flag(q: Query, name: string): boolean {
   return v === "true";
 }
 
+/** At most this many keys a list adds from the store (two counts each), so one read stays bounded. */
+const STORE_KEYS_MAX = 500;
+
 /** Flow-control keys at run time (SPEC §2.9) and the user's global parallelism. */
 export function flowControlRoutes(deps: AppDeps) {
   const { engine, settings, config } = deps;
   /**
-   * On a node of a cluster that does not lead, the lanes are the leader's: the counts come from the store (exact),
-   * the settings (pause, pins) from this node's copy, kept in step with the others.
+   * On a node of a cluster that does not lead, the lanes are the leader's, and on one that has just begun to lead
+   * they are not yet read in: the counts come from the store (exact), the settings (pause, pins) from this node's
+   * copy, kept in step with the others.
    */
   const seenHere = async (info: FlowInfo, userId: string): Promise<FlowInfo> => {
-    if (engine.role.nodeId === undefined || engine.leading) return info;
+    if (engine.lanesLoaded) return info;
     const [active, waiting] = await Promise.all([deps.reads.countActive(userId, info.flowControlKey), deps.reads.countWaiting(userId, info.flowControlKey, Date.now())]);
     return { ...info, parallelismCount: active, waitListSize: waiting };
   };
   /**
-   * One key as this node sees it. A node that does not lead has no lane for a key only the leader has used: when it
-   * answers alone (the leader out of reach), messages of the key in flight or waiting in the store show it is in
-   * use, so it is given with those counts and the limits of a key with no settings, not as not found.
+   * A key this node's view does not know, from the store: messages of it in flight or due and waiting there show it
+   * is in use, so it is given with those counts and the limits of a key with no settings (undefined when it has
+   * none). A node that does not lead has no lane for a key only the leader has used, and a node that has just begun
+   * to lead has none until its due loader has read the key's messages: neither answers "not found" for it.
    */
+  const inStoreOnly = async (userId: string, key: string, now: number): Promise<FlowInfo | undefined> => {
+    const [active, waiting] = await Promise.all([deps.reads.countActive(userId, key), deps.reads.countWaiting(userId, key, now)]);
+    if (active + waiting === 0) return undefined;
+    return { ...new FlowLimiter(key, now).info(now, 0), parallelismCount: active, waitListSize: waiting };
+  };
+  /** One key as this node sees it, or as the store shows it when this node's view does not know it. */
   const keyHere = async (userId: string, key: string): Promise<FlowInfo> => {
     try {
       return await seenHere(await settings.flowInfo(userId, key), userId);
     } catch (err) {
-      if (!(err instanceof HttpError && err.status === 404) || engine.role.nodeId === undefined || engine.leading) throw err;
-      const now = Date.now();
-      const fromStore = await seenHere(new FlowLimiter(key, now).info(now, 0), userId);
-      if (fromStore.parallelismCount + fromStore.waitListSize === 0) throw err;
+      if (!(err instanceof HttpError && err.status === 404)) throw err;
+      const fromStore = await inStoreOnly(userId, key, Date.now());
+      if (!fromStore) throw err;
       return fromStore;
     }
+  };
+  /** The keys this node's view knows, and those in use in the store that it does not (see `inStoreOnly`), by name. */
+  const listHere = async (userId: string, search: string | undefined): Promise<FlowInfo[]> => {
+    const known = await Promise.all((await settings.listFlow(userId, search)).map((info) => seenHere(info, userId)));
+    const names = new Set(known.map((info) => info.flowControlKey));
+    const now = Date.now();
+    const unknown = (await deps.reads.listFlowKeysInUse(userId, now, search ?? "", STORE_KEYS_MAX)).filter((key) => !names.has(key));
+    const fromStore = (await Promise.all(unknown.map((key) => inStoreOnly(userId, key, now)))).filter((info) => info !== undefined);
+    // The order of `listFlow` (by UTF-16 code unit), which the store's collation need not share.
+    return [...known, ...fromStore].sort((x, y) => (x.flowControlKey < y.flowControlKey ? -1 : x.flowControlKey > y.flowControlKey ? 1 : 0));
   };
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get("/v2/flowControl", async (req, reply) => {
       const search = one(knownQuery(req, PARAMS.flowControlList), "search");
       if (await answeredByLeader(req, reply, deps.leader)) return reply;
-      return Promise.all((await settings.listFlow(req.userId, search)).map((info) => seenHere(info, req.userId)));
+      return listHere(req.userId, search);
     });
 
     app.get<{ Params: { key: string } }>("/v2/flowControl/:key", async (req, reply) => {

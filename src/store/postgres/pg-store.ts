@@ -189,6 +189,10 @@ export class PgStore implements Store {
     return (await this.rows(M.COUNT_WAITING, [userId, flowKey, nowMs]))[0].n;
   }
 
+  async listFlowKeysInUse(userId: string, nowMs: number, search: string, limit: number): Promise<string[]> {
+    return (await this.rows(M.FLOW_KEYS_IN_USE, [userId, search, nowMs, limit])).map((r) => r.flow_key);
+  }
+
   async listFlowWindows(): Promise<FlowWindow[]> {
     return (await this.rows(S.LIST_FLOW_WINDOWS)).map((r) => ({ userId: r.user_id, key: r.key, startMs: r.start_ms, count: r.count }));
   }

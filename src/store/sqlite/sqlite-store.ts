@@ -515,6 +515,15 @@ export class SqliteStore implements Store {
     return row.n;
   }
 
+  async listFlowKeysInUse(userId: string, nowMs: number, search: string, limit: number): Promise<string[]> {
+    // instr(x, '') is 1: an empty search matches every key.
+    const rows = this.cached(
+      `SELECT DISTINCT flow_key FROM messages WHERE user_id = ? AND flow_key IS NOT NULL AND instr(flow_key, ?) > 0
+         AND (state = 'active' OR (state = 'pending' AND due_ms <= ?)) ORDER BY flow_key LIMIT ?`,
+    ).all(userId, search, nowMs, limit) as Row[];
+    return rows.map((r) => r.flow_key);
+  }
+
   async listFlowWindows(): Promise<FlowWindow[]> {
     return (this.db.prepare(`SELECT * FROM flow_windows`).all() as Row[]).map((r) => ({
       userId: r.user_id,

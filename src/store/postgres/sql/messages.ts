@@ -146,6 +146,10 @@ export const COUNT_ACTIVE_OF_KEY = `SELECT count(*)::integer AS n FROM messages 
 /** $1 user_id, $2 flow_key, $3 now_ms */
 export const COUNT_WAITING = `SELECT count(*) AS n FROM messages WHERE user_id = $1 AND flow_key = $2 AND state = 'pending' AND due_ms <= $3`;
 
+/** $1 user_id, $2 search (strpos(x, '') is 1: "" matches every key), $3 now_ms, $4 limit */
+export const FLOW_KEYS_IN_USE = `SELECT DISTINCT flow_key FROM messages WHERE user_id = $1 AND flow_key IS NOT NULL AND strpos(flow_key, $2) > 0
+  AND (state = 'active' OR (state = 'pending' AND due_ms <= $3)) ORDER BY flow_key LIMIT $4`;
+
 /** Queue messages past their first attempt and unfinished. */
 export const QUEUE_HOLDERS_STARTED = `SELECT id, user_id, queue_name FROM messages
   WHERE queue_name IS NOT NULL AND state IN ('pending', 'active') AND (retried > 0 OR state = 'active')`;

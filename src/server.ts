@@ -176,13 +176,15 @@ function clusterNode(
   onLost: (reason: string) => void,
   onError: (err: unknown) => void,
 ): ClusterNode {
+  // One read serves both: the same function, so a node reading every cache reads it once.
+  const reloadSettings = (): Promise<void> => services.settings.reload();
   return new ClusterNode({
     engine,
     membership,
     leaseMs: config.clusterLeaseMs,
     reload: {
-      queues: () => services.settings.reload(),
-      flowSettings: () => services.settings.reload(),
+      queues: reloadSettings,
+      flowSettings: reloadSettings,
       urlGroups: () => engine.urlGroups.reload(),
       signingKeys: () => keys.reload(),
       schedules: () => services.scheduler.reload(),

@@ -36,6 +36,8 @@ export class ClusterNode {
   private deaf: Promise<void> | undefined;
   private hear: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
+  /** While `start` runs: its read of every cache, which a lead beginning within the start needs not repeat. */
+  private startReads: Promise<unknown> | undefined;
 
   constructor(private readonly d: ClusterNodeDeps) {
     const { engine } = d;
@@ -44,7 +46,7 @@ export class ClusterNode {
       membership: d.membership,
       leaseMs: d.leaseMs,
       onLead: async () => {
-        await engine.lead();
+        await engine.lead(this.startReads);
         this.ledUp = true;
       },
       onLeaderBeat: async () => {
@@ -84,8 +86,13 @@ export class ClusterNode {
     );
     // The engine loaded its caches before this listener was there: what another node committed in between was
     // news no one heard. Read it all again once, as after a reconnect.
-    this.onReconnect();
-    await this.lease.start();
+    this.startReads = this.onReconnect();
+    try {
+      await this.lease.start();
+    } finally {
+      // A later takeover reads the caches afresh (Engine.lead): they may be long out of date by then.
+      this.startReads = undefined;
+    }
     const every = (ms: number, fn: () => void): void => {
       const t = setInterval(fn, ms);
       t.unref();
@@ -125,14 +132,23 @@ export class ClusterNode {
     this.d.engine.holdDue(this.deaf);
   }
 
-  /** News sent while the listener was away is lost: read what it would have said from the store. */
-  private onReconnect(): void {
+  /**
+   * News sent while the listener was away is lost: read what it would have said from the store. Resolves once the
+   * caches are read again.
+   */
+  private onReconnect(): Promise<unknown> {
     const { engine } = this.d;
     const hear = this.hear;
     this.deaf = this.hear = undefined;
     engine.track(engine.recheckDue(undefined, true).finally(() => hear?.()));
-    for (const reload of Object.values(this.d.reload)) engine.track(reload());
+    // Once each: several kinds may share one reload (queues and flow-control keys are one read).
+    const reads = [...new Set(Object.values(this.d.reload))].map((reload) => reload());
+    for (const read of reads) engine.track(read);
     engine.track(this.recheckCancels());
+    const all = Promise.all(reads);
+    // Reported by `track` already; a caller that waits for it still sees the failure.
+    all.catch(() => undefined);
+    return all;
   }
 
   private async recheckCancels(): Promise<void> {

@@ -187,12 +187,19 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   /**
    * Takes up the leader's work: treats attempts whose node is gone (on the sole node: interrupted by the last stop)
    * as failed attempts, loads what is due soon, then starts the attached parts and maintenance. Once per engine.
+   *
+   * `cachesRead`, for a node of a cluster that leads from its start: the read of every cache it made once its
+   * listener was up (ClusterNode.start). That read already covers what other nodes changed since `start` loaded
+   * them, so it is waited for rather than made a third time. The rate windows `start` read stay current: the
+   * leader before this one saved its last ones before its lease ran out, and the lease is longer than a start.
    */
-  async lead(): Promise<void> {
+  async lead(cachesRead?: Promise<unknown>): Promise<void> {
     if (this.isLeading || this.stopped) return;
     this.isLeading = true;
-    if (this.role.nodeId !== undefined) {
-      // What other nodes changed while this one did not lead is read afresh.
+    if (this.role.nodeId !== undefined && cachesRead) {
+      await cachesRead;
+    } else if (this.role.nodeId !== undefined) {
+      // A node that takes over later: what other nodes changed while it did not lead is read afresh.
       await this.urlGroups.reload();
       await this.settings.load();
     }

@@ -37,9 +37,9 @@ export class Cluster {
     private readonly env: Record<string, string>,
   ) {}
 
-  /** Starts `count` nodes at once on a fresh schema and waits until one of them leads. */
-  static async start(count: number, env: Record<string, string> = {}): Promise<Cluster> {
-    const cluster = new Cluster(schemaUrl(), env);
+  /** Starts `count` nodes at once on a fresh schema (or the one given) and waits until one of them leads. */
+  static async start(count: number, env: Record<string, string> = {}, databaseUrl = schemaUrl()): Promise<Cluster> {
+    const cluster = new Cluster(databaseUrl, env);
     try {
       // The first node applies the migrations alone, so the others do not all queue on the migration lock at once.
       await cluster.add();

@@ -371,6 +371,13 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   /** Keeps a background task in view: its failure is reported, and stop() waits for it. */
   track(p: Promise<unknown>): void {
     this.background.add(p);
-    p.catch((err) => this.emit("error", err)).finally(() => this.background.delete(p));
+    // One `then` with both handlers: it runs for every attempt, and `catch(…).finally(…)` costs several promises.
+    p.then(
+      () => this.background.delete(p),
+      (err) => {
+        this.background.delete(p);
+        this.emit("error", err);
+      },
+    );
   }
 }

@@ -7,8 +7,9 @@ import { eventually, gate } from "../helpers/receiver.js";
  * A flow-control key with messages waiting, asked on the node that takes over when the leader is killed (kill -9),
  * again and again from before it leads until well after: the new leader's lanes are empty until its due loader has
  * read the key's messages, and in that time it answers from the store, never "not found" (src/http/routes/
- * flow-control.ts). Two nodes on the harness's 2 s lease; the key has no stored settings, so only its messages
- * make it known.
+ * flow-control.ts). Two nodes on the harness's 2 s lease. Neither key has stored settings, so only its messages
+ * make it known: one has an attempt in flight on A when A dies, the other only messages waiting for its next rate
+ * window (before this change, the first read 0 waiting on B just after it began to lead, the second 404).
  */
 
 const KEY = "takeover-key";
@@ -47,24 +48,23 @@ async function ask(node: ClusterNode, path: string): Promise<Answer> {
   return { at: Date.now(), status: res.status, body: await res.json() };
 }
 
+/** Four messages to `/group/0…3` through `node`, with the flow-control headers given. */
+async function publishFour(node: ClusterNode, group: string, headers: Record<string, string>): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    const res = await cluster.api(node, "POST", `/v2/publish/${receiver.url(`/${group}/${i}`)}`, {
+      body: "x",
+      headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/plain", ...headers },
+    });
+    expect(res.status, await res.text()).toBe(200);
+  }
+}
+
 describe("a flow-control key asked on the node that takes over", () => {
   it("is found, with its counts, at every point before and after the new leader leads", async () => {
     const flow = { "Upstash-Flow-Control-Key": KEY, "Upstash-Flow-Control-Value": "parallelism=1", "Upstash-Retries": "3" };
-    for (let i = 0; i < 4; i++) {
-      const res = await cluster.api(a, "POST", `/v2/publish/${receiver.url(`/takeover/${i}`)}`, {
-        body: "x",
-        headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/plain", ...flow },
-      });
-      expect(res.status, await res.text()).toBe(200);
-    }
+    await publishFour(a, "takeover", flow);
     const rated = { "Upstash-Flow-Control-Key": RATED, "Upstash-Flow-Control-Value": "rate=1,period=60s" };
-    for (let i = 0; i < 4; i++) {
-      const res = await cluster.api(a, "POST", `/v2/publish/${receiver.url(`/rated/${i}`)}`, {
-        body: "x",
-        headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/plain", ...rated },
-      });
-      expect(res.status, await res.text()).toBe(200);
-    }
+    await publishFour(a, "rated", rated);
     await eventually(() => receiver.deliveries.filter((d) => d.group === "takeover").length === 1 && receiver.deliveries.some((d) => d.group === "rated"), 10_000);
     // The rate window is saved within a second: B continues it rather than letting another message through.
     await new Promise((resolve) => setTimeout(resolve, 1300));

@@ -48,6 +48,9 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   private isLeading = false;
   /** Set once the first due load as leader is done (see `lanesLoaded`). */
   private lanesHoldDue = false;
+  private lanesReadIn: () => void = () => undefined;
+  /** Resolves once the first due load as leader is done (never on a node that does not lead). */
+  readonly lanesReady = new Promise<void>((resolve) => (this.lanesReadIn = resolve));
   /** Orphaned attempts (of nodes that are gone) being recovered now, so two sweeps never finish one twice. */
   private readonly recovering = new Set<string>();
   /** A reading of the store for a queue's order under way (one at a time, however many starts were refused). */
@@ -214,6 +217,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       await this.loader.start();
     });
     this.lanesHoldDue = true;
+    this.lanesReadIn();
     for (const part of this.attached) await part.start();
     await this.maintenance.start();
   }

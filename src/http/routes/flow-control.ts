@@ -24,6 +24,9 @@ function flag(q: Query, name: string): boolean {
 /** At most this many keys a list adds from the store (two counts each), so one read stays bounded. */
 const STORE_KEYS_MAX = 500;
 
+/** How long a read on a node that has just begun to lead waits for its first due load (see `lanesSettled`). */
+const LANES_WAIT_MS = 2000;
+
 /** Flow-control keys at run time (SPEC §2.9) and the user's global parallelism. */
 export function flowControlRoutes(deps: AppDeps) {
   const { engine, settings, config } = deps;
@@ -48,8 +51,19 @@ export function flowControlRoutes(deps: AppDeps) {
     if (active + waiting === 0) return undefined;
     return { ...new FlowLimiter(key, now).info(now, 0), parallelismCount: active, waitListSize: waiting };
   };
+  /**
+   * On a node that has just begun to lead, its lanes are read in within moments: a read waits for that (bounded),
+   * so it gives the key's own limits and rate window from the lanes rather than the store's counts alone.
+   */
+  const lanesSettled = async (): Promise<void> => {
+    if (!engine.leading || engine.lanesLoaded) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([engine.lanesReady, new Promise<void>((resolve) => (timer = setTimeout(resolve, LANES_WAIT_MS)))]);
+    clearTimeout(timer);
+  };
   /** One key as this node sees it, or as the store shows it when this node's view does not know it. */
   const keyHere = async (userId: string, key: string): Promise<FlowInfo> => {
+    await lanesSettled();
     try {
       return await seenHere(await settings.flowInfo(userId, key), userId);
     } catch (err) {
@@ -61,6 +75,7 @@ export function flowControlRoutes(deps: AppDeps) {
   };
   /** The keys this node's view knows, and those in use in the store that it does not (see `inStoreOnly`), by name. */
   const listHere = async (userId: string, search: string | undefined): Promise<FlowInfo[]> => {
+    await lanesSettled();
     const known = await Promise.all((await settings.listFlow(userId, search)).map((info) => seenHere(info, userId)));
     const names = new Set(known.map((info) => info.flowControlKey));
     const now = Date.now();

@@ -193,14 +193,15 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
    *
    * `cachesRead`, for a node of a cluster that leads from its start: the read of every cache it made once its
    * listener was up (ClusterNode.start). That read already covers what other nodes changed since `start` loaded
-   * them, so it is waited for rather than made a third time. The rate windows `start` read stay current: the
-   * leader before this one saved its last ones before its lease ran out, and the lease is longer than a start.
+   * them, so it is waited for rather than made a third time. The rate windows are read again (one small read): a
+   * leader that stopped gracefully while this node started saved its last ones after `start` read them.
    */
   async lead(cachesRead?: Promise<unknown>): Promise<void> {
     if (this.isLeading || this.stopped) return;
     this.isLeading = true;
     if (this.role.nodeId !== undefined && cachesRead) {
       await cachesRead;
+      await this.settings.loadWindows();
     } else if (this.role.nodeId !== undefined) {
       // A node that takes over later: what other nodes changed while it did not lead is read afresh.
       await this.urlGroups.reload();

@@ -71,6 +71,11 @@ export class Settings {
   /** Loads the settings (as `reload`) and the rate windows saved at the last stop: what a node needs to dispatch. */
   async load(): Promise<void> {
     await this.reload();
+    await this.loadWindows();
+  }
+
+  /** Reads the rate windows saved by the last node to dispatch (at its stop, or as it went). */
+  async loadWindows(): Promise<void> {
     const now = this.deps.clock.now();
     for (const w of await this.deps.store.listFlowWindows()) {
       // Periods are at most a week; an older window limits nothing.

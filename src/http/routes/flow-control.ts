@@ -77,6 +77,9 @@ export function flowControlRoutes(deps: AppDeps) {
   const listHere = async (userId: string, search: string | undefined): Promise<FlowInfo[]> => {
     await lanesSettled();
     const known = await Promise.all((await settings.listFlow(userId, search)).map((info) => seenHere(info, userId)));
+    // A leader whose lanes are read in knows every key in use: the store's list (a walk of the user's keyed
+    // messages) is asked only where this node's view may lack some.
+    if (engine.lanesLoaded) return known;
     const names = new Set(known.map((info) => info.flowControlKey));
     const now = Date.now();
     const unknown = (await deps.reads.listFlowKeysInUse(userId, now, search ?? "", STORE_KEYS_MAX)).filter((key) => !names.has(key));

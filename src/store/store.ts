@@ -182,13 +182,13 @@ export type WriteOp =
    */
   | { op: "putFlowWindows"; windows: FlowWindow[] }
   /**
-   * Stores a group whole. With `expectUpdatedAtMs` only if the stored group is still the version that was read:
+   * Stores a group whole, only if the stored group is still the version that was read (`expectUpdatedAtMs`):
    * `null`, none is stored; a number, the stored one has that updatedAtMs (else not applied). An edit is a
    * read-modify-write of the endpoint list, so two edits on two nodes at once must not both apply: the one that
    * loses reads again. The caller makes every write's updatedAtMs greater than the one it replaces, so a version
    * is never seen twice.
    */
-  | { op: "putUrlGroup"; group: StoredUrlGroup; expectUpdatedAtMs?: number | null }
+  | { op: "putUrlGroup"; group: StoredUrlGroup; expectUpdatedAtMs: number | null }
   /** Deletes a group; with `expectUpdatedAtMs`, only the version that was read (as `putUrlGroup`). */
   | { op: "deleteUrlGroup"; userId: string; name: string; expectUpdatedAtMs?: number }
   | { op: "putSchedule"; schedule: StoredSchedule }

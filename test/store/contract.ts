@@ -683,7 +683,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await s.commit([
           { op: "putQueue", queue: queue("q1") },
           { op: "putQueue", queue: { ...queue("q1"), parallelism: 3, paused: true, updatedAtMs: 9, createdAtMs: 999 } },
-          { op: "putUrlGroup", group: { userId: "u1", name: "g", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/a", name: "a" }] } },
+          { op: "putUrlGroup", group: { userId: "u1", name: "g", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/a", name: "a" }] }, expectUpdatedAtMs: null },
           { op: "putFlowSettings", userId: "u1", key: "k", settings: { parallelism: 2 } as never },
           { op: "putFlowWindows", windows: [{ userId: "u1", key: "k", startMs: 10, count: 2 }] },
           { op: "putFlowWindows", windows: [{ userId: "u1", key: "k", startMs: 20, count: 1 }] },

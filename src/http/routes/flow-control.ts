@@ -30,6 +30,11 @@ const LANES_WAIT_MS = 2000;
 /** Flow-control keys at run time (SPEC §2.9) and the user's global parallelism. */
 export function flowControlRoutes(deps: AppDeps) {
   const { engine, settings, config } = deps;
+  /** A key's deliveries in flight and messages due and waiting, as the store counts them (exact, cluster-wide). */
+  const storeCounts = async (userId: string, key: string, now: number): Promise<Pick<FlowInfo, "parallelismCount" | "waitListSize">> => {
+    const [active, waiting] = await Promise.all([deps.reads.countActive(userId, key), deps.reads.countWaiting(userId, key, now)]);
+    return { parallelismCount: active, waitListSize: waiting };
+  };
   /**
    * On a node of a cluster that does not lead, the lanes are the leader's, and on one that has just begun to lead
    * they are not yet read in: the counts come from the store (exact), the settings (pause, pins) from this node's
@@ -37,8 +42,7 @@ export function flowControlRoutes(deps: AppDeps) {
    */
   const seenHere = async (info: FlowInfo, userId: string): Promise<FlowInfo> => {
     if (engine.lanesLoaded) return info;
-    const [active, waiting] = await Promise.all([deps.reads.countActive(userId, info.flowControlKey), deps.reads.countWaiting(userId, info.flowControlKey, Date.now())]);
-    return { ...info, parallelismCount: active, waitListSize: waiting };
+    return { ...info, ...(await storeCounts(userId, info.flowControlKey, Date.now())) };
   };
   /**
    * A key this node's view does not know, from the store: messages of it in flight or due and waiting there show it
@@ -47,9 +51,9 @@ export function flowControlRoutes(deps: AppDeps) {
    * to lead has none until its due loader has read the key's messages: neither answers "not found" for it.
    */
   const inStoreOnly = async (userId: string, key: string, now: number): Promise<FlowInfo | undefined> => {
-    const [active, waiting] = await Promise.all([deps.reads.countActive(userId, key), deps.reads.countWaiting(userId, key, now)]);
-    if (active + waiting === 0) return undefined;
-    return { ...new FlowLimiter(key, now).info(now, 0), parallelismCount: active, waitListSize: waiting };
+    const counts = await storeCounts(userId, key, now);
+    if (counts.parallelismCount + counts.waitListSize === 0) return undefined;
+    return { ...new FlowLimiter(key, now).info(now, 0), ...counts };
   };
   /**
    * On a node that has just begun to lead, its lanes are read in within moments: a read waits for that (bounded),

@@ -9,7 +9,7 @@ import { APPEND_ENTRIES, DROP_ENDED_RUN, INSERT_RUN, INSERT_RUN_COLUMNS, LOCK_RU
 import { DELETE_SCHEDULE, FIRE_SCHEDULE, PUT_SCHEDULE } from "./sql/schedules.js";
 import {
   CREATE_URL_GROUP, DELETE_QUEUE, DELETE_URL_GROUP, DELETE_URL_GROUP_VERSION, PUT_FLOW_SETTINGS, PUT_FLOW_WINDOWS, PUT_LEADER_FLOW_WINDOWS,
-  PUT_URL_GROUP, putQueueSql, REPLACE_URL_GROUP,
+  putQueueSql, REPLACE_URL_GROUP,
 } from "./sql/settings.js";
 import { DROP_RUN_WAITERS, PUT_RUN_EVENT, PUT_WAITER, TAKE_RUN_EVENT, TAKE_WAITER } from "./sql/waiters.js";
 import type { StatementNames } from "./statement-names.js";
@@ -169,7 +169,6 @@ export class CommitTransaction {
         this.news?.changed("urlGroups");
         const g = op.group;
         const endpoints = JSON.stringify(g.endpoints);
-        if (op.expectUpdatedAtMs === undefined) return this.rowWritten(PUT_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints]);
         if (op.expectUpdatedAtMs === null) return this.rowWritten(CREATE_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints]);
         return this.rowWritten(REPLACE_URL_GROUP, [g.userId, g.name, g.updatedAtMs, endpoints, op.expectUpdatedAtMs]);
       }

@@ -120,10 +120,6 @@ export class SqliteStore implements Store {
         `INSERT INTO flow_windows (user_id, key, start_ms, count) VALUES (?, ?, ?, ?)
          ON CONFLICT (user_id, key) DO UPDATE SET start_ms = excluded.start_ms, count = excluded.count`,
       ),
-      putGroup: db.prepare(
-        `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (user_id, name) DO UPDATE SET updated_ms = excluded.updated_ms, endpoints = excluded.endpoints`,
-      ),
       createGroup: db.prepare(
         `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, name) DO NOTHING`,
       ),
@@ -289,8 +285,7 @@ export class SqliteStore implements Store {
             const g = op.group;
             const endpoints = JSON.stringify(g.endpoints);
             const written =
-              op.expectUpdatedAtMs === undefined ? this.stmts.putGroup.run(g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints)
-              : op.expectUpdatedAtMs === null ? this.stmts.createGroup.run(g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints)
+              op.expectUpdatedAtMs === null ? this.stmts.createGroup.run(g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints)
               : this.stmts.replaceGroup.run(g.updatedAtMs, endpoints, g.userId, g.name, op.expectUpdatedAtMs);
             result = { applied: written.changes === 1 };
             break;

@@ -49,11 +49,7 @@ export const PUT_LEADER_FLOW_WINDOWS = `INSERT INTO flow_windows (user_id, key, 
 
 export const LIST_FLOW_WINDOWS = `SELECT * FROM flow_windows`;
 
-/** $1 user_id, $2 name, $3 created_ms, $4 updated_ms, $5 endpoints (JSON); an existing group keeps its created_ms */
-export const PUT_URL_GROUP = `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES ($1, $2, $3, $4, $5)
-  ON CONFLICT (user_id, name) DO UPDATE SET updated_ms = excluded.updated_ms, endpoints = excluded.endpoints`;
-
-/** PUT_URL_GROUP only when no such group is stored → rowCount 1 when created */
+/** $1 user_id, $2 name, $3 created_ms, $4 updated_ms, $5 endpoints (JSON), when no such group is stored → rowCount 1 when created */
 export const CREATE_URL_GROUP = `INSERT INTO url_groups (user_id, name, created_ms, updated_ms, endpoints) VALUES ($1, $2, $3, $4, $5)
   ON CONFLICT (user_id, name) DO NOTHING`;
 

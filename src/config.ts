@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseDuration } from "./protocol/duration.js";
 import { parseCsvList, type EgressSettings } from "./engine/egress.js";
@@ -72,6 +73,11 @@ export interface Config {
   userMaxInFlightShare: number;
   /** Connections kept per destination origin. */
   connectionsPerOrigin: number;
+  /**
+   * Attempts are sent from a worker thread of their own (the HTTP client and the signing run on a second core
+   * while the main thread accepts, stores and dispatches). Default: on when the machine has more than one CPU.
+   */
+  deliveryThread: boolean;
   /** Due messages held in memory (with their bodies) waiting for a delivery slot; more wait in the store. */
   maxWaiting: number;
   /** On SIGTERM/SIGINT, how long attempts in flight may finish before the process exits anyway. */
@@ -177,6 +183,7 @@ export const ENV = {
   nbfSkew: "SLUICE_JWT_NBF_SKEW_SECONDS",
   maxInFlight: "SLUICE_MAX_IN_FLIGHT",
   connectionsPerOrigin: "SLUICE_CONNECTIONS_PER_ORIGIN",
+  deliveryThread: "SLUICE_DELIVERY_THREAD",
   maintenanceInterval: "SLUICE_MAINTENANCE_INTERVAL",
   globalParallelism: "SLUICE_GLOBAL_PARALLELISM",
   userMaxInFlightShare: "SLUICE_USER_MAX_IN_FLIGHT_SHARE",
@@ -331,6 +338,7 @@ export function loadConfig(mode: "dev" | "serve", flags: ConfigFlags, env: NodeJ
     nbfSkewSeconds: int("nbfSkewSeconds", pick(ENV.nbfSkew, "jwtNbfSkewSeconds"), 0),
     maxInFlight: int("maxInFlight", pick(ENV.maxInFlight, "maxInFlight"), 2000, 1),
     connectionsPerOrigin: int("connectionsPerOrigin", pick(ENV.connectionsPerOrigin, "connectionsPerOrigin"), 256, 1),
+    deliveryThread: bool("deliveryThread", pick(ENV.deliveryThread, "deliveryThread"), availableParallelism() > 1),
     shutdownGraceMs: dur("shutdownGrace", pick(ENV.shutdownGrace, "shutdownGrace"), 10_000),
     advertiseUrl: advertiseUrl(pick(ENV.advertiseUrl, "advertiseUrl")),
     clusterLeaseMs: clusterLease(dur("clusterLease", pick(ENV.clusterLease, "clusterLease"), 10_000)),

@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { tokenFor, type Config } from "./config.js";
-import { Deliverer } from "./engine/deliverer.js";
+import { Deliverer, type AttemptSender } from "./engine/deliverer.js";
+import { DeliveryThread } from "./engine/delivery-thread.js";
 import { EgressPolicy } from "./engine/egress.js";
 import { Scheduler } from "./engine/scheduler.js";
 import { Workflows } from "./workflow/workflows.js";
@@ -72,6 +73,13 @@ export function buildServices(engine: Engine, store: Store, config: Config, cloc
   return { workflows, waits, workflowDlq, scheduler, settings: engine.settings };
 }
 
+/** Where attempts are sent from: the delivery thread, or (configured off) this thread. */
+async function startDeliverer(config: Config, onError: (err: Error) => void): Promise<AttemptSender> {
+  const opts = { connectionsPerOrigin: config.connectionsPerOrigin, maxResponseBodyBytes: config.limits.maxResponseBodyBytes };
+  if (config.deliveryThread) return DeliveryThread.start({ ...opts, egress: config.egress }, onError);
+  return new Deliverer({ ...opts, egress: new EgressPolicy(config.egress) });
+}
+
 /**
  * Opens the store, recovers interrupted work, and starts serving; resolves once the port is open. On a store
  * several nodes share (PostgreSQL), the server is one node of a cluster: it registers, and leads if it can.
@@ -80,12 +88,14 @@ export async function startServer(config: Config, clock: Clock = systemClock): P
   // On SQLite, takes the data folder's lock first: nothing (keys, recovery) is read before this process owns the
   // folder. On PostgreSQL, migrates the schema first.
   const store = await openStore(config);
-  const deliverer = new Deliverer({
-    connectionsPerOrigin: config.connectionsPerOrigin,
-    maxResponseBodyBytes: config.limits.maxResponseBodyBytes,
-    egress: new EgressPolicy(config.egress),
-  });
   let engine: Engine | undefined;
+  let deliverer: AttemptSender;
+  try {
+    deliverer = await startDeliverer(config, (err) => (engine ? engine.emit("error", err) : console.error(err)));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   let services: ReturnType<typeof buildServices> | undefined;
   let app: FastifyInstance | undefined;
   let node: ClusterNode | undefined;

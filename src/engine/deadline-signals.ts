@@ -7,14 +7,14 @@ import { setMaxListeners } from "node:events";
  * end, so no attempt is aborted before its own deadline, and none more than `granularityMs` after it.
  */
 export class DeadlineSignals {
-  private readonly slices = new Map<number, AbortController>();
+  private readonly slices = new Map<number, { controller: AbortController; timer: NodeJS.Timeout }>();
 
   constructor(private readonly granularityMs = 10) {}
 
   /** A signal that aborts no earlier than `timeoutMs` from now, and at most `granularityMs` later. */
   after(timeoutMs: number): AbortSignal {
     const slice = Math.ceil((performance.now() + timeoutMs) / this.granularityMs);
-    let controller = this.slices.get(slice);
+    let controller = this.slices.get(slice)?.controller;
     if (!controller) {
       const created = new AbortController();
       // Every attempt of the slice listens; that many listeners is the point, not a leak.
@@ -26,9 +26,18 @@ export class DeadlineSignals {
       // +1: timers count whole milliseconds and may fire a fraction early. A deadline alone must not keep the
       // process alive (as with AbortSignal.timeout).
       timer.unref();
-      this.slices.set(slice, created);
+      this.slices.set(slice, { controller: created, timer });
       controller = created;
     }
     return controller.signal;
+  }
+
+  /** Aborts every signal handed out and not yet fired, with `reason` (the deliverer is closing). */
+  abortAll(reason: Error): void {
+    for (const { controller, timer } of this.slices.values()) {
+      clearTimeout(timer);
+      controller.abort(reason);
+    }
+    this.slices.clear();
   }
 }

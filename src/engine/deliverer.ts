@@ -3,7 +3,7 @@ import { Agent } from "undici";
 import { collectingRequest } from "./collecting-request.js";
 import { DeadlineSignals } from "./deadline-signals.js";
 import type { EgressPolicy } from "./egress.js";
-import type { DeliveryRequest } from "../protocol/delivery-request.js";
+import { signedHeaders, type DeliveryRequest } from "../protocol/delivery-request.js";
 
 /**
  * What one HTTP attempt produced: a response (any status) or no response at all (DECISIONS #12). A `permanent`
@@ -20,6 +20,13 @@ export type AttemptResult =
     }
   | { kind: "error"; error: string; permanent?: boolean };
 
+/** What the engine sends attempts through: a Deliverer on the engine's thread, or the delivery thread. */
+export interface AttemptSender {
+  /** Runs one attempt; never throws. */
+  attempt(req: DeliveryRequest): Promise<AttemptResult>;
+  /** Stops sending; attempts still running after `graceMs` are aborted (they resolve as errors). */
+  close(graceMs?: number): Promise<void>;
+}
 
 export interface DelivererOptions {
   connectionsPerOrigin: number;
@@ -28,7 +35,7 @@ export interface DelivererOptions {
 }
 
 /** Sends attempts over keep-alive connection pools, checking the egress policy before connecting. */
-export class Deliverer {
+export class Deliverer implements AttemptSender {
   private readonly agent: Agent;
   private readonly deadlines = new DeadlineSignals();
 
@@ -84,13 +91,16 @@ export class Deliverer {
     try {
       const max = this.opts.maxResponseBodyBytes;
       const body = req.method === "GET" || req.method === "HEAD" ? undefined : req.body;
-      const options = { origin: url.origin, path: url.path, method: req.method as any, headers: req.headers, body, headersTimeout: 0, bodyTimeout: 0 };
+      const options = { origin: url.origin, path: url.path, method: req.method as any, headers: signedHeaders(req), body, headersTimeout: 0, bodyTimeout: 0 };
       const res = await collectingRequest(this.agent, options, max, signal);
       if (!res.cut) return { kind: "response", status: res.status, headers: res.headers, body: res.body };
       const overLimit = `response body is larger than the configured limit maxResponseBodyBytes (${max} bytes)`;
       return { kind: "response", status: res.status, headers: res.headers, body: res.body, overLimit };
     } catch (err) {
-      if (signal.aborted) return { kind: "error", error: `attempt timed out after ${req.timeoutMs}ms` };
+      if (signal.aborted) {
+        const error = signal.reason === STOPPED ? STOPPED.message : `attempt timed out after ${req.timeoutMs}ms`;
+        return { kind: "error", error };
+      }
       const egressRefusal = egressRefusalOf(err);
       if (egressRefusal !== undefined) return { kind: "error", error: egressRefusal, permanent: true };
       return { kind: "error", error: describeError(err) };
@@ -103,7 +113,11 @@ export class Deliverer {
     const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), graceMs)));
     const outcome = await Promise.race([this.agent.close().catch(() => "late" as const), late]);
     clearTimeout(timer);
-    if (outcome === "late") await this.agent.destroy().catch(() => undefined);
+    if (outcome === "late") {
+      // Destroying the pools alone leaves a request waiting for its response unsettled: its deadline ends it.
+      this.deadlines.abortAll(STOPPED);
+      await this.agent.destroy().catch(() => undefined);
+    }
   }
 }
 
@@ -124,6 +138,9 @@ function parseTarget(raw: string): Target | null {
 }
 
 class EgressDenied extends Error {}
+
+/** Why an attempt still running when the deliverer closed was aborted. */
+const STOPPED = new Error("the server stopped before the attempt ended");
 
 /** The message of an egress refusal raised in the lookup, however undici wrapped it; undefined for other errors. */
 function egressRefusalOf(err: unknown): string | undefined {

@@ -9,7 +9,7 @@ import type { InsertMessageOp, NewMessage } from "./build-message.js";
 import { cancelMessages, type CancelDeps } from "./cancel.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Committer } from "./committer.js";
-import type { Deliverer } from "./deliverer.js";
+import type { AttemptSender } from "./deliverer.js";
 import { Dispatcher } from "./dispatcher.js";
 import { DueLoader } from "./due-loader.js";
 import type { EngineEvents } from "./events.js";
@@ -72,7 +72,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
   constructor(
     readonly store: Store,
     readonly config: Config,
-    deliverer: Deliverer,
+    deliverer: AttemptSender,
     readonly keys: KeyRing,
     readonly clock: Clock = systemClock,
   ) {

@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import type { Client } from "@upstash/qstash";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,8 +61,19 @@ async function jsonError(res: Response, status: number): Promise<string> {
   return body.error as string;
 }
 
-const dbBytes = (dir: string): number =>
-  ["sluice.db", "sluice.db-wal"].map((f) => join(dir, f)).reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+/**
+ * Bytes of the pages the store uses, as a reader beside the running server sees them (the WAL included). The
+ * files' sizes would not do: a WAL checkpointed meanwhile is written over from its start without growing.
+ */
+function dbBytes(dir: string): number {
+  const db = new Database(join(dir, "sluice.db"), { readonly: true });
+  try {
+    const pages = (db.pragma("page_count", { simple: true }) as number) - (db.pragma("freelist_count", { simple: true }) as number);
+    return pages * (db.pragma("page_size", { simple: true }) as number);
+  } finally {
+    db.close();
+  }
+}
 
 /** Rows of the store's shared-body table, read from the data folder beside the running server. */
 function sharedBodyCount(dir: string): number {

@@ -1,0 +1,161 @@
+import { Worker, type WorkerOptions } from "node:worker_threads";
+import type { AttemptResult, AttemptSender } from "./deliverer.js";
+import type { EgressSettings } from "./egress.js";
+import type { DeliveryRequest } from "../protocol/delivery-request.js";
+
+/** What the delivery thread is started with: the Deliverer's options, the egress policy as its settings. */
+export interface DeliveryThreadOptions {
+  connectionsPerOrigin: number;
+  maxResponseBodyBytes: number;
+  egress: EgressSettings;
+}
+
+/** Messages to the delivery thread. */
+export type ToDeliveryThread = { type: "attempts"; jobs: DeliveryJob[] } | { type: "close"; graceMs: number };
+
+/** Messages from it: `ready` once its Deliverer exists, results as attempts end, `closed` after the last one. */
+export type FromDeliveryThread = { type: "ready" } | { type: "results"; results: DeliveryOutcome[] } | { type: "closed" };
+
+export interface DeliveryJob {
+  id: number;
+  req: DeliveryRequest;
+}
+
+export type DeliveryOutcome = [id: number, result: AttemptResult];
+
+/**
+ * `bytes`, or a copy of them when they are a window on a larger ArrayBuffer (a pooled Buffer): a message to the
+ * other thread copies the whole ArrayBuffer of what it carries.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+}
+
+/**
+ * Sends attempts through a Deliverer on a worker thread, so the HTTP client (connecting, writing requests,
+ * parsing responses) and the signing run on a second core while this thread accepts, stores and dispatches.
+ * Attempts started in the same tick cross in one message, and so do results that arrive in the same turn of the
+ * worker's event loop: a batch costs one hop each way, not one per attempt.
+ *
+ * If the thread dies (a bug: the Deliverer never throws), the attempts it held end as failed attempts, retried
+ * like any other without a response, and a new thread takes over.
+ */
+export class DeliveryThread implements AttemptSender {
+  private worker!: Worker;
+  private readonly pending = new Map<number, (result: AttemptResult) => void>();
+  private outbox: DeliveryJob[] = [];
+  private flushQueued = false;
+  private nextId = 0;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly opts: DeliveryThreadOptions,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Starts the thread; resolves once it can send, rejects when it cannot start. */
+  static async start(opts: DeliveryThreadOptions, onError: (err: Error) => void): Promise<DeliveryThread> {
+    const thread = new DeliveryThread(opts, onError);
+    await thread.spawn();
+    return thread;
+  }
+
+  attempt(req: DeliveryRequest): Promise<AttemptResult> {
+    if (this.closing) return Promise.resolve({ kind: "error", error: "the server is stopping" });
+    const id = ++this.nextId;
+    const body = ownBytes(req.body);
+    this.outbox.push({ id, req: body === req.body ? req : { ...req, body } });
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+    // Attempts in flight keep the process alive, as their sockets would on this thread; an idle thread does not.
+    if (this.pending.size === 0) this.worker.ref();
+    return new Promise((resolve) => this.pending.set(id, resolve));
+  }
+
+  close(graceMs = 1000): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      const worker = this.worker;
+      // It exits by itself once its last attempt has ended; this bounds the wait should it not.
+      const timer = setTimeout(() => void worker.terminate(), graceMs + 2_000);
+      worker.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      worker.ref();
+      this.post({ type: "close", graceMs });
+    });
+    return this.closing;
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const jobs = this.outbox;
+    this.outbox = [];
+    this.post({ type: "attempts", jobs });
+  };
+
+  private post(message: ToDeliveryThread): void {
+    this.worker.postMessage(message);
+  }
+
+  private spawn(): Promise<void> {
+    const options = { workerData: this.opts, name: "sluice-delivery" };
+    const worker = workerFromSource(options) ?? new Worker(new URL("./delivery-worker.js", import.meta.url), options);
+    this.worker = worker;
+    worker.unref();
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on("message", (message: FromDeliveryThread) => {
+        if (message.type === "results") this.settle(message.results);
+        else if (message.type === "ready") {
+          ready = true;
+          resolve();
+        }
+      });
+      worker.on("error", (err) => {
+        if (ready) this.onError(err);
+        else reject(new Error(`the delivery thread could not start: ${err.message}`, { cause: err }));
+      });
+      worker.on("exit", (code) => {
+        if (!ready) return reject(new Error(`the delivery thread exited (code ${code}) before it could start`));
+        this.failPending(this.closing ? "the server stopped before the attempt ended" : `the delivery thread stopped (exit code ${code})`);
+        if (this.closing) return;
+        this.onError(new Error(`the delivery thread stopped (exit code ${code}); starting a new one`));
+        this.spawn().catch((err) => this.onError(err));
+      });
+    });
+  }
+
+  private settle(results: DeliveryOutcome[]): void {
+    for (const [id, result] of results) {
+      const resolve = this.pending.get(id);
+      if (!resolve) continue;
+      this.pending.delete(id);
+      // Bytes arrive as a plain Uint8Array; the engine reads response bodies as Buffers (a view, not a copy).
+      if (result.kind === "response") result.body = Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength);
+      resolve(result);
+    }
+    if (this.pending.size === 0 && !this.closing) this.worker.unref();
+  }
+
+  private failPending(error: string): void {
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const resolve of waiting) resolve({ kind: "error", error });
+  }
+}
+
+/**
+ * Run from its TypeScript source (the tests do), the worker is TypeScript too: it registers the same kind of
+ * loader (tsx) before importing its entry. Undefined when running the build.
+ */
+function workerFromSource(options: WorkerOptions): Worker | undefined {
+  if (!import.meta.url.endsWith(".ts")) return undefined;
+  // Resolved from the working directory: the checkout the tests run in.
+  const loader = "tsx/esm/api";
+  const entry = new URL("./delivery-worker.ts", import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}

@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Worker } from "node:worker_threads";
+import { DeliveryThread } from "../../src/engine/delivery-thread.js";
+import type { DeliveryRequest } from "../../src/protocol/delivery-request.js";
+import { gate, TestReceiver } from "../helpers/receiver.js";
+
+const EGRESS = { allowHosts: [], denyHosts: [], allowCidrs: [], denyCidrs: [], allowPrivate: true };
+const OPTIONS = { connectionsPerOrigin: 16, maxResponseBodyBytes: 1024, egress: EGRESS };
+
+let dest: TestReceiver;
+beforeAll(async () => {
+  dest = await TestReceiver.start();
+});
+afterAll(async () => {
+  await dest.close();
+});
+
+function request(path: string, timeoutMs = 5_000): DeliveryRequest {
+  return {
+    url: dest.url(path),
+    method: "POST",
+    headers: { "Content-Type": "text/plain" },
+    body: Buffer.from(`to ${path}`),
+    timeoutMs,
+    signing: { key: "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r", nowMs: Date.now(), nbfSkewSeconds: 0 },
+  };
+}
+
+/** The thread's worker: the tests stop it from outside, as a crash would. */
+const workerOf = (thread: DeliveryThread): Worker => (thread as unknown as { worker: Worker }).worker;
+
+describe("the delivery thread", () => {
+  it("applies the response limit and the egress policy on its side", async () => {
+    const strict = await DeliveryThread.start({ ...OPTIONS, egress: { ...EGRESS, allowPrivate: false } }, () => undefined);
+    const open = await DeliveryThread.start(OPTIONS, () => undefined);
+    try {
+      await expect(strict.attempt(request("/refused"))).resolves.toMatchObject({ kind: "error", permanent: true, error: expect.stringContaining("loopback") });
+      dest.respond = () => ({ status: 200, body: "y".repeat(5_000) });
+      const over = await open.attempt(request("/big"));
+      expect(over).toMatchObject({ kind: "response", status: 200, overLimit: expect.stringContaining("1024 bytes") });
+      expect(over.kind === "response" && Buffer.isBuffer(over.body) && over.body.toString()).toBe("y".repeat(1024));
+    } finally {
+      dest.respond = () => ({ status: 200, body: "ok" });
+      await Promise.all([strict.close(), open.close()]);
+    }
+  });
+
+  it("a thread that dies fails the attempts it held, and a new one sends the next", async () => {
+    const errors: Error[] = [];
+    const thread = await DeliveryThread.start(OPTIONS, (err) => errors.push(err));
+    const held = gate();
+    dest.respond = (req) => (req.path === "/held" ? { status: 200, until: held.wait } : { status: 204 });
+    try {
+      const attempt = thread.attempt(request("/held"));
+      await dest.waitFor(dest.requests.length + 1);
+      const dying = workerOf(thread);
+      await dying.terminate();
+      await expect(attempt).resolves.toMatchObject({ kind: "error", error: expect.stringContaining("the delivery thread stopped") });
+      expect(errors.map((e) => e.message)).toEqual([expect.stringContaining("starting a new one")]);
+      await expect(thread.attempt(request("/after"))).resolves.toMatchObject({ kind: "response", status: 204 });
+      expect(workerOf(thread)).not.toBe(dying);
+    } finally {
+      held.open();
+      dest.respond = () => ({ status: 200, body: "ok" });
+      await thread.close();
+    }
+  });
+
+  it("closing aborts attempts still running after the grace, and refuses new ones", async () => {
+    const thread = await DeliveryThread.start(OPTIONS, () => undefined);
+    const held = gate();
+    dest.respond = () => ({ status: 200, until: held.wait });
+    try {
+      const attempt = thread.attempt(request("/slow"));
+      await dest.waitFor(dest.requests.length + 1);
+      const started = Date.now();
+      await thread.close(200);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      await expect(attempt).resolves.toEqual({ kind: "error", error: "the server stopped before the attempt ended" });
+      await expect(thread.attempt(request("/late"))).resolves.toEqual({ kind: "error", error: "the server is stopping" });
+    } finally {
+      held.open();
+      dest.respond = () => ({ status: 200, body: "ok" });
+    }
+  });
+});

@@ -41,11 +41,14 @@ export function ownBytes(bytes: Uint8Array): Uint8Array {
  * like any other without a response, and a new thread takes over.
  */
 export class DeliveryThread implements AttemptSender {
-  private worker!: Worker;
+  /** The running worker; undefined between a worker's death and its replacement. */
+  private worker: Worker | undefined;
   private readonly pending = new Map<number, (result: AttemptResult) => void>();
   private outbox: DeliveryJob[] = [];
   private flushQueued = false;
   private nextId = 0;
+  /** Set once the first worker is ready: from then on a worker that dies is replaced. */
+  private started = false;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -57,11 +60,14 @@ export class DeliveryThread implements AttemptSender {
   static async start(opts: DeliveryThreadOptions, onError: (err: Error) => void): Promise<DeliveryThread> {
     const thread = new DeliveryThread(opts, onError);
     await thread.spawn();
+    thread.started = true;
     return thread;
   }
 
   attempt(req: DeliveryRequest): Promise<AttemptResult> {
     if (this.closing) return Promise.resolve({ kind: "error", error: "the server is stopping" });
+    const worker = this.worker;
+    if (!worker) return Promise.resolve({ kind: "error", error: "the delivery thread is restarting" });
     const id = ++this.nextId;
     const body = ownBytes(req.body);
     this.outbox.push({ id, req: body === req.body ? req : { ...req, body } });
@@ -70,13 +76,14 @@ export class DeliveryThread implements AttemptSender {
       queueMicrotask(this.flush);
     }
     // Attempts in flight keep the process alive, as their sockets would on this thread; an idle thread does not.
-    if (this.pending.size === 0) this.worker.ref();
+    if (this.pending.size === 0) worker.ref();
     return new Promise((resolve) => this.pending.set(id, resolve));
   }
 
   close(graceMs = 1000): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       const worker = this.worker;
+      if (!worker) return resolve();
       // It exits by itself once its last attempt has ended; this bounds the wait should it not.
       const timer = setTimeout(() => void worker.terminate(), graceMs + 2_000);
       worker.once("exit", () => {
@@ -84,7 +91,7 @@ export class DeliveryThread implements AttemptSender {
         resolve();
       });
       worker.ref();
-      this.post({ type: "close", graceMs });
+      worker.postMessage({ type: "close", graceMs } satisfies ToDeliveryThread);
     });
     return this.closing;
   }
@@ -93,12 +100,9 @@ export class DeliveryThread implements AttemptSender {
     this.flushQueued = false;
     const jobs = this.outbox;
     this.outbox = [];
-    this.post({ type: "attempts", jobs });
+    // Empty when the worker died meanwhile: its death failed these attempts already.
+    if (jobs.length) this.worker?.postMessage({ type: "attempts", jobs } satisfies ToDeliveryThread);
   };
-
-  private post(message: ToDeliveryThread): void {
-    this.worker.postMessage(message);
-  }
 
   private spawn(): Promise<void> {
     const options = { workerData: this.opts, name: "sluice-delivery" };
@@ -119,13 +123,22 @@ export class DeliveryThread implements AttemptSender {
         else reject(new Error(`the delivery thread could not start: ${err.message}`, { cause: err }));
       });
       worker.on("exit", (code) => {
-        if (!ready) return reject(new Error(`the delivery thread exited (code ${code}) before it could start`));
+        if (this.worker === worker) this.worker = undefined;
+        // Not sent, or sent and now never answered: either way these attempts end here, and none is sent later.
+        this.outbox = [];
         this.failPending(this.closing ? "the server stopped before the attempt ended" : `the delivery thread stopped (exit code ${code})`);
-        if (this.closing) return;
+        if (!ready) reject(new Error(`the delivery thread exited (code ${code}) before it could start`));
+        if (this.closing || !this.started) return;
         this.onError(new Error(`the delivery thread stopped (exit code ${code}); starting a new one`));
-        this.spawn().catch((err) => this.onError(err));
+        // One that died before it was ready is started again a second later, not in a tight loop.
+        setTimeout(() => this.respawn(), ready ? 0 : 1_000).unref();
       });
     });
+  }
+
+  private respawn(): void {
+    if (this.closing) return;
+    this.spawn().catch((err: Error) => this.onError(err));
   }
 
   private settle(results: DeliveryOutcome[]): void {
@@ -137,7 +150,7 @@ export class DeliveryThread implements AttemptSender {
       if (result.kind === "response") result.body = Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength);
       resolve(result);
     }
-    if (this.pending.size === 0 && !this.closing) this.worker.unref();
+    if (this.pending.size === 0 && !this.closing) this.worker?.unref();
   }
 
   private failPending(error: string): void {

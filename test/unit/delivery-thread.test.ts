@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "node:worker_threads";
 import { DeliveryThread } from "../../src/engine/delivery-thread.js";
 import type { DeliveryRequest } from "../../src/protocol/delivery-request.js";
-import { gate, TestReceiver } from "../helpers/receiver.js";
+import { eventually, gate, TestReceiver } from "../helpers/receiver.js";
 
 const EGRESS = { allowHosts: [], denyHosts: [], allowCidrs: [], denyCidrs: [], allowPrivate: true };
 const OPTIONS = { connectionsPerOrigin: 16, maxResponseBodyBytes: 1024, egress: EGRESS };
@@ -27,7 +27,7 @@ function request(path: string, timeoutMs = 5_000): DeliveryRequest {
 }
 
 /** The thread's worker: the tests stop it from outside, as a crash would. */
-const workerOf = (thread: DeliveryThread): Worker => (thread as unknown as { worker: Worker }).worker;
+const workerOf = (thread: DeliveryThread): Worker | undefined => (thread as unknown as { worker?: Worker }).worker;
 
 describe("the delivery thread", () => {
   it("applies the response limit and the egress policy on its side", async () => {
@@ -53,12 +53,16 @@ describe("the delivery thread", () => {
     try {
       const attempt = thread.attempt(request("/held"));
       await dest.waitFor(dest.requests.length + 1);
-      const dying = workerOf(thread);
+      const dying = workerOf(thread)!;
       await dying.terminate();
       await expect(attempt).resolves.toMatchObject({ kind: "error", error: expect.stringContaining("the delivery thread stopped") });
       expect(errors.map((e) => e.message)).toEqual([expect.stringContaining("starting a new one")]);
+      // Until the new worker exists, an attempt fails at once (and is retried) rather than wait for it.
+      const next = await eventually(() => (workerOf(thread) !== undefined && workerOf(thread) !== dying ? workerOf(thread) : undefined), 5_000);
       await expect(thread.attempt(request("/after"))).resolves.toMatchObject({ kind: "response", status: 204 });
-      expect(workerOf(thread)).not.toBe(dying);
+      expect(workerOf(thread)).toBe(next);
+      // The attempt the dead worker held was not sent again by the new one.
+      expect(dest.requests.filter((r) => r.path === "/held")).toHaveLength(1);
     } finally {
       held.open();
       dest.respond = () => ({ status: 200, body: "ok" });

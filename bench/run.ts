@@ -130,7 +130,17 @@ function rssMb(pid: number): number {
 }
 
 function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds of a process's main thread alone (its task whose id is the process's). */
+function mainThreadCpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/** User plus system time of a /proc `stat` file (a process's or one thread's). */
+function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, "utf8").split(") ")[1].split(" ");
   return (Number(stat[11]) + Number(stat[12])) / 100;
 }
 
@@ -231,10 +241,16 @@ async function main(): Promise<void> {
   report(`Sluice bench — node ${process.version}, store: ${storeName}, started in ${sluice.startMs.toFixed(0)} ms`);
   /** CPU per delivered message over a scenario: Sluice's process, and PostgreSQL's backends when it is the store. */
   const cpuMeter = (): ((n: number) => string) => {
-    const sluiceAt = cpuSeconds(sluice.child.pid!);
+    const pid = sluice.child.pid!;
+    const sluiceAt = cpuSeconds(pid);
+    const mainAt = mainThreadCpuSeconds(pid);
     const pgAt = postgresCpuSeconds();
     return (n) => {
-      const own = `${(((cpuSeconds(sluice.child.pid!) - sluiceAt) / n) * 1e6).toFixed(0)} µs`;
+      const perMessage = (seconds: number): string => ((seconds / n) * 1e6).toFixed(0);
+      const total = cpuSeconds(pid) - sluiceAt;
+      const main = mainThreadCpuSeconds(pid) - mainAt;
+      // The main thread and the rest: the delivery thread, and V8's and libuv's helpers.
+      const own = `${perMessage(total)} µs (main thread ${perMessage(main)}, other threads ${perMessage(total - main)})`;
       return DATABASE ? `CPU/msg: Sluice ${own}, PostgreSQL ${(((postgresCpuSeconds() - pgAt) / n) * 1e6).toFixed(0)} µs` : `CPU/msg: Sluice ${own}`;
     };
   };

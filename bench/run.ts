@@ -251,7 +251,7 @@ async function main(): Promise<void> {
       const main = mainThreadCpuSeconds(pid) - mainAt;
       // The main thread and the rest: the delivery thread, and V8's and libuv's helpers.
       const own = `${perMessage(total)} µs (main thread ${perMessage(main)}, other threads ${perMessage(total - main)})`;
-      return DATABASE ? `CPU/msg: Sluice ${own}, PostgreSQL ${(((postgresCpuSeconds() - pgAt) / n) * 1e6).toFixed(0)} µs` : `CPU/msg: Sluice ${own}`;
+      return DATABASE ? `CPU/msg: Sluice ${own}, PostgreSQL ${perMessage(postgresCpuSeconds() - pgAt)} µs` : `CPU/msg: Sluice ${own}`;
     };
   };
   try {

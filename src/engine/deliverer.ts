@@ -139,8 +139,11 @@ function parseTarget(raw: string): Target | null {
 
 class EgressDenied extends Error {}
 
+/** The error of an attempt still running when its deliverer (or the delivery thread) closed. */
+export const STOPPED_ATTEMPT = "the server stopped before the attempt ended";
+
 /** Why an attempt still running when the deliverer closed was aborted. */
-const STOPPED = new Error("the server stopped before the attempt ended");
+const STOPPED = new Error(STOPPED_ATTEMPT);
 
 /** The message of an egress refusal raised in the lookup, however undici wrapped it; undefined for other errors. */
 function egressRefusalOf(err: unknown): string | undefined {

@@ -1,14 +1,10 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
-import type { AttemptResult, AttemptSender } from "./deliverer.js";
+import { STOPPED_ATTEMPT, type AttemptResult, type AttemptSender, type DelivererOptions } from "./deliverer.js";
 import type { EgressSettings } from "./egress.js";
 import type { DeliveryRequest } from "../protocol/delivery-request.js";
 
 /** What the delivery thread is started with: the Deliverer's options, the egress policy as its settings. */
-export interface DeliveryThreadOptions {
-  connectionsPerOrigin: number;
-  maxResponseBodyBytes: number;
-  egress: EgressSettings;
-}
+export type DeliveryThreadOptions = Omit<DelivererOptions, "egress"> & { egress: EgressSettings };
 
 /** Messages to the delivery thread. */
 export type ToDeliveryThread = { type: "attempts"; jobs: DeliveryJob[] } | { type: "close"; graceMs: number };
@@ -126,7 +122,7 @@ export class DeliveryThread implements AttemptSender {
         if (this.worker === worker) this.worker = undefined;
         // Not sent, or sent and now never answered: either way these attempts end here, and none is sent later.
         this.outbox = [];
-        this.failPending(this.closing ? "the server stopped before the attempt ended" : `the delivery thread stopped (exit code ${code})`);
+        this.failPending(this.closing ? STOPPED_ATTEMPT : `the delivery thread stopped (exit code ${code})`);
         if (!ready) reject(new Error(`the delivery thread exited (code ${code}) before it could start`));
         if (this.closing || !this.started) return;
         this.onError(new Error(`the delivery thread stopped (exit code ${code}); starting a new one`));

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "node:worker_threads";
+import { Deliverer, STOPPED_ATTEMPT } from "../../src/engine/deliverer.js";
 import { DeliveryThread } from "../../src/engine/delivery-thread.js";
+import { EgressPolicy } from "../../src/engine/egress.js";
 import type { DeliveryRequest } from "../../src/protocol/delivery-request.js";
 import { eventually, gate, TestReceiver } from "../helpers/receiver.js";
 
@@ -80,8 +82,28 @@ describe("the delivery thread", () => {
       const started = Date.now();
       await thread.close(200);
       expect(Date.now() - started).toBeLessThan(2_000);
-      await expect(attempt).resolves.toEqual({ kind: "error", error: "the server stopped before the attempt ended" });
+      await expect(attempt).resolves.toEqual({ kind: "error", error: STOPPED_ATTEMPT });
       await expect(thread.attempt(request("/late"))).resolves.toEqual({ kind: "error", error: "the server is stopping" });
+    } finally {
+      held.open();
+      dest.respond = () => ({ status: 200, body: "ok" });
+    }
+  });
+});
+
+describe("the deliverer on the engine's thread", () => {
+  it("closing ends an attempt still waiting for its response once the grace is over", async () => {
+    const deliverer = new Deliverer({ ...OPTIONS, egress: new EgressPolicy(EGRESS) });
+    const held = gate();
+    dest.respond = () => ({ status: 200, until: held.wait });
+    try {
+      const attempt = deliverer.attempt(request("/slow-here"));
+      await dest.waitFor(dest.requests.length + 1);
+      const started = Date.now();
+      await deliverer.close(200);
+      // Destroying the pools alone would leave it waiting until the destination answers.
+      await expect(attempt).resolves.toEqual({ kind: "error", error: STOPPED_ATTEMPT });
+      expect(Date.now() - started).toBeLessThan(1_500);
     } finally {
       held.open();
       dest.respond = () => ({ status: 200, body: "ok" });

@@ -22,47 +22,73 @@ export function collectingRequest(
   signal: AbortSignal,
 ): Promise<CollectedResponse> {
   return new Promise((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let settled = false;
-    let status = 0;
-    let headers: Record<string, string | string[]> = {};
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onAbort = (): void => controller?.abort(signal.reason);
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      signal.removeEventListener("abort", onAbort);
-      return true;
-    };
-    signal.addEventListener("abort", onAbort);
-    dispatcher.dispatch(options, {
-      onRequestStart(c) {
-        controller = c;
-        // Aborted while it waited for a connection: it stops before anything is sent.
-        if (signal.aborted) c.abort(signal.reason);
-      },
-      onResponseStart(_c, statusCode, responseHeaders) {
-        status = statusCode;
-        headers = responseHeaders as Record<string, string | string[]>;
-      },
-      onResponseData(c, chunk) {
-        if (settled) return;
-        if (size + chunk.length > maxBodyBytes) {
-          chunks.push(chunk.subarray(0, maxBodyBytes - size));
-          if (settle()) resolve({ status, headers, body: Buffer.concat(chunks, maxBodyBytes), cut: true });
-          c.abort(new Error("response body over the limit"));
-          return;
-        }
-        chunks.push(chunk);
-        size += chunk.length;
-      },
-      onResponseEnd() {
-        if (settle()) resolve({ status, headers, body: Buffer.concat(chunks, size), cut: false });
-      },
-      onResponseError(_c, err) {
-        if (settle()) reject(err);
-      },
-    });
+    const handler = new CollectingHandler(maxBodyBytes, signal, resolve, reject);
+    signal.addEventListener("abort", handler);
+    dispatcher.dispatch(options, handler);
   });
+}
+
+/**
+ * One request's handler: an object of its own class, so an attempt allocates one object for it (its methods are
+ * shared) rather than a closure per callback. It is also the abort listener (`handleEvent`).
+ */
+class CollectingHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private settled = false;
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly maxBodyBytes: number,
+    private readonly signal: AbortSignal,
+    private readonly resolve: (response: CollectedResponse) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  /** The deadline fired. */
+  handleEvent(): void {
+    this.controller?.abort(this.signal.reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Aborted while it waited for a connection: it stops before anything is sent.
+    if (this.signal.aborted) controller.abort(this.signal.reason);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    this.headers = headers as Record<string, string | string[]>;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    const max = this.maxBodyBytes;
+    if (this.size + chunk.length > max) {
+      this.chunks.push(chunk.subarray(0, max - this.size));
+      if (this.settle()) this.resolve({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, max), cut: true });
+      controller.abort(new Error("response body over the limit"));
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    if (this.settle()) this.resolve({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), cut: false });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.settle()) this.reject(err);
+  }
+
+  /** True the first time: the request's outcome is decided, and the deadline no longer concerns it. */
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.signal.removeEventListener("abort", this);
+    return true;
+  }
 }

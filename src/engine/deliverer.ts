@@ -91,7 +91,9 @@ export class Deliverer implements AttemptSender {
     try {
       const max = this.opts.maxResponseBodyBytes;
       const body = req.method === "GET" || req.method === "HEAD" ? undefined : req.body;
-      const options = { origin: url.origin, path: url.path, method: req.method as any, headers: signedHeaders(req), body, headersTimeout: 0, bodyTimeout: 0 };
+      // undici's types name a flat header list as strings only; it takes a list value as one line per item.
+      const headers = signedHeaders(req) as string[];
+      const options = { origin: url.origin, path: url.path, method: req.method as any, headers, body, headersTimeout: 0, bodyTimeout: 0 };
       const res = await collectingRequest(this.agent, options, max, signal);
       if (!res.cut) return { kind: "response", status: res.status, headers: res.headers, body: res.body };
       const overLimit = `response body is larger than the configured limit maxResponseBodyBytes (${max} bytes)`;

@@ -1,7 +1,7 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import { STOPPED_ATTEMPT, type AttemptResult, type AttemptSender, type DelivererOptions } from "./deliverer.js";
 import type { EgressSettings } from "./egress.js";
-import type { DeliveryRequest } from "../protocol/delivery-request.js";
+import type { DeliveryRequest, HeaderList } from "../protocol/delivery-request.js";
 
 /** What the delivery thread is started with: the Deliverer's options, the egress policy as its settings. */
 export type DeliveryThreadOptions = Omit<DelivererOptions, "egress"> & { egress: EgressSettings };
@@ -12,12 +12,60 @@ export type ToDeliveryThread = { type: "attempts"; jobs: DeliveryJob[] } | { typ
 /** Messages from it: `ready` once its Deliverer exists, results as attempts end, `closed` after the last one. */
 export type FromDeliveryThread = { type: "ready" } | { type: "results"; results: DeliveryOutcome[] } | { type: "closed" };
 
-export interface DeliveryJob {
-  id: number;
-  req: DeliveryRequest;
+/**
+ * An attempt as it crosses: a flat tuple, since arrays of plain values cost the structured clone about half of
+ * what the same fields in nested objects do (both ways, at every attempt).
+ */
+export type DeliveryJob = [
+  id: number,
+  url: string,
+  method: string,
+  headers: HeaderList,
+  body: Uint8Array,
+  timeoutMs: number,
+  signingKey: string,
+  nowMs: number,
+  nbfSkewSeconds: number,
+];
+
+/**
+ * An attempt's result as it crosses back, flat too: a response as its status, headers (name, value, …) and body,
+ * with the over-limit note when it was cut; no response as its error (a string where the status would be).
+ */
+export type DeliveryOutcome = ResponseOutcome | ErrorOutcome;
+type ResponseOutcome = [id: number, status: number, headers: HeaderList, body: Uint8Array, overLimit: string | undefined];
+type ErrorOutcome = [id: number, error: string, permanent: boolean];
+
+export function jobOf(id: number, req: DeliveryRequest): DeliveryJob {
+  const { key, nowMs, nbfSkewSeconds } = req.signing;
+  return [id, req.url, req.method, req.headers, ownBytes(req.body), req.timeoutMs, key, nowMs, nbfSkewSeconds];
 }
 
-export type DeliveryOutcome = [id: number, result: AttemptResult];
+export function requestOf(job: DeliveryJob): DeliveryRequest {
+  const [, url, method, headers, body, timeoutMs, key, nowMs, nbfSkewSeconds] = job;
+  return { url, method, headers, body, timeoutMs, signing: { key, nowMs, nbfSkewSeconds } };
+}
+
+export function outcomeOf(id: number, result: AttemptResult): DeliveryOutcome {
+  if (result.kind === "error") return [id, result.error, result.permanent === true];
+  const headers: HeaderList = [];
+  for (const name in result.headers) headers.push(name, result.headers[name]);
+  // A small response body is a window on Node's shared Buffer pool, which would cross whole.
+  return [id, result.status, headers, ownBytes(result.body), result.overLimit];
+}
+
+export function resultOf(outcome: DeliveryOutcome): AttemptResult {
+  if (typeof outcome[1] === "string") {
+    const [, error, permanent] = outcome as ErrorOutcome;
+    return permanent ? { kind: "error", error, permanent } : { kind: "error", error };
+  }
+  const [, status, list, bytes, overLimit] = outcome as ResponseOutcome;
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i] as string] = list[i + 1];
+  // Bytes arrive as a plain Uint8Array; the engine reads response bodies as Buffers (a view, not a copy).
+  const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return overLimit === undefined ? { kind: "response", status, headers, body } : { kind: "response", status, headers, body, overLimit };
+}
 
 /**
  * `bytes`, or a copy of them when they are a window on a larger ArrayBuffer (a pooled Buffer): a message to the
@@ -65,8 +113,7 @@ export class DeliveryThread implements AttemptSender {
     const worker = this.worker;
     if (!worker) return Promise.resolve({ kind: "error", error: "the delivery thread is restarting" });
     const id = ++this.nextId;
-    const body = ownBytes(req.body);
-    this.outbox.push({ id, req: body === req.body ? req : { ...req, body } });
+    this.outbox.push(jobOf(id, req));
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flush);
@@ -137,14 +184,13 @@ export class DeliveryThread implements AttemptSender {
     this.spawn().catch((err: Error) => this.onError(err));
   }
 
-  private settle(results: DeliveryOutcome[]): void {
-    for (const [id, result] of results) {
+  private settle(outcomes: DeliveryOutcome[]): void {
+    for (const outcome of outcomes) {
+      const id = outcome[0];
       const resolve = this.pending.get(id);
       if (!resolve) continue;
       this.pending.delete(id);
-      // Bytes arrive as a plain Uint8Array; the engine reads response bodies as Buffers (a view, not a copy).
-      if (result.kind === "response") result.body = Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength);
-      resolve(result);
+      resolve(resultOf(outcome));
     }
     if (this.pending.size === 0 && !this.closing) this.worker?.unref();
   }

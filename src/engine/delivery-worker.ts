@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { Deliverer, type AttemptResult } from "./deliverer.js";
-import { ownBytes, type DeliveryOutcome, type DeliveryThreadOptions, type FromDeliveryThread, type ToDeliveryThread } from "./delivery-thread.js";
+import { outcomeOf, requestOf, type DeliveryOutcome, type DeliveryThreadOptions, type FromDeliveryThread, type ToDeliveryThread } from "./delivery-thread.js";
 import { EgressPolicy } from "./egress.js";
 
 const port = parentPort!;
@@ -28,9 +28,7 @@ function flush(): void {
 }
 
 function ended(id: number, result: AttemptResult): void {
-  // A small response body is a window on Node's shared Buffer pool; the other thread makes it a Buffer again.
-  if (result.kind === "response") result.body = ownBytes(result.body) as Buffer;
-  outbox.push([id, result]);
+  outbox.push(outcomeOf(id, result));
   // Results of the responses read in this turn of the loop go back together.
   if (!flushQueued) {
     flushQueued = true;
@@ -50,9 +48,10 @@ async function close(graceMs: number): Promise<void> {
 
 port.on("message", (message: ToDeliveryThread) => {
   if (message.type === "close") return void close(message.graceMs);
-  for (const { id, req } of message.jobs) {
+  for (const job of message.jobs) {
     running++;
-    void deliverer.attempt(req).then((result) => ended(id, result));
+    const id = job[0];
+    void deliverer.attempt(requestOf(job)).then((result) => ended(id, result));
   }
 });
 

@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { sha256 } from "../digest.js";
 import type { FastifyRequest } from "fastify";
 import { readOnlyTokenFor, tokenFor, type UserConfig } from "../config.js";
 
@@ -41,8 +42,4 @@ export function requestToken(req: FastifyRequest): string | undefined {
   const q = req.query as Record<string, unknown>;
   const t = q?.qstash_token;
   return typeof t === "string" && t ? t : undefined;
-}
-
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
 }

@@ -9,7 +9,7 @@ import { signDelivery } from "./signature.js";
 export interface DeliveryRequest {
   url: string;
   method: string;
-  headers: Record<string, string | string[]>;
+  headers: HeaderList;
   body: Uint8Array;
   timeoutMs: number;
   signing: DeliverySigning;
@@ -22,6 +22,18 @@ export interface DeliverySigning {
   /** The attempt's time, read on the engine's clock. */
   nowMs: number;
   nbfSkewSeconds: number;
+}
+
+/**
+ * Headers as undici takes them with the least work, and as they cross to the delivery thread most cheaply: name,
+ * value, name, value… A value of several lines is a list (one header line each).
+ */
+export type HeaderList = (string | string[])[];
+
+/** The value of `name` (exactly as written) in `headers`, or undefined. */
+export function headerOf(headers: HeaderList, name: string): string | string[] | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
 }
 
 const NO_BODY = new Uint8Array(0);
@@ -49,21 +61,45 @@ export function deliveryRequest(
   timeoutMs: number,
   traceparent?: string,
 ): DeliveryRequest {
-  const headers: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(msg.header)) headers[k] = v.length === 1 ? v[0] : v;
-  headers["User-Agent"] = "Upstash-QStash";
-  headers["Upstash-Message-Id"] = msg.id;
-  headers["Upstash-Retried"] = String(msg.retried);
-  if (msg.topicName) headers["Upstash-Topic-Name"] = msg.topicName;
-  if (msg.scheduleId) headers["Upstash-Schedule-Id"] = msg.scheduleId;
-  if (msg.callerIp) headers["Upstash-Caller-Ip"] = msg.callerIp;
-  if (traceparent) headers["Traceparent"] = traceparent;
+  const headers: HeaderList = [];
+  for (const name in msg.header) {
+    // A header of the message that the delivery sets itself is replaced by the delivery's (as QStash does).
+    if (setByDelivery(name, msg, traceparent)) continue;
+    const value = msg.header[name];
+    headers.push(name, value.length === 1 ? value[0] : value);
+  }
+  headers.push("User-Agent", "Upstash-QStash", "Upstash-Message-Id", msg.id, "Upstash-Retried", String(msg.retried));
+  if (msg.topicName) headers.push("Upstash-Topic-Name", msg.topicName);
+  if (msg.scheduleId) headers.push("Upstash-Schedule-Id", msg.scheduleId);
+  if (msg.callerIp) headers.push("Upstash-Caller-Ip", msg.callerIp);
+  if (traceparent) headers.push("Traceparent", traceparent);
   return { url: msg.url, method: msg.method, headers, body, timeoutMs, signing: { key: signingKey, nowMs, nbfSkewSeconds } };
 }
 
-/** The request's headers with its `Upstash-Signature` added (they are the request's own object, now signed). */
-export function signedHeaders(req: DeliveryRequest): Record<string, string | string[]> {
+/** Whether the delivery sends a header `name` of its own for `msg` (message headers have canonical names). */
+function setByDelivery(name: string, msg: MessageRecord, traceparent: string | undefined): boolean {
+  switch (name) {
+    case "User-Agent":
+    case "Upstash-Message-Id":
+    case "Upstash-Retried":
+    case "Upstash-Signature":
+      return true;
+    case "Upstash-Topic-Name":
+      return !!msg.topicName;
+    case "Upstash-Schedule-Id":
+      return !!msg.scheduleId;
+    case "Upstash-Caller-Ip":
+      return !!msg.callerIp;
+    case "Traceparent":
+      return !!traceparent;
+    default:
+      return false;
+  }
+}
+
+/** The request's headers with its `Upstash-Signature` added (they are the request's own list, now signed). */
+export function signedHeaders(req: DeliveryRequest): HeaderList {
   const { key, nowMs, nbfSkewSeconds } = req.signing;
-  req.headers["Upstash-Signature"] = signDelivery({ signingKey: key, url: req.url, body: deliveredBody(req.method, req.body), nowMs, nbfSkewSeconds });
+  req.headers.push("Upstash-Signature", signDelivery({ signingKey: key, url: req.url, body: deliveredBody(req.method, req.body), nowMs, nbfSkewSeconds }));
   return req.headers;
 }

@@ -24,11 +24,15 @@ function canonicalize(name: string): string {
 /** Converts Node's header object (lower-case names, string or string[] values) into `{Name: [values]}`. */
 export function headerMap(headers: Record<string, string | string[] | number | undefined>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // A plain loop: this runs for every response and every publish, and entries() would build an array per header.
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
     const key = canonicalHeaderName(name);
     const list = Array.isArray(value) ? value : [String(value)];
-    (out[key] ??= []).push(...list);
+    const seen = out[key];
+    if (seen === undefined) out[key] = Array.isArray(value) ? [...list] : list;
+    else seen.push(...list);
   }
   return out;
 }

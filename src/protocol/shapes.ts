@@ -1,12 +1,12 @@
 import { isUtf8 } from "node:buffer";
-import { createHash } from "node:crypto";
 import type { DlqRecord } from "../model/dlq.js";
 import type { MessageRecord, RedactSpec } from "../model/message.js";
 import type { StoredEvent } from "../model/log.js";
+import { sha256 } from "../digest.js";
 
 /** The wire shapes of replies (SPEC §2.2, §2.6, §2.7), built from stored records. */
 
-const redacted = (value: string | Buffer): string => `REDACTED:${createHash("sha256").update(value).digest("hex")}`;
+const redacted = (value: string | Buffer): string => `REDACTED:${sha256(value, "hex")}`;
 
 export function shownHeaders(header: Record<string, string[]>, redact: RedactSpec | undefined): Record<string, string[]> {
   if (!redact || (!redact.allHeaders && redact.headers.length === 0)) return header;

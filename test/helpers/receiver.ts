@@ -4,6 +4,8 @@ export interface Received {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
+  /** Header lines as they arrived: name, value, name, value… (repeated lines stay apart). */
+  rawHeaders: string[];
   body: Buffer;
   at: number;
   /** When the connection closed or the reply was fully sent (for how long an attempt lasted). */
@@ -38,7 +40,7 @@ export class TestReceiver {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const rec: Received = { method: req.method!, path: req.url!, headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+        const rec: Received = { method: req.method!, path: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks), at: Date.now() };
         const index = this.requests.push(rec) - 1;
         const reply = this.respond(rec, index);
         res.on("close", () => (rec.closedAt = Date.now()));

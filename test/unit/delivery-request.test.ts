@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Receiver } from "@upstash/qstash";
-import { deliveredBody, deliveryRequest, signedHeaders } from "../../src/protocol/delivery-request.js";
+import { deliveredBody, deliveryRequest, headerOf, signedHeaders, type HeaderList } from "../../src/protocol/delivery-request.js";
 import type { MessageRecord } from "../../src/model/message.js";
 
 const KEY = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r";
@@ -28,6 +28,9 @@ function message(over: Partial<MessageRecord> = {}): MessageRecord {
 }
 
 
+/** The header names of a list, in order. */
+const namesOf = (headers: HeaderList): string[] => headers.filter((_, i) => i % 2 === 0) as string[];
+
 describe("deliveryRequest", () => {
   it.each([
     ["a plain message", message(), {}, ["Content-Type", "X-Many", "User-Agent", "Upstash-Message-Id", "Upstash-Retried", "Upstash-Signature"]],
@@ -51,14 +54,14 @@ describe("deliveryRequest", () => {
   ])("%s carries exactly its delivery headers", (_, msg, extra: { traceparent?: string }, names) => {
     const req = deliveryRequest(msg, msg.body, KEY, NOW, 0, 5_000, extra.traceparent);
     // Unsigned until the deliverer signs it, on the thread that sends it.
-    expect(Object.keys(req.headers)).toEqual(names.filter((name) => name !== "Upstash-Signature"));
-    expect(Object.keys(signedHeaders(req))).toEqual(names);
-    expect(req.headers["User-Agent"]).toBe("Upstash-QStash");
-    expect(req.headers["Upstash-Message-Id"]).toBe(msg.id);
-    expect(req.headers["Upstash-Retried"]).toBe(String(msg.retried));
+    expect(namesOf(req.headers)).toEqual(names.filter((name) => name !== "Upstash-Signature"));
+    expect(namesOf(signedHeaders(req))).toEqual(names);
+    expect(headerOf(req.headers, "User-Agent")).toBe("Upstash-QStash");
+    expect(headerOf(req.headers, "Upstash-Message-Id")).toBe(msg.id);
+    expect(headerOf(req.headers, "Upstash-Retried")).toBe(String(msg.retried));
     // One value is sent as a string, several as a list (one header line each).
-    expect(req.headers["Content-Type"]).toBe("text/plain");
-    expect(req.headers["X-Many"]).toEqual(["a", "b"]);
+    expect(headerOf(req.headers, "Content-Type")).toBe("text/plain");
+    expect(headerOf(req.headers, "X-Many")).toEqual(["a", "b"]);
     expect(req).toMatchObject({ url: msg.url, method: msg.method, timeoutMs: 5_000 });
   });
 
@@ -72,7 +75,24 @@ describe("deliveryRequest", () => {
     const req = deliveryRequest(msg, Buffer.from(body), KEY, Date.now(), 0, 5_000);
     expect(Buffer.from(deliveredBody(method, req.body)).toString()).toBe(sent);
     const receiver = new Receiver({ currentSigningKey: KEY, nextSigningKey: "sig_other" });
-    await expect(receiver.verify({ signature: signedHeaders(req)["Upstash-Signature"] as string, body: sent, url: msg.url })).resolves.toBe(true);
+    await expect(receiver.verify({ signature: headerOf(signedHeaders(req), "Upstash-Signature") as string, body: sent, url: msg.url })).resolves.toBe(true);
+  });
+
+  it("replaces a header of the message that the delivery sets itself, and keeps those it does not set", () => {
+    const header = {
+      "User-Agent": ["mine"],
+      "Upstash-Signature": ["forged"],
+      "Upstash-Topic-Name": ["kept: the message is not a group's"],
+      Traceparent: ["00-11111111111111111111111111111111-2222222222222222-01"],
+    };
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const headers = signedHeaders(deliveryRequest(message({ header }), Buffer.from("x"), KEY, NOW, 0, 5_000, traceparent));
+    const values = (name: string) => headers.filter((_, i) => i % 2 === 1 && headers[i - 1] === name);
+    expect(values("User-Agent")).toEqual(["Upstash-QStash"]);
+    expect(values("Upstash-Signature")).toHaveLength(1);
+    expect(values("Upstash-Signature")[0]).not.toBe("forged");
+    expect(values("Upstash-Topic-Name")).toEqual(["kept: the message is not a group's"]);
+    expect(values("Traceparent")).toEqual([traceparent]);
   });
 
   it("sends the body it is given (a workflow step list), not the message's own", () => {

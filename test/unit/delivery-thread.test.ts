@@ -21,7 +21,7 @@ function request(path: string, timeoutMs = 5_000): DeliveryRequest {
   return {
     url: dest.url(path),
     method: "POST",
-    headers: { "Content-Type": "text/plain" },
+    headers: ["Content-Type", "text/plain"],
     body: Buffer.from(`to ${path}`),
     timeoutMs,
     signing: { key: "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r", nowMs: Date.now(), nbfSkewSeconds: 0 },
@@ -31,7 +31,32 @@ function request(path: string, timeoutMs = 5_000): DeliveryRequest {
 /** The thread's worker: the tests stop it from outside, as a crash would. */
 const workerOf = (thread: DeliveryThread): Worker | undefined => (thread as unknown as { worker?: Worker }).worker;
 
+/** The values of every line of header `name` a request arrived with, in order. */
+const linesOf = (raw: string[], name: string): string[] => raw.filter((_, i) => i % 2 === 1 && raw[i - 1].toLowerCase() === name);
+
 describe("the delivery thread", () => {
+  it.each([
+    ["on the delivery thread", () => DeliveryThread.start(OPTIONS, () => undefined)],
+    ["on the engine's thread", async () => new Deliverer({ ...OPTIONS, egress: new EgressPolicy(EGRESS) })],
+  ])("%s, a header of several values goes as one line each, signed last, and the response comes back whole", async (_, open) => {
+    const sender = await open();
+    dest.respond = () => ({ status: 201, headers: { "X-Reply": "yes" }, body: "made" });
+    try {
+      const req = request("/lines");
+      req.headers.push("X-Many", ["a", "b"]);
+      const result = await sender.attempt(req);
+      expect(result).toMatchObject({ kind: "response", status: 201, headers: { "x-reply": "yes" } });
+      expect(result.kind === "response" && Buffer.isBuffer(result.body) && result.body.toString()).toBe("made");
+      const got = dest.requests.find((r) => r.path === "/lines")!;
+      expect(linesOf(got.rawHeaders, "x-many")).toEqual(["a", "b"]);
+      expect(linesOf(got.rawHeaders, "content-type")).toEqual(["text/plain"]);
+      expect(linesOf(got.rawHeaders, "upstash-signature")).toHaveLength(1);
+    } finally {
+      dest.respond = () => ({ status: 200, body: "ok" });
+      await sender.close();
+    }
+  });
+
   it("applies the response limit and the egress policy on its side", async () => {
     const strict = await DeliveryThread.start({ ...OPTIONS, egress: { ...EGRESS, allowPrivate: false } }, () => undefined);
     const open = await DeliveryThread.start(OPTIONS, () => undefined);

@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { sha256 } from "../../digest.js";
 import type { FastifyInstance } from "fastify";
 import { HttpError } from "../../errors.js";
 import { Metrics } from "../../observability/metrics.js";
@@ -26,8 +27,4 @@ export function metricsRoutes({ engine, config }: AppDeps) {
       return metrics.scrape();
     });
   };
-}
-
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
 }

@@ -36,6 +36,8 @@ export type DeliveryOutcome = ResponseOutcome | ErrorOutcome;
 type ResponseOutcome = [id: number, status: number, headers: HeaderList, body: Uint8Array, overLimit: string | undefined];
 type ErrorOutcome = [id: number, error: string, permanent: boolean];
 
+// The two ends of the hop: jobOf and resultOf run on the engine's thread, requestOf and outcomeOf on the delivery thread.
+
 export function jobOf(id: number, req: DeliveryRequest): DeliveryJob {
   const { key, nowMs, nbfSkewSeconds } = req.signing;
   return [id, req.url, req.method, req.headers, ownBytes(req.body), req.timeoutMs, key, nowMs, nbfSkewSeconds];

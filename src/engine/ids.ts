@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { RandomPool } from "../random-pool.js";
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyz";
 const ALPHABET_CODES = Buffer.from(ALPHABET, "latin1");
@@ -9,9 +9,8 @@ const ALPHABET_CODES = Buffer.from(ALPHABET, "latin1");
  */
 const idBytes = Buffer.alloc(64);
 
-// Random bytes are drawn in blocks: one system call per ~180 ids instead of one per id.
-let pool = Buffer.alloc(0);
-let offset = 0;
+// About 290 ids per block of random bytes.
+const random = new RandomPool(4096);
 
 /** Time and random digits (as alphabet indexes) of the last id, so ids made in the same millisecond still sort. */
 let lastMs = -1;
@@ -29,13 +28,9 @@ export function newId(prefix: string, nowMs = Date.now()): string {
   let t = Math.floor(nowMs);
   if (t <= lastMs && !increment(lastRand)) t = lastMs + 1; // 54^14 ids in one ms: only on overflow
   if (t > lastMs) {
-    if (offset + 14 > pool.length) {
-      pool = randomBytes(4096);
-      offset = 0;
-    }
+    const at = random.take(14);
     // 256 % 54 leaves a small bias toward the first letters; ids need to be unique, not uniform.
-    for (let i = 0; i < 14; i++) lastRand[i] = pool[offset + i] % ALPHABET.length;
-    offset += 14;
+    for (let i = 0; i < 14; i++) lastRand[i] = random.bytes[at + i] % ALPHABET.length;
     lastMs = t;
   }
   // Prefixes are short constants of the code ("msg_"); one that did not fit would be cut without this.
@@ -63,5 +58,5 @@ let dlqSeq = 0;
 /** A DLQ id shaped like the vendor's (`<ms>-<n>`), unique within the store. */
 export function newDlqId(nowMs: number): string {
   dlqSeq = (dlqSeq + 1) % 1_000_000;
-  return `${nowMs}-${dlqSeq}${randomBytes(3).readUIntBE(0, 3)}`;
+  return `${nowMs}-${dlqSeq}${random.bytes.readUIntBE(random.take(3), 3)}`;
 }

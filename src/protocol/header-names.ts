@@ -29,9 +29,10 @@ export function headerMap(headers: Record<string, string | string[] | number | u
     const value = headers[name];
     if (value === undefined) continue;
     const key = canonicalHeaderName(name);
-    const list = Array.isArray(value) ? value : [String(value)];
+    // A list of our own: the caller's arrays are never shared or extended.
+    const list = Array.isArray(value) ? [...value] : [String(value)];
     const seen = out[key];
-    if (seen === undefined) out[key] = Array.isArray(value) ? [...list] : list;
+    if (seen === undefined) out[key] = list;
     else seen.push(...list);
   }
   return out;

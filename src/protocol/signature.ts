@@ -1,5 +1,6 @@
-import { createHmac, createSecretKey, randomFillSync, randomInt, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHmac, createSecretKey, randomInt, timingSafeEqual, type KeyObject } from "node:crypto";
 import { sha256 } from "../digest.js";
+import { RandomPool } from "../random-pool.js";
 
 const HEADER_SEGMENT = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 const TOKEN_LIFETIME_S = 300;
@@ -77,21 +78,16 @@ function bodyHash(body: Uint8Array): string {
 }
 
 /**
- * Random bytes for token ids, drawn 256 tokens at a time: each id is then one string made from a slice, where
+ * Random bytes for token ids, 256 tokens' worth per draw: each id is one string made from a slice, where
  * `randomUUID` made three (with its dashes removed).
  */
 const TOKEN_ID_BYTES = 16;
-const tokenIdPool = Buffer.alloc(TOKEN_ID_BYTES * 256);
-let tokenIdOffset = tokenIdPool.length;
+const tokenIdRandom = new RandomPool(TOKEN_ID_BYTES * 256);
 
 /** 32 random hex digits: a token's `jti`, unique with overwhelming probability. */
 function tokenId(): string {
-  if (tokenIdOffset === tokenIdPool.length) {
-    randomFillSync(tokenIdPool);
-    tokenIdOffset = 0;
-  }
-  tokenIdOffset += TOKEN_ID_BYTES;
-  return tokenIdPool.toString("hex", tokenIdOffset - TOKEN_ID_BYTES, tokenIdOffset);
+  const at = tokenIdRandom.take(TOKEN_ID_BYTES);
+  return tokenIdRandom.bytes.toString("hex", at, at + TOKEN_ID_BYTES);
 }
 
 /** Signing keys as key objects: HMAC with one skips converting the key string for every token. A user has two. */

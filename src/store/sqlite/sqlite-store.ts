@@ -18,6 +18,18 @@ import type { StoredRunEvent, StoredWaiter } from "../../model/waiter.js";
 
 type Row = Record<string, any>;
 
+/**
+ * The connection's page cache, in KiB. Small on purpose: while SQLite splits a B-tree page it renumbers pages
+ * through the lock-byte page's number (page 262,145 at 4 KiB pages), which leaves that number as the cache's
+ * highest key, and the commit that follows then truncates the cache by walking its whole hash table
+ * (pcache1TruncateUnsafe). Until the database passes 1 GiB nearly every commit pays that walk, so a commit costs
+ * more the bigger the cache: at 64 MiB the walk took about 5 µs of main-thread time per delivered message in
+ * `npm run bench` (batch), and more per workflow step, whose commits are smaller. 8 MiB still holds the pages every
+ * commit touches (the upper levels of the B-trees, the newest leaves); the rest is a read from the operating
+ * system's page cache.
+ */
+const PAGE_CACHE_KIB = 8 * 1024;
+
 export interface SqliteOptions {
   /** Folder for `sluice.db`, locked to this process while the store is open; undefined keeps everything in memory. */
   dataDir?: string;
@@ -46,7 +58,7 @@ export class SqliteStore implements Store {
     // NORMAL in WAL mode loses nothing when the process dies (kill -9); FULL also covers power loss.
     this.db.pragma(`synchronous = ${opts.synchronous ?? "NORMAL"}`);
     this.db.pragma("busy_timeout = 5000");
-    this.db.pragma("cache_size = -65536");
+    this.db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     this.db.pragma("temp_store = MEMORY");
     this.migrate();
     this.stmts = this.prepare();

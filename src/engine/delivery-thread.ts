@@ -2,15 +2,16 @@ import { Worker, type WorkerOptions } from "node:worker_threads";
 import { STOPPED_ATTEMPT, type AttemptResult, type AttemptSender, type DelivererOptions } from "./deliverer.js";
 import type { EgressSettings } from "./egress.js";
 import type { DeliveryRequest, HeaderList } from "../protocol/delivery-request.js";
+import { bufferFrom, BodyPacker } from "./body-pack.js";
 
 /** What the delivery thread is started with: the Deliverer's options, the egress policy as its settings. */
 export type DeliveryThreadOptions = Omit<DelivererOptions, "egress"> & { egress: EgressSettings };
 
-/** Messages to the delivery thread. */
-export type ToDeliveryThread = { type: "attempts"; jobs: DeliveryJob[] } | { type: "close"; graceMs: number };
+/** Messages to the delivery thread; the jobs' bodies are in `bodies` (see body-pack.ts). */
+export type ToDeliveryThread = { type: "attempts"; jobs: DeliveryJob[]; bodies: Uint8Array } | { type: "close"; graceMs: number };
 
 /** Messages from it: `ready` once its Deliverer exists, results as attempts end, `closed` after the last one. */
-export type FromDeliveryThread = { type: "ready" } | { type: "results"; results: DeliveryOutcome[] } | { type: "closed" };
+export type FromDeliveryThread = { type: "ready" } | { type: "results"; results: DeliveryOutcome[]; bodies: Uint8Array } | { type: "closed" };
 
 /**
  * An attempt as it crosses: a flat tuple, since arrays of plain values cost the structured clone about half of
@@ -21,7 +22,8 @@ export type DeliveryJob = [
   url: string,
   method: string,
   headers: HeaderList,
-  body: Uint8Array,
+  bodyAt: number,
+  bodyLength: number,
   timeoutMs: number,
   signingKey: string,
   nowMs: number,
@@ -29,52 +31,45 @@ export type DeliveryJob = [
 ];
 
 /**
- * An attempt's result as it crosses back, flat too: a response as its status, headers (name, value, …) and body,
- * with the over-limit note when it was cut; no response as its error (a string where the status would be).
+ * An attempt's result as it crosses back, flat too: a response as its status, headers (name, value, …) and body
+ * (where it is in the message's pack), with the over-limit note when it was cut; no response as its error (a string
+ * where the status would be).
  */
 export type DeliveryOutcome = ResponseOutcome | ErrorOutcome;
-type ResponseOutcome = [id: number, status: number, headers: HeaderList, body: Uint8Array, overLimit: string | undefined];
+type ResponseOutcome = [id: number, status: number, headers: HeaderList, bodyAt: number, bodyLength: number, overLimit: string | undefined];
 type ErrorOutcome = [id: number, error: string, permanent: boolean];
 
 // The two ends of the hop: jobOf and resultOf run on the engine's thread, requestOf and outcomeOf on the delivery thread.
 
-export function jobOf(id: number, req: DeliveryRequest): DeliveryJob {
+export function jobOf(id: number, req: DeliveryRequest, bodies: BodyPacker): DeliveryJob {
   const { key, nowMs, nbfSkewSeconds } = req.signing;
-  return [id, req.url, req.method, req.headers, ownBytes(req.body), req.timeoutMs, key, nowMs, nbfSkewSeconds];
+  return [id, req.url, req.method, req.headers, bodies.add(req.body), req.body.byteLength, req.timeoutMs, key, nowMs, nbfSkewSeconds];
 }
 
-export function requestOf(job: DeliveryJob): DeliveryRequest {
-  const [, url, method, headers, body, timeoutMs, key, nowMs, nbfSkewSeconds] = job;
+/** The request of a job; its body is a view on the pack, which lives as long as the attempt. */
+export function requestOf(job: DeliveryJob, bodies: Uint8Array): DeliveryRequest {
+  const [, url, method, headers, bodyAt, bodyLength, timeoutMs, key, nowMs, nbfSkewSeconds] = job;
+  const body = bodies.subarray(bodyAt, bodyAt + bodyLength);
   return { url, method, headers, body, timeoutMs, signing: { key, nowMs, nbfSkewSeconds } };
 }
 
-export function outcomeOf(id: number, result: AttemptResult): DeliveryOutcome {
+export function outcomeOf(id: number, result: AttemptResult, bodies: BodyPacker): DeliveryOutcome {
   if (result.kind === "error") return [id, result.error, result.permanent === true];
   const headers: HeaderList = [];
   for (const name in result.headers) headers.push(name, result.headers[name]);
-  // A small response body is a window on Node's shared Buffer pool, which would cross whole.
-  return [id, result.status, headers, ownBytes(result.body), result.overLimit];
+  return [id, result.status, headers, bodies.add(result.body), result.body.byteLength, result.overLimit];
 }
 
-export function resultOf(outcome: DeliveryOutcome): AttemptResult {
+export function resultOf(outcome: DeliveryOutcome, bodies: Uint8Array): AttemptResult {
   if (typeof outcome[1] === "string") {
     const [, error, permanent] = outcome as ErrorOutcome;
     return permanent ? { kind: "error", error, permanent } : { kind: "error", error };
   }
-  const [, status, list, bytes, overLimit] = outcome as ResponseOutcome;
+  const [, status, list, bodyAt, bodyLength, overLimit] = outcome as ResponseOutcome;
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < list.length; i += 2) headers[list[i] as string] = list[i + 1];
-  // Bytes arrive as a plain Uint8Array; the engine reads response bodies as Buffers (a view, not a copy).
-  const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const body = bufferFrom(bodies, bodyAt, bodyLength);
   return overLimit === undefined ? { kind: "response", status, headers, body } : { kind: "response", status, headers, body, overLimit };
-}
-
-/**
- * `bytes`, or a copy of them when they are a window on a larger ArrayBuffer (a pooled Buffer): a message to the
- * other thread copies the whole ArrayBuffer of what it carries.
- */
-export function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }
 
 /**
@@ -91,6 +86,7 @@ export class DeliveryThread implements AttemptSender {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, (result: AttemptResult) => void>();
   private outbox: DeliveryJob[] = [];
+  private readonly outboxBodies = new BodyPacker();
   private flushQueued = false;
   private nextId = 0;
   /** Set once the first worker is ready: from then on a worker that dies is replaced. */
@@ -115,7 +111,7 @@ export class DeliveryThread implements AttemptSender {
     const worker = this.worker;
     if (!worker) return Promise.resolve({ kind: "error", error: "the delivery thread is restarting" });
     const id = ++this.nextId;
-    this.outbox.push(jobOf(id, req));
+    this.outbox.push(jobOf(id, req, this.outboxBodies));
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flush);
@@ -145,8 +141,9 @@ export class DeliveryThread implements AttemptSender {
     this.flushQueued = false;
     const jobs = this.outbox;
     this.outbox = [];
+    const bodies = this.outboxBodies.take();
     // Empty when the worker died meanwhile: its death failed these attempts already.
-    if (jobs.length) this.worker?.postMessage({ type: "attempts", jobs } satisfies ToDeliveryThread);
+    if (jobs.length) this.worker?.postMessage({ type: "attempts", jobs, bodies } satisfies ToDeliveryThread, [bodies.buffer]);
   };
 
   private spawn(): Promise<void> {
@@ -157,7 +154,7 @@ export class DeliveryThread implements AttemptSender {
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on("message", (message: FromDeliveryThread) => {
-        if (message.type === "results") this.settle(message.results);
+        if (message.type === "results") this.settle(message.results, message.bodies);
         else if (message.type === "ready") {
           ready = true;
           resolve();
@@ -171,6 +168,7 @@ export class DeliveryThread implements AttemptSender {
         if (this.worker === worker) this.worker = undefined;
         // Not sent, or sent and now never answered: either way these attempts end here, and none is sent later.
         this.outbox = [];
+        this.outboxBodies.clear();
         this.failPending(this.closing ? STOPPED_ATTEMPT : `the delivery thread stopped (exit code ${code})`);
         if (!ready) reject(new Error(`the delivery thread exited (code ${code}) before it could start`));
         if (this.closing || !this.started) return;
@@ -186,13 +184,13 @@ export class DeliveryThread implements AttemptSender {
     this.spawn().catch((err: Error) => this.onError(err));
   }
 
-  private settle(outcomes: DeliveryOutcome[]): void {
+  private settle(outcomes: DeliveryOutcome[], bodies: Uint8Array): void {
     for (const outcome of outcomes) {
       const id = outcome[0];
       const resolve = this.pending.get(id);
       if (!resolve) continue;
       this.pending.delete(id);
-      resolve(resultOf(outcome));
+      resolve(resultOf(outcome, bodies));
     }
     if (this.pending.size === 0 && !this.closing) this.worker?.unref();
   }

@@ -3,6 +3,7 @@
  * answers with their results, batched per turn of its event loop.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { BodyPacker } from "./body-pack.js";
 import { Deliverer, type AttemptResult } from "./deliverer.js";
 import { outcomeOf, requestOf, type DeliveryOutcome, type DeliveryThreadOptions, type FromDeliveryThread, type ToDeliveryThread } from "./delivery-thread.js";
 import { EgressPolicy } from "./egress.js";
@@ -12,23 +13,25 @@ const opts = workerData as DeliveryThreadOptions;
 const deliverer = new Deliverer({ ...opts, egress: new EgressPolicy(opts.egress) });
 
 let outbox: DeliveryOutcome[] = [];
+const outboxBodies = new BodyPacker();
 let flushQueued = false;
 let running = 0;
 let idle: (() => void) | undefined;
 
-function post(message: FromDeliveryThread): void {
-  port.postMessage(message);
+function post(message: FromDeliveryThread, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
 }
 
 function flush(): void {
   flushQueued = false;
   const results = outbox;
   outbox = [];
-  post({ type: "results", results });
+  const bodies = outboxBodies.take();
+  post({ type: "results", results, bodies }, [bodies.buffer]);
 }
 
 function ended(id: number, result: AttemptResult): void {
-  outbox.push(outcomeOf(id, result));
+  outbox.push(outcomeOf(id, result, outboxBodies));
   // Results of the responses read in this turn of the loop go back together.
   if (!flushQueued) {
     flushQueued = true;
@@ -51,7 +54,7 @@ port.on("message", (message: ToDeliveryThread) => {
   for (const job of message.jobs) {
     running++;
     const id = job[0];
-    void deliverer.attempt(requestOf(job)).then((result) => ended(id, result));
+    void deliverer.attempt(requestOf(job, message.bodies)).then((result) => ended(id, result));
   }
 });
 

@@ -57,6 +57,27 @@ describe("the delivery thread", () => {
     }
   });
 
+  it("attempts sent together each carry their own body there and get their own response body back", async () => {
+    const thread = await DeliveryThread.start(OPTIONS, () => undefined);
+    // Empty, small, and larger than Node's pooled Buffers; the responses likewise, one of them empty.
+    const sizes = [0, 1, 300, 5_000, 7];
+    const bodyOf = (i: number): Buffer => Buffer.alloc(sizes[i], String.fromCharCode(97 + i));
+    const replyOf = (i: number): string => (i === 2 ? "" : `reply ${i} `.repeat(i * 20));
+    dest.respond = (req) => ({ status: 200, body: replyOf(Number(req.path.split("/").pop())) });
+    try {
+      // Started in one tick, so they cross in one message (and their results come back in as few as the worker makes).
+      const results = await Promise.all(sizes.map((_, i) => thread.attempt({ ...request(`/packed/${i}`), body: bodyOf(i) })));
+      results.forEach((result, i) => {
+        expect(result.kind === "response" && result.body.toString()).toBe(replyOf(i));
+        const got = dest.requests.find((r) => r.path === `/packed/${i}`)!;
+        expect(got.body.equals(bodyOf(i))).toBe(true);
+      });
+    } finally {
+      dest.respond = () => ({ status: 200, body: "ok" });
+      await thread.close();
+    }
+  });
+
   it("applies the response limit and the egress policy on its side", async () => {
     const strict = await DeliveryThread.start({ ...OPTIONS, egress: { ...EGRESS, allowPrivate: false } }, () => undefined);
     const open = await DeliveryThread.start(OPTIONS, () => undefined);

@@ -15,6 +15,9 @@
  *   pending   BENCH_PENDING_N (1000000) delayed messages held; resident memory and restart time
  *   cluster   (PostgreSQL only) 1, 2 and 3 nodes on one schema: batch, single and latency (bench/cluster.ts)
  *
+ * The batch, single and workflows-minimal scenarios measure after an unmeasured warm-up through the same path (as
+ * the latency scenario and ../shared/peer-bench do): the steady cost a running server pays, not the JIT's first seconds.
+ *
  * BENCH_DATABASE=postgres://postgres@127.0.0.1:5432/test runs every scenario on the PostgreSQL store instead (each server
  * of the run in a schema of its own, dropped at the end), and reports PostgreSQL's own CPU beside Sluice's.
  */
@@ -36,6 +39,11 @@ const env = (name: string, dflt: number): number => Number(process.env[name] ?? 
 /** `BENCH_ONLY=latency,delayed` runs just those scenarios. */
 const only = process.env.BENCH_ONLY?.split(",");
 const runs = (scenario: string): boolean => !only || only.includes(scenario);
+/** Batches of 100 published and delivered before the batch scenario is measured (the JIT's warm-up); the single
+ * scenario publishes 40 times as many messages one by one first. */
+const WARM_UP_BATCHES = 50;
+/** Workflow runs completed before the minimal-endpoint scenario is measured. */
+const WARM_UP_RUNS = 500;
 
 interface Sluice {
   child: ChildProcess;
@@ -258,14 +266,16 @@ async function main(): Promise<void> {
     // --- batch throughput -------------------------------------------------------------------
     if (runs("batch")) {
       const n = env("BENCH_BATCH_N", 50_000);
+      const hundred = (): { destination: string; body: string }[] => Array.from({ length: 100 }, () => ({ destination: dest, body: "x" }));
+      // Unmeasured first, as in the latency scenario and peer-bench: a fresh process spends its first seconds compiling.
+      const warm = recv.arrivals.size;
+      await pool(WARM_UP_BATCHES, 8, async () => void (await batch(sluice.url, hundred())));
+      await recv.waitFor(warm + WARM_UP_BATCHES * 100, 300_000);
       const base = recv.arrivals.size;
       const cpu = cpuMeter();
       const t0 = now();
       const batches = Math.ceil(n / 100);
-      await pool(batches, 8, async (b) => {
-        await batch(sluice.url, Array.from({ length: 100 }, () => ({ destination: dest, body: "x" })));
-        void b;
-      });
+      await pool(batches, 8, async () => void (await batch(sluice.url, hundred())));
       const published = now();
       await recv.waitFor(base + batches * 100, 300_000);
       const done = now();
@@ -296,6 +306,9 @@ async function main(): Promise<void> {
     // --- single-publish throughput ------------------------------------------------------------
     if (runs("single")) {
       const n = env("BENCH_SINGLE_N", 20_000);
+      const warm = recv.arrivals.size;
+      await pool(WARM_UP_BATCHES * 40, 64, async () => void (await publish(sluice.url, dest)));
+      await recv.waitFor(warm + WARM_UP_BATCHES * 40, 300_000);
       const base = recv.arrivals.size;
       const cpu = cpuMeter();
       const t0 = now();
@@ -439,6 +452,8 @@ async function main(): Promise<void> {
       const wf = await startSluice(wfDir);
       try {
         if (runs("workflows")) await workflowScenario(wf.url, report, env("BENCH_WORKFLOW_N", 1000), () => cpuSeconds(wf.child.pid!));
+        // Unmeasured first (it matters when this runs alone): a fresh process spends its first seconds compiling.
+        await workflowProtocolScenario(wf.url, () => undefined, WARM_UP_RUNS, () => cpuSeconds(wf.child.pid!));
         await workflowProtocolScenario(wf.url, report, env("BENCH_WORKFLOW_N", 1000) * 5, () => cpuSeconds(wf.child.pid!));
       } finally {
         // A profiled server writes its profile only when it exits on its own.

@@ -59,6 +59,7 @@ export function buildServices(engine: Engine, store: Store, config: Config, cloc
   const workflowDlq = new WorkflowDlq({ store, clock, messages: engine, workflows });
   const scheduler = new Scheduler({
     store,
+    ownsStore: !isClusterStore(store),
     config,
     clock,
     urlGroups: engine.urlGroups,

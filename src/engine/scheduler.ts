@@ -50,6 +50,11 @@ const SCHEDULE_ONLY = new Set([
 /** What the scheduler uses of the engine. */
 export interface SchedulerDeps {
   store: Store;
+  /**
+   * No other process writes this store's schedules (a SQLite data folder, which its lock keeps to one process):
+   * after the first load, memory holds what the store holds, so a change need not read every schedule first.
+   */
+  ownsStore: boolean;
   config: Pick<Config, "limits" | "defaultRetries">;
   clock: Clock;
   urlGroups: Pick<UrlGroups, "require">;
@@ -157,7 +162,7 @@ export class Scheduler {
   async upsert(input: ScheduleInput): Promise<{ schedule: Schedule; deduplicated: boolean }> {
     const { spec, headers, config } = this.validate(input);
     // Deduplication and a replacement (which keeps the creation time and the pause) read what the store has now.
-    await this.reload();
+    await this.current();
     const now = this.deps.clock.now();
     const earlier = this.duplicateOf(input, spec.source, headers, now);
     if (earlier) return { schedule: earlier, deduplicated: true };
@@ -201,7 +206,7 @@ export class Scheduler {
   }
 
   async delete(userId: string, id: string): Promise<void> {
-    await this.reload();
+    await this.current();
     this.get(userId, id);
     const k = key(userId, id);
     this.schedules.delete(k);
@@ -210,12 +215,21 @@ export class Scheduler {
   }
 
   async setPaused(userId: string, id: string, paused: boolean): Promise<void> {
-    await this.reload();
+    await this.current();
     const s = this.get(userId, id);
     if (s.paused === paused) return;
     // Resuming starts from now: ticks that passed while paused are not made up.
     const now = this.deps.clock.now();
     await this.save({ ...s, paused, revision: newRevision(now), nextMs: paused ? s.nextMs : s.spec.next(now) });
+  }
+
+  /**
+   * Memory made to match the store before a change: a read of every schedule where other nodes may have changed
+   * them; none once loaded where this process is the store's only writer (there, a read per change made creating
+   * thousands of schedules take time quadratic in their number).
+   */
+  private current(): Promise<void> {
+    return this.loaded && this.deps.ownsStore ? Promise.resolve() : this.reload();
   }
 
   private async save(s: Schedule): Promise<void> {

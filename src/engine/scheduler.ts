@@ -80,7 +80,7 @@ export interface SchedulerDeps {
  * most recent of them.
  *
  * The schedules are cached in memory on every node; only a started scheduler (the node that fires) has timers.
- * `reload` follows what other nodes changed, and a change made here starts from a fresh read.
+ * `reload` follows what other nodes changed, and in a cluster a change made here starts from a fresh read.
  */
 export class Scheduler {
   private readonly schedules = new Map<string, Schedule>();

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type { Config } from "../config.js";
 import type { MessageRecord } from "../model/message.js";
 import type { Tracing } from "../observability/tracing.js";
+import { isClusterStore } from "../store/cluster.js";
 import type { OpResult, Store, WriteOp } from "../store/store.js";
 import { Accept, type AcceptResult } from "./accept.js";
 import { Attempts } from "./attempt.js";
@@ -89,7 +90,7 @@ export class Engine extends EventEmitter<EngineEvents> implements MessageWrites 
       (ms, ops) => this.emit("committed", ms, ops),
     ));
     const ownWrites = new OwnWrites({ committer, isStopped, onError: (err) => this.emit("error", err) });
-    this.urlGroups = new UrlGroups({ store, committer, now: () => clock.now() });
+    this.urlGroups = new UrlGroups({ store, ownsStore: !isClusterStore(store), committer, now: () => clock.now() });
     this.settings = new Settings({ store, committer, clock, config, dispatcher: () => this.dispatcher, cancel: (userId, ids) => this.cancel(userId, ids) });
     this.loader = new DueLoader({
       store,

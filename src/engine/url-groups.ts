@@ -9,14 +9,19 @@ export type Endpoint = { url: string; name?: string };
 
 export interface UrlGroupsDeps {
   store: Pick<Store, "listUrlGroups">;
+  /**
+   * No other process writes this store's groups (a SQLite data folder, which its lock keeps to one process): after
+   * the first load, memory holds what the store holds, so a change need not read every group first.
+   */
+  ownsStore: boolean;
   committer: Pick<Committer, "run">;
   now: () => number;
 }
 
 /**
  * URL groups ("topics"): named sets of endpoints a publish fans out to. Cached in memory, written through. Several
- * nodes may share the store: `reload` follows what they changed, and every change here starts from a fresh read
- * and is written only over the version it read.
+ * nodes may share the store: `reload` follows what they changed, every change here starts from a fresh read (in a
+ * cluster), and is written only over the version it read.
  */
 export class UrlGroups {
   private readonly groups = new Map<string, StoredUrlGroup>();
@@ -92,7 +97,7 @@ export class UrlGroups {
   async delete(userId: string, name: string): Promise<void> {
     const k = key(userId, name);
     await this.edits.run(k, async () => {
-      await this.reload();
+      await this.current();
       this.require(userId, name);
       // Deleted whatever it holds now: a delete asks for no version.
       await this.changes.around(k, async () => {
@@ -113,12 +118,22 @@ export class UrlGroups {
     const k = key(userId, name);
     await this.edits.run(k, async () => {
       for (let attempt = 1; attempt <= EDIT_ATTEMPTS; attempt++) {
-        await this.reload();
+        // After a lost write, what the store has now whoever wrote it.
+        await (attempt === 1 ? this.current() : this.reload());
         const existing = this.get(userId, name);
         if (await this.write(userId, name, existing, change(existing))) return;
       }
       throw new HttpError(409, `url group "${name}" kept changing on other nodes while this change was being made; try again`);
     });
+  }
+
+  /**
+   * Memory made to match the store before a change: a read of every group where other nodes may have changed them;
+   * none once loaded where this process is the store's only writer (there, a read per change made creating
+   * thousands of groups take time quadratic in their number).
+   */
+  private current(): Promise<void> {
+    return this.loaded && this.deps.ownsStore ? Promise.resolve() : this.reload();
   }
 
   /** Writes a group's new endpoint list over the version read; resolves whether that version was still stored. */

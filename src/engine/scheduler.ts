@@ -90,9 +90,11 @@ export class Scheduler {
   private armAll = false;
   private loaded = false;
   private readonly changes = new LocalChanges();
-  private readonly reloads = new CoalescedReload(() => this.readStore());
+  private readonly reloads: CoalescedReload;
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(private readonly deps: SchedulerDeps) {
+    this.reloads = new CoalescedReload(() => this.readStore(), deps.ownsStore);
+  }
 
   /**
    * Starts firing, from the schedules as the store has them now (also after serving without firing for a while);
@@ -162,7 +164,7 @@ export class Scheduler {
   async upsert(input: ScheduleInput): Promise<{ schedule: Schedule; deduplicated: boolean }> {
     const { spec, headers, config } = this.validate(input);
     // Deduplication and a replacement (which keeps the creation time and the pause) read what the store has now.
-    await this.current();
+    await this.reloads.beforeChange();
     const now = this.deps.clock.now();
     const earlier = this.duplicateOf(input, spec.source, headers, now);
     if (earlier) return { schedule: earlier, deduplicated: true };
@@ -206,7 +208,7 @@ export class Scheduler {
   }
 
   async delete(userId: string, id: string): Promise<void> {
-    await this.current();
+    await this.reloads.beforeChange();
     this.get(userId, id);
     const k = key(userId, id);
     this.schedules.delete(k);
@@ -215,21 +217,12 @@ export class Scheduler {
   }
 
   async setPaused(userId: string, id: string, paused: boolean): Promise<void> {
-    await this.current();
+    await this.reloads.beforeChange();
     const s = this.get(userId, id);
     if (s.paused === paused) return;
     // Resuming starts from now: ticks that passed while paused are not made up.
     const now = this.deps.clock.now();
     await this.save({ ...s, paused, revision: newRevision(now), nextMs: paused ? s.nextMs : s.spec.next(now) });
-  }
-
-  /**
-   * Memory made to match the store before a change: a read of every schedule where other nodes may have changed
-   * them; none once loaded where this process is the store's only writer (there, a read per change made creating
-   * thousands of schedules take time quadratic in their number).
-   */
-  private current(): Promise<void> {
-    return this.loaded && this.deps.ownsStore ? Promise.resolve() : this.reload();
   }
 
   private async save(s: Schedule): Promise<void> {

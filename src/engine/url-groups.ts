@@ -26,11 +26,13 @@ export interface UrlGroupsDeps {
 export class UrlGroups {
   private readonly groups = new Map<string, StoredUrlGroup>();
   private readonly changes = new LocalChanges();
-  private readonly reloads = new CoalescedReload(() => this.readStore());
+  private readonly reloads: CoalescedReload;
   private readonly edits = new PerKeySerial();
   private loaded = false;
 
-  constructor(private readonly deps: UrlGroupsDeps) {}
+  constructor(private readonly deps: UrlGroupsDeps) {
+    this.reloads = new CoalescedReload(() => this.readStore(), deps.ownsStore);
+  }
 
   /**
    * Makes memory match the store: groups created, changed or deleted by another node are seen by the next publish.
@@ -97,7 +99,7 @@ export class UrlGroups {
   async delete(userId: string, name: string): Promise<void> {
     const k = key(userId, name);
     await this.edits.run(k, async () => {
-      await this.current();
+      await this.reloads.beforeChange();
       this.require(userId, name);
       // Deleted whatever it holds now: a delete asks for no version.
       await this.changes.around(k, async () => {
@@ -119,21 +121,12 @@ export class UrlGroups {
     await this.edits.run(k, async () => {
       for (let attempt = 1; attempt <= EDIT_ATTEMPTS; attempt++) {
         // After a lost write, what the store has now whoever wrote it.
-        await (attempt === 1 ? this.current() : this.reload());
+        await (attempt === 1 ? this.reloads.beforeChange() : this.reload());
         const existing = this.get(userId, name);
         if (await this.write(userId, name, existing, change(existing))) return;
       }
       throw new HttpError(409, `url group "${name}" kept changing on other nodes while this change was being made; try again`);
     });
-  }
-
-  /**
-   * Memory made to match the store before a change: a read of every group where other nodes may have changed them;
-   * none once loaded where this process is the store's only writer (there, a read per change made creating
-   * thousands of groups take time quadratic in their number).
-   */
-  private current(): Promise<void> {
-    return this.loaded && this.deps.ownsStore ? Promise.resolve() : this.reload();
   }
 
   /** Writes a group's new endpoint list over the version read; resolves whether that version was still stored. */

@@ -1,14 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { CoalescedReload } from "../../src/engine/coalesced-reload.js";
 
-/** A reload whose runs the test finishes by hand. */
-function manual() {
+/** A reload whose runs the test finishes by hand; `soleWriter` as the cache's store has it. */
+function manual(soleWriter = false) {
   const runs: { finish: (err?: Error) => void }[] = [];
   const reload = new CoalescedReload(
     () =>
       new Promise<void>((resolve, reject) => {
         runs.push({ finish: (err) => (err ? reject(err) : resolve()) });
       }),
+    soleWriter,
   );
   return { reload, runs };
 }
@@ -52,5 +53,34 @@ describe("CoalescedReload", () => {
     expect(runs).toHaveLength(2);
     runs[1].finish();
     expect(await next).toBe("done");
+  });
+
+  it("before a change: a run every time where others write the store; where this process alone does, none once loaded", async () => {
+    const shared = manual(false);
+    for (let i = 0; i < 2; i++) {
+      const change = shared.reload.beforeChange();
+      expect(shared.runs).toHaveLength(i + 1);
+      shared.runs[i].finish();
+      await change;
+    }
+
+    const sole = manual(true);
+    // A failed first load leaves memory unloaded: the next change reads again.
+    const failed = settled(sole.reload.beforeChange());
+    expect(sole.runs).toHaveLength(1);
+    sole.runs[0].finish(new Error("store down"));
+    expect(await failed).toBe("failed");
+    const first = sole.reload.beforeChange();
+    expect(sole.runs).toHaveLength(2);
+    sole.runs[1].finish();
+    await first;
+    await sole.reload.beforeChange();
+    await sole.reload.beforeChange();
+    expect(sole.runs).toHaveLength(2);
+    // A reload asked for (another node's notice, a periodic check) still runs.
+    const asked = sole.reload.request();
+    expect(sole.runs).toHaveLength(3);
+    sole.runs[2].finish();
+    await asked;
   });
 });

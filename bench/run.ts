@@ -39,9 +39,10 @@ const env = (name: string, dflt: number): number => Number(process.env[name] ?? 
 /** `BENCH_ONLY=latency,delayed` runs just those scenarios. */
 const only = process.env.BENCH_ONLY?.split(",");
 const runs = (scenario: string): boolean => !only || only.includes(scenario);
-/** Batches of 100 published and delivered before the batch scenario is measured (the JIT's warm-up); the single
- * scenario publishes 40 times as many messages one by one first. */
+/** Batches of 100 published and delivered before the batch scenario is measured (the JIT's warm-up). */
 const WARM_UP_BATCHES = 50;
+/** Single publishes delivered before the single scenario is measured. */
+const WARM_UP_SINGLES = 2_000;
 /** Workflow runs completed before the minimal-endpoint scenario is measured. */
 const WARM_UP_RUNS = 500;
 
@@ -307,8 +308,8 @@ async function main(): Promise<void> {
     if (runs("single")) {
       const n = env("BENCH_SINGLE_N", 20_000);
       const warm = recv.arrivals.size;
-      await pool(WARM_UP_BATCHES * 40, 64, async () => void (await publish(sluice.url, dest)));
-      await recv.waitFor(warm + WARM_UP_BATCHES * 40, 300_000);
+      await pool(WARM_UP_SINGLES, 64, async () => void (await publish(sluice.url, dest)));
+      await recv.waitFor(warm + WARM_UP_SINGLES, 300_000);
       const base = recv.arrivals.size;
       const cpu = cpuMeter();
       const t0 = now();

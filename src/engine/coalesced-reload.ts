@@ -20,11 +20,14 @@ export class CoalescedReload {
   ) {}
 
   /**
-   * What a change made here reads first: a run, unless this process is the store's only writer and a run has
-   * completed. (A run before every change made creating thousands of schedules or URL groups quadratic.)
+   * What a change made here reads first. Until a run has completed, a run (memory holds nothing yet). After that,
+   * nothing when this process is the store's only writer, else `readEntry`: a read of just what the change is
+   * about, which another node may have written a moment ago. (A run before every change made creating thousands of
+   * schedules or URL groups quadratic.)
    */
-  beforeChange(): Promise<void> {
-    return this.soleWriter && this.loaded ? Promise.resolve() : this.request();
+  beforeChange(readEntry: () => Promise<void>): Promise<void> {
+    if (!this.loaded) return this.request();
+    return this.soleWriter ? Promise.resolve() : readEntry();
   }
 
   request(): Promise<void> {

@@ -52,7 +52,8 @@ export interface SchedulerDeps {
   store: Store;
   /**
    * No other process writes this store's schedules (a SQLite data folder, which its lock keeps to one process):
-   * after the first load, memory holds what the store holds, so a change need not read every schedule first.
+   * after the first load, memory holds what the store holds, so a change reads nothing first. (In a cluster it reads
+   * the schedule it changes, and for a deduplicated create the user's schedules of the dedup window.)
    */
   ownsStore: boolean;
   config: Pick<Config, "limits" | "defaultRetries">;
@@ -80,7 +81,8 @@ export interface SchedulerDeps {
  * most recent of them.
  *
  * The schedules are cached in memory on every node; only a started scheduler (the node that fires) has timers.
- * `reload` follows what other nodes changed, and in a cluster a change made here starts from a fresh read.
+ * `reload` follows what other nodes changed, and in a cluster a change made here starts from a fresh read of what it
+ * changes.
  */
 export class Scheduler {
   private readonly schedules = new Map<string, Schedule>();
@@ -163,8 +165,15 @@ export class Scheduler {
    */
   async upsert(input: ScheduleInput): Promise<{ schedule: Schedule; deduplicated: boolean }> {
     const { spec, headers, config } = this.validate(input);
-    // Deduplication and a replacement (which keeps the creation time and the pause) read what the store has now.
-    await this.reloads.beforeChange();
+    // Deduplication and a replacement (which keeps the creation time and the pause) read what the store has now:
+    // the schedule being replaced, and the user's schedules the deduplication compares with.
+    const dedups = headers["upstash-deduplication-id"] !== undefined || isContentDedup(input);
+    await this.reloads.beforeChange(async () => {
+      await Promise.all([
+        input.id !== undefined ? this.readOne(input.userId, input.id) : undefined,
+        dedups ? this.readRecent(input.userId, this.deps.clock.now() - this.deps.config.limits.dedupWindowMs) : undefined,
+      ]);
+    });
     const now = this.deps.clock.now();
     const earlier = this.duplicateOf(input, spec.source, headers, now);
     if (earlier) return { schedule: earlier, deduplicated: true };
@@ -193,7 +202,7 @@ export class Scheduler {
 
   private duplicateOf(input: ScheduleInput, cron: string, headers: Record<string, string>, nowMs: number): Schedule | undefined {
     const dedupId = headers["upstash-deduplication-id"];
-    const byContent = input.headers["upstash-content-based-deduplication"]?.toLowerCase() === "true";
+    const byContent = isContentDedup(input);
     if (dedupId === undefined && !byContent) return undefined;
     const since = nowMs - this.deps.config.limits.dedupWindowMs;
     const destination = input.destination.kind === "url" ? input.destination.url : input.destination.name;
@@ -208,7 +217,7 @@ export class Scheduler {
   }
 
   async delete(userId: string, id: string): Promise<void> {
-    await this.reloads.beforeChange();
+    await this.reloads.beforeChange(() => this.readOne(userId, id));
     this.get(userId, id);
     const k = key(userId, id);
     this.schedules.delete(k);
@@ -217,7 +226,7 @@ export class Scheduler {
   }
 
   async setPaused(userId: string, id: string, paused: boolean): Promise<void> {
-    await this.reloads.beforeChange();
+    await this.reloads.beforeChange(() => this.readOne(userId, id));
     const s = this.get(userId, id);
     if (s.paused === paused) return;
     // Resuming starts from now: ticks that passed while paused are not made up.
@@ -276,10 +285,33 @@ export class Scheduler {
     return this.changes.follow(() => this.deps.store.listSchedules(), (stored, changed) => this.follow(stored, changed));
   }
 
-  /** Applies a read (at once: see `LocalChanges.follow`); resolves once the catch-up ticks it fired are done. */
-  private follow(stored: StoredSchedule[], changed: ReadonlySet<string>): Promise<void> {
-    const armAll = this.armAll;
-    this.armAll = false;
+  /** Makes memory match the store for one schedule (what a change in a cluster reads first). */
+  private readOne(userId: string, id: string): Promise<void> {
+    return this.changes.follow(
+      () => this.deps.store.getSchedule(userId, id),
+      (row, changed) => this.follow(row ? [row] : [], changed, [key(userId, id)]),
+    );
+  }
+
+  /** ...for the user's schedules created since `sinceMs`: those a create's deduplication compares with. */
+  private readRecent(userId: string, sinceMs: number): Promise<void> {
+    return this.changes.follow(
+      () => this.deps.store.listRecentSchedules(userId, sinceMs),
+      (rows, changed) => {
+        const covered = [...this.schedules].filter(([, s]) => s.userId === userId && s.createdAtMs >= sinceMs).map(([k]) => k);
+        return this.follow(rows, changed, covered);
+      },
+    );
+  }
+
+  /**
+   * Applies a read (at once: see `LocalChanges.follow`); resolves once the catch-up ticks it fired are done.
+   * `covered`: for a read of some schedules only, those of memory it covers (one missing from `stored` was deleted);
+   * without it, the read was of every schedule.
+   */
+  private follow(stored: StoredSchedule[], changed: ReadonlySet<string>, covered?: string[]): Promise<void> {
+    const armAll = covered === undefined && this.armAll;
+    if (covered === undefined) this.armAll = false;
     const now = this.deps.clock.now();
     const seen = new Set<string>();
     const disagree: string[] = [];
@@ -306,8 +338,8 @@ export class Scheduler {
       this.schedules.set(k, s);
       follow.add(k);
     }
-    for (const k of [...this.schedules.keys()]) {
-      if (seen.has(k)) continue;
+    for (const k of covered ?? [...this.schedules.keys()]) {
+      if (seen.has(k) || !this.schedules.has(k)) continue;
       if (changed.has(k)) {
         disagree.push(k);
         continue;
@@ -315,7 +347,7 @@ export class Scheduler {
       this.schedules.delete(k); // deleted by another node
       this.timers?.remove(k);
     }
-    this.loaded = true;
+    if (covered === undefined) this.loaded = true;
     // A failed read is not reported here: the periodic reload that backs up the change notices tries again.
     if (disagree.length) this.changes.whenSettled(disagree, () => void this.reload().catch(() => undefined));
     if (!this.timers) return Promise.resolve();
@@ -369,6 +401,11 @@ function storedPart(s: Schedule): StoredSchedule {
 /** A tick's publish config: the schedule's own deduplication was spent on its create, and would drop every tick. */
 function tickConfig(headers: Record<string, string>, limits: Config["limits"]): PublishConfig {
   return { ...parsePublishHeaders(headers, limits), dedupId: undefined, contentBasedDedup: false };
+}
+
+/** Whether a create asks for content-based deduplication. */
+function isContentDedup(input: ScheduleInput): boolean {
+  return input.headers["upstash-content-based-deduplication"]?.toLowerCase() === "true";
 }
 
 /** What content-based deduplication compares: everything the schedule would send, and when. */

@@ -8,10 +8,10 @@ import { PerKeySerial } from "./per-key-serial.js";
 export type Endpoint = { url: string; name?: string };
 
 export interface UrlGroupsDeps {
-  store: Pick<Store, "listUrlGroups">;
+  store: Pick<Store, "listUrlGroups" | "getUrlGroup">;
   /**
    * No other process writes this store's groups (a SQLite data folder, which its lock keeps to one process): after
-   * the first load, memory holds what the store holds, so a change need not read every group first.
+   * the first load, memory holds what the store holds, so a change reads nothing first (in a cluster it reads the group it changes).
    */
   ownsStore: boolean;
   committer: Pick<Committer, "run">;
@@ -20,8 +20,8 @@ export interface UrlGroupsDeps {
 
 /**
  * URL groups ("topics"): named sets of endpoints a publish fans out to. Cached in memory, written through. Several
- * nodes may share the store: `reload` follows what they changed, every change here starts from a fresh read (in a
- * cluster), and is written only over the version it read.
+ * nodes may share the store: `reload` follows what they changed, every change here starts from a fresh read of its group
+ * (in a cluster), and is written only over the version it read.
  */
 export class UrlGroups {
   private readonly groups = new Map<string, StoredUrlGroup>();
@@ -99,7 +99,7 @@ export class UrlGroups {
   async delete(userId: string, name: string): Promise<void> {
     const k = key(userId, name);
     await this.edits.run(k, async () => {
-      await this.reloads.beforeChange();
+      await this.reloads.beforeChange(() => this.readOne(userId, name));
       this.require(userId, name);
       // Deleted whatever it holds now: a delete asks for no version.
       await this.changes.around(k, async () => {
@@ -121,7 +121,7 @@ export class UrlGroups {
     await this.edits.run(k, async () => {
       for (let attempt = 1; attempt <= EDIT_ATTEMPTS; attempt++) {
         // After a lost write, what the store has now whoever wrote it.
-        await (attempt === 1 ? this.reloads.beforeChange() : this.reload());
+        await (attempt === 1 ? this.reloads.beforeChange(() => this.readOne(userId, name)) : this.readOne(userId, name));
         const existing = this.get(userId, name);
         if (await this.write(userId, name, existing, change(existing))) return;
       }
@@ -154,7 +154,16 @@ export class UrlGroups {
     return this.changes.follow(() => this.deps.store.listUrlGroups(), (stored, changed) => this.follow(stored, changed));
   }
 
-  private follow(stored: StoredUrlGroup[], changed: ReadonlySet<string>): void {
+  /** Makes memory match the store for one group (what a change in a cluster reads first). */
+  private readOne(userId: string, name: string): Promise<void> {
+    return this.changes.follow(
+      () => this.deps.store.getUrlGroup(userId, name),
+      (group, changed) => this.follow(group ? [group] : [], changed, key(userId, name)),
+    );
+  }
+
+  /** Applies a read of every group, or (`only`) of one group. */
+  private follow(stored: StoredUrlGroup[], changed: ReadonlySet<string>, only?: string): void {
     const seen = new Set<string>();
     const disagree: string[] = [];
     for (const g of stored) {
@@ -163,12 +172,12 @@ export class UrlGroups {
       if (!changed.has(k)) this.groups.set(k, g);
       else if (JSON.stringify(this.groups.get(k)) !== JSON.stringify(g)) disagree.push(k);
     }
-    for (const k of this.groups.keys()) {
-      if (seen.has(k)) continue;
+    for (const k of only === undefined ? this.groups.keys() : [only]) {
+      if (seen.has(k) || !this.groups.has(k)) continue;
       if (changed.has(k)) disagree.push(k);
       else this.groups.delete(k); // deleted by another node
     }
-    this.loaded = true;
+    if (only === undefined) this.loaded = true;
     // A failed read is not reported here: the periodic reload that backs up the change notices tries again.
     if (disagree.length) this.changes.whenSettled(disagree, () => void this.reload().catch(() => undefined));
   }

@@ -49,7 +49,13 @@ export interface Store {
   /** Unfinished messages of each queue, for its `lag`. */
   countQueueLag(userId: string, queueName: string): Promise<number>;
   listUrlGroups(): Promise<StoredUrlGroup[]>;
+  /** One group as stored now: what a change in a cluster reads first, instead of every group. */
+  getUrlGroup(userId: string, name: string): Promise<StoredUrlGroup | undefined>;
   listSchedules(): Promise<StoredSchedule[]>;
+  /** One schedule as stored now: what a change in a cluster reads first, instead of every schedule. */
+  getSchedule(userId: string, id: string): Promise<StoredSchedule | undefined>;
+  /** A user's schedules created at or after `sinceMs`: those a create's deduplication compares with. */
+  listRecentSchedules(userId: string, sinceMs: number): Promise<StoredSchedule[]>;
   /** The states of the given messages (any user), for a schedule's `lastScheduleStates`. */
   messageStates(ids: string[]): Promise<Map<string, MessageState>>;
   listFlowSettings(): Promise<{ userId: string; key: string; settings: FlowSettings }[]>;

@@ -202,6 +202,19 @@ describe("URL groups", () => {
     await a.engine.urlGroups.reload();
     expect((await onA("POST", `/v2/publish/${group}`, "nobody")).status).toBe(404);
   });
+
+  it("a change here reads the group it changes from the store: created or deleted on another node a moment ago, with no reload", async () => {
+    const group = unique("g-cross");
+    const [e1, e2] = [dest.url(`/${group}/e1`), dest.url(`/${group}/e2`)];
+    await ok(await onA("POST", `/v2/topics/${group}/endpoints`, { endpoints: [{ url: e1 }, { url: e2 }] }));
+    // b has not heard of the group, yet removing an endpoint and then the group there works: each read it first.
+    await ok(await b.api("DELETE", `/v2/topics/${group}/endpoints`, { endpoints: [{ url: e1 }] }));
+    expect((await ok(await b.api("GET", `/v2/topics/${group}`))).endpoints).toEqual([{ url: e2 }]);
+    await ok(await b.api("DELETE", `/v2/topics/${group}`));
+    // a still holds the group; removing from it there finds it gone.
+    expect((await onA("DELETE", `/v2/topics/${group}/endpoints`, { endpoints: [{ url: e2 }] })).status).toBe(404);
+    expect((await onA("GET", `/v2/topics/${group}`)).status).toBe(404);
+  });
 });
 
 describe("schedules", () => {
@@ -255,6 +268,42 @@ describe("schedules", () => {
     // Every tick fired once: no message id arrived twice.
     const ids = dest.at(path).concat(dest.at(moved)).map((r: Received) => r.headers["upstash-message-id"]);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it("a change here reads the schedule it changes from the store: created, replaced or deleted on another node a moment ago, with no reload", async () => {
+    const YEARLY = "0 0 1 1 *";
+    const create = (node: { url: string }, path: string, headers: Record<string, string>) =>
+      fetch(`${node.url}/v2/schedules/${dest.url(path)}`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${a.token()}`, "Upstash-Cron": YEARLY, ...headers },
+        body: "tick",
+      });
+    const id = unique("scd-cross");
+    const { scheduleId } = await ok(await create(a, "/cross", { "Upstash-Schedule-Id": id }));
+    expect(scheduleId).toBe(id);
+    // b has not heard of it, yet pausing it there works: the pause read it first.
+    await ok(await b.api("POST", `/v2/schedules/${id}/pause`));
+    expect((await ok(await b.api("GET", `/v2/schedules/${id}`))).isPaused).toBe(true);
+    // a still holds it unpaused; replacing it there keeps the pause b stored (and the creation time).
+    const created = (await ok(await onA("GET", `/v2/schedules/${id}`))).createdAt;
+    expect((await ok(await onA("GET", `/v2/schedules/${id}`))).isPaused).toBe(false);
+    await ok(await create(a, "/cross-moved", { "Upstash-Schedule-Id": id }));
+    const replaced = await ok(await onA("GET", `/v2/schedules/${id}`));
+    expect([replaced.isPaused, replaced.createdAt, replaced.destination]).toEqual([true, created, dest.url("/cross-moved")]);
+    // Deleted on a: b, which holds it, finds it gone when it tries to change it, and forgets it.
+    await ok(await onA("DELETE", `/v2/schedules/${id}`));
+    expect((await b.api("POST", `/v2/schedules/${id}/resume`)).status).toBe(404);
+    expect((await b.api("GET", `/v2/schedules/${id}`)).status).toBe(404);
+
+    // Deduplication compares with what the store has of the user's recent schedules, not with what b has loaded.
+    const dedupId = unique("dedup");
+    const first = await ok(await create(a, "/dedup", { "Upstash-Deduplication-Id": dedupId }));
+    const again = await ok(await create(b, "/dedup", { "Upstash-Deduplication-Id": dedupId }));
+    expect(again.scheduleId).toBe(first.scheduleId);
+    const byContent = { "Upstash-Content-Based-Deduplication": "true" };
+    const firstByContent = await ok(await create(a, "/dedup-content", byContent));
+    expect((await ok(await create(b, "/dedup-content", byContent))).scheduleId).toBe(firstByContent.scheduleId);
+    expect((await ok(await create(b, "/dedup-other", byContent))).scheduleId).not.toBe(firstByContent.scheduleId);
   });
 
   it("a scheduler that served without firing starts firing from the store when started, and stops when stopped", async () => {

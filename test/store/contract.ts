@@ -359,6 +359,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await s.commit([{ op: "deleteSchedule", userId: "u2", id: "s1" }])).toEqual([{ applied: false }]);
       });
 
+      it("reads one schedule by user and id, and a user's schedules created since a time", async () => {
+        const s = await fresh();
+        const old = schedule({ id: "s-old", createdAtMs: 100 });
+        const recent = schedule({ id: "s-new", createdAtMs: 200, headers: { "upstash-deduplication-id": "d1" } });
+        const otherUser = schedule({ id: "s-new", userId: "u2", createdAtMs: 300 });
+        await s.commit([old, recent, otherUser].map((schedule) => ({ op: "putSchedule", schedule }) as WriteOp));
+        expect(await s.getSchedule("u1", "s-new")).toEqual(recent);
+        expect(await s.getSchedule("u2", "s-new")).toEqual(otherUser);
+        expect(await s.getSchedule("u2", "s-old")).toBeUndefined();
+        expect(await s.listRecentSchedules("u1", 200)).toEqual([recent]);
+        expect((await s.listRecentSchedules("u1", 0)).map((x) => x.id).sort()).toEqual(["s-new", "s-old"]);
+        expect(await s.listRecentSchedules("u1", 201)).toEqual([]);
+        await s.commit([{ op: "deleteSchedule", userId: "u1", id: "s-new" }]);
+        expect(await s.getSchedule("u1", "s-new")).toBeUndefined();
+      });
+
       it("a tick fires only in the revision it was built from: a replacement that keeps the next tick fences out the old version", async () => {
         const s = await fresh();
         await s.commit([{ op: "putSchedule", schedule: schedule({ id: "s1", nextMs: 1000, revision: "old" }) }]);
@@ -691,6 +707,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         // An upsert keeps the creation time and changes the rest.
         expect(await s.listQueues()).toEqual([{ ...queue("q1"), parallelism: 3, paused: true, updatedAtMs: 9 }]);
         expect(await s.listUrlGroups()).toEqual([{ userId: "u1", name: "g", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/a", name: "a" }] }]);
+        expect(await s.getUrlGroup("u1", "g")).toEqual({ userId: "u1", name: "g", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/a", name: "a" }] });
+        expect(await s.getUrlGroup("u2", "g")).toBeUndefined();
+        expect(await s.getUrlGroup("u1", "h")).toBeUndefined();
         expect(await s.listFlowSettings()).toEqual([{ userId: "u1", key: "k", settings: { parallelism: 2 } }]);
         expect(await s.listFlowWindows()).toEqual([{ userId: "u1", key: "k", startMs: 20, count: 1 }]);
         expect(await s.commit([
@@ -700,6 +719,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ])).toEqual([{ applied: true }, { applied: false }, { applied: true }]);
         expect(await s.listQueues()).toEqual([]);
         expect(await s.listUrlGroups()).toEqual([]);
+        expect(await s.getUrlGroup("u1", "g")).toBeUndefined();
       });
 
       it("a queue put with no fields only creates an absent queue; one with fields changes only those", async () => {

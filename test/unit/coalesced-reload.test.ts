@@ -55,28 +55,35 @@ describe("CoalescedReload", () => {
     expect(await next).toBe("done");
   });
 
-  it("before a change: a run every time where others write the store; where this process alone does, none once loaded", async () => {
+  it("before a change: a run until loaded; then the entry's own read where others write the store, and nothing where this process alone does", async () => {
     const shared = manual(false);
-    for (let i = 0; i < 2; i++) {
-      const change = shared.reload.beforeChange();
-      expect(shared.runs).toHaveLength(i + 1);
-      shared.runs[i].finish();
-      await change;
-    }
+    let entryReads = 0;
+    const readEntry = async () => void entryReads++;
+    // Not loaded yet: a full run, not the entry's read (memory holds nothing to refresh).
+    const firstChange = shared.reload.beforeChange(readEntry);
+    expect(shared.runs).toHaveLength(1);
+    shared.runs[0].finish();
+    await firstChange;
+    expect(entryReads).toBe(0);
+    await shared.reload.beforeChange(readEntry);
+    await shared.reload.beforeChange(readEntry);
+    expect(entryReads).toBe(2);
+    expect(shared.runs).toHaveLength(1);
 
     const sole = manual(true);
     // A failed first load leaves memory unloaded: the next change reads again.
-    const failed = settled(sole.reload.beforeChange());
+    const failed = settled(sole.reload.beforeChange(readEntry));
     expect(sole.runs).toHaveLength(1);
     sole.runs[0].finish(new Error("store down"));
     expect(await failed).toBe("failed");
-    const first = sole.reload.beforeChange();
+    const first = sole.reload.beforeChange(readEntry);
     expect(sole.runs).toHaveLength(2);
     sole.runs[1].finish();
     await first;
-    await sole.reload.beforeChange();
-    await sole.reload.beforeChange();
+    await sole.reload.beforeChange(readEntry);
+    await sole.reload.beforeChange(readEntry);
     expect(sole.runs).toHaveLength(2);
+    expect(entryReads).toBe(2); // the sole writer's memory is the store: no read at all
     // A reload asked for (another node's notice, a periodic check) still runs.
     const asked = sole.reload.request();
     expect(sole.runs).toHaveLength(3);

@@ -14,7 +14,7 @@ import { DLQ_COLUMNS, DLQ_WITH_MESSAGES, GET_DLQ } from "./sql/dlq.js";
 import * as M from "./sql/messages.js";
 import { DROP_UNUSED_BODIES, PURGE_DEDUP, PURGE_FLOW_WINDOWS, PURGE_MESSAGES, PURGE_RUNS } from "./sql/purge.js";
 import { GET_ENTRIES, GET_RUN } from "./sql/runs.js";
-import { LIST_SCHEDULES } from "./sql/schedules.js";
+import { GET_SCHEDULE, LIST_RECENT_SCHEDULES, LIST_SCHEDULES } from "./sql/schedules.js";
 import * as S from "./sql/settings.js";
 import * as W from "./sql/waiters.js";
 import { StatementNames } from "./statement-names.js";
@@ -163,8 +163,22 @@ export class PgStore implements Store {
     return (await this.rows(S.LIST_URL_GROUPS)).map(urlGroupFromColumns);
   }
 
+  async getUrlGroup(userId: string, name: string): Promise<StoredUrlGroup | undefined> {
+    const [row] = await this.rows(S.GET_URL_GROUP, [userId, name]);
+    return row ? urlGroupFromColumns(row) : undefined;
+  }
+
   async listSchedules(): Promise<StoredSchedule[]> {
     return (await this.rows(LIST_SCHEDULES)).map(scheduleFromColumns);
+  }
+
+  async getSchedule(userId: string, id: string): Promise<StoredSchedule | undefined> {
+    const [row] = await this.rows(GET_SCHEDULE, [userId, id]);
+    return row ? scheduleFromColumns(row) : undefined;
+  }
+
+  async listRecentSchedules(userId: string, sinceMs: number): Promise<StoredSchedule[]> {
+    return (await this.rows(LIST_RECENT_SCHEDULES, [userId, sinceMs])).map(scheduleFromColumns);
   }
 
   async messageStates(ids: string[]): Promise<Map<string, MessageState>> {

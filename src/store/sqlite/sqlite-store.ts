@@ -482,8 +482,23 @@ export class SqliteStore implements Store {
     return (this.db.prepare(`SELECT * FROM url_groups`).all() as Row[]).map(urlGroupFromColumns);
   }
 
+  async getUrlGroup(userId: string, name: string): Promise<StoredUrlGroup | undefined> {
+    const row = this.cached(`SELECT * FROM url_groups WHERE user_id = ? AND name = ?`).get(userId, name) as Row | undefined;
+    return row ? urlGroupFromColumns(row) : undefined;
+  }
+
   async listSchedules(): Promise<StoredSchedule[]> {
     return (this.db.prepare(`SELECT * FROM schedules`).all() as Row[]).map(scheduleFromColumns);
+  }
+
+  async getSchedule(userId: string, id: string): Promise<StoredSchedule | undefined> {
+    const row = this.cached(`SELECT * FROM schedules WHERE user_id = ? AND id = ?`).get(userId, id) as Row | undefined;
+    return row ? scheduleFromColumns(row) : undefined;
+  }
+
+  async listRecentSchedules(userId: string, sinceMs: number): Promise<StoredSchedule[]> {
+    // The primary key's prefix narrows the scan to the user's schedules.
+    return (this.cached(`SELECT * FROM schedules WHERE user_id = ? AND created_ms >= ?`).all(userId, sinceMs) as Row[]).map(scheduleFromColumns);
   }
 
   async messageStates(ids: string[]): Promise<Map<string, MessageState>> {

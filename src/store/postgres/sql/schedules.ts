@@ -23,3 +23,9 @@ export const FIRE_SCHEDULE = `UPDATE schedules SET next_ms = $1, last_ms = $2, l
   WHERE user_id = $4 AND id = $5 AND next_ms = $6 AND revision = $7 AND NOT paused RETURNING id`;
 
 export const LIST_SCHEDULES = `SELECT * FROM schedules`;
+
+/** $1 user_id, $2 id */
+export const GET_SCHEDULE = `SELECT * FROM schedules WHERE user_id = $1 AND id = $2`;
+
+/** $1 user_id, $2 created_ms at least (the primary key's prefix narrows it to the user's schedules) */
+export const LIST_RECENT_SCHEDULES = `SELECT * FROM schedules WHERE user_id = $1 AND created_ms >= $2`;

@@ -64,6 +64,9 @@ export const DELETE_URL_GROUP_VERSION = `DELETE FROM url_groups WHERE user_id = 
 
 export const LIST_URL_GROUPS = `SELECT * FROM url_groups`;
 
+/** $1 user_id, $2 name */
+export const GET_URL_GROUP = `SELECT * FROM url_groups WHERE user_id = $1 AND name = $2`;
+
 /** $1 user_id */
 export const GET_SIGNING_KEYS = `SELECT current_key, next_key FROM signing_keys WHERE user_id = $1`;
 

@@ -13,6 +13,7 @@ import {
 } from "./sql/settings.js";
 import { DROP_RUN_WAITERS, PUT_RUN_EVENT, PUT_WAITER, TAKE_RUN_EVENT, TAKE_WAITER } from "./sql/waiters.js";
 import type { StatementNames } from "./statement-names.js";
+import { WriteCoalescer } from "./write-coalescer.js";
 import type { RunRecord } from "../../model/run.js";
 
 type InsertOp = Extract<WriteOp, { op: "insertMessage" }>;
@@ -53,6 +54,8 @@ export class CommitTransaction {
 
   /** What the other nodes of a cluster learn of this commit, sent with it. */
   private readonly news: NewsCollector | undefined;
+  /** The statements sent in one turn leave in one socket write. */
+  private readonly writes: WriteCoalescer;
 
   constructor(
     private readonly client: pg.Client,
@@ -61,6 +64,7 @@ export class CommitTransaction {
   ) {
     this.news = member ? new NewsCollector(member.nodeId) : undefined;
     this.wave = new CommitWave(member);
+    this.writes = new WriteCoalescer(client);
   }
 
   async run(ops: WriteOp[]): Promise<OpResult[]> {
@@ -91,6 +95,7 @@ export class CommitTransaction {
   private readonly sendStatement = (text: string, values: unknown[]): Promise<pg.QueryResult> => this.send(text, values);
 
   private send(text: string, values?: unknown[]): Promise<pg.QueryResult> {
+    this.writes.beforeSend();
     const p = this.client.query({ text, values, name: values ? this.names.of(text) : undefined });
     // Observed by `run` (all of them) or `firstError`; never left unhandled.
     p.catch(() => undefined);

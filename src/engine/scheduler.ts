@@ -167,11 +167,10 @@ export class Scheduler {
     const { spec, headers, config } = this.validate(input);
     // Deduplication and a replacement (which keeps the creation time and the pause) read what the store has now:
     // the schedule being replaced, and the user's schedules the deduplication compares with.
-    const dedups = headers["upstash-deduplication-id"] !== undefined || isContentDedup(input);
     await this.reloads.beforeChange(async () => {
       await Promise.all([
         input.id !== undefined ? this.readOne(input.userId, input.id) : undefined,
-        dedups ? this.readRecent(input.userId, this.deps.clock.now() - this.deps.config.limits.dedupWindowMs) : undefined,
+        asksDedup(input, headers) ? this.readRecent(input.userId, this.dedupWindowStart(this.deps.clock.now())) : undefined,
       ]);
     });
     const now = this.deps.clock.now();
@@ -201,10 +200,9 @@ export class Scheduler {
   }
 
   private duplicateOf(input: ScheduleInput, cron: string, headers: Record<string, string>, nowMs: number): Schedule | undefined {
+    if (!asksDedup(input, headers)) return undefined;
     const dedupId = headers["upstash-deduplication-id"];
-    const byContent = isContentDedup(input);
-    if (dedupId === undefined && !byContent) return undefined;
-    const since = nowMs - this.deps.config.limits.dedupWindowMs;
+    const since = this.dedupWindowStart(nowMs);
     const destination = input.destination.kind === "url" ? input.destination.url : input.destination.name;
     const content = contentOf(destination, cron, headers, input.body);
     return this.list(input.userId).find(
@@ -214,6 +212,11 @@ export class Scheduler {
           ? s.headers["upstash-deduplication-id"] === dedupId
           : contentOf(s.destination, s.cron, s.headers, s.body) === content),
     );
+  }
+
+  /** The earliest creation time a create made at `nowMs` is deduplicated against. */
+  private dedupWindowStart(nowMs: number): number {
+    return nowMs - this.deps.config.limits.dedupWindowMs;
   }
 
   async delete(userId: string, id: string): Promise<void> {
@@ -403,9 +406,10 @@ function tickConfig(headers: Record<string, string>, limits: Config["limits"]): 
   return { ...parsePublishHeaders(headers, limits), dedupId: undefined, contentBasedDedup: false };
 }
 
-/** Whether a create asks for content-based deduplication. */
-function isContentDedup(input: ScheduleInput): boolean {
-  return input.headers["upstash-content-based-deduplication"]?.toLowerCase() === "true";
+/** Whether a create asks for deduplication: by its id, or by its content. */
+function asksDedup(input: ScheduleInput, headers: Record<string, string>): boolean {
+  const byContent = input.headers["upstash-content-based-deduplication"]?.toLowerCase() === "true";
+  return headers["upstash-deduplication-id"] !== undefined || byContent;
 }
 
 /** What content-based deduplication compares: everything the schedule would send, and when. */

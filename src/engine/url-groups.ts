@@ -11,7 +11,8 @@ export interface UrlGroupsDeps {
   store: Pick<Store, "listUrlGroups" | "getUrlGroup">;
   /**
    * No other process writes this store's groups (a SQLite data folder, which its lock keeps to one process): after
-   * the first load, memory holds what the store holds, so a change reads nothing first (in a cluster it reads the group it changes).
+   * the first load, memory holds what the store holds, so a change reads nothing first (in a cluster it reads the
+   * group it changes).
    */
   ownsStore: boolean;
   committer: Pick<Committer, "run">;
@@ -20,8 +21,8 @@ export interface UrlGroupsDeps {
 
 /**
  * URL groups ("topics"): named sets of endpoints a publish fans out to. Cached in memory, written through. Several
- * nodes may share the store: `reload` follows what they changed, every change here starts from a fresh read of its group
- * (in a cluster), and is written only over the version it read.
+ * nodes may share the store: `reload` follows what they changed, every change here starts from a fresh read of its
+ * group (in a cluster), and is written only over the version it read.
  */
 export class UrlGroups {
   private readonly groups = new Map<string, StoredUrlGroup>();
@@ -158,12 +159,15 @@ export class UrlGroups {
   private readOne(userId: string, name: string): Promise<void> {
     return this.changes.follow(
       () => this.deps.store.getUrlGroup(userId, name),
-      (group, changed) => this.follow(group ? [group] : [], changed, key(userId, name)),
+      (group, changed) => this.follow(group ? [group] : [], changed, [key(userId, name)]),
     );
   }
 
-  /** Applies a read of every group, or (`only`) of one group. */
-  private follow(stored: StoredUrlGroup[], changed: ReadonlySet<string>, only?: string): void {
+  /**
+   * Applies a read. `covered`: for a read of some groups only, those of memory it covers (one missing from `stored`
+   * was deleted); without it, the read was of every group.
+   */
+  private follow(stored: StoredUrlGroup[], changed: ReadonlySet<string>, covered?: string[]): void {
     const seen = new Set<string>();
     const disagree: string[] = [];
     for (const g of stored) {
@@ -172,12 +176,12 @@ export class UrlGroups {
       if (!changed.has(k)) this.groups.set(k, g);
       else if (JSON.stringify(this.groups.get(k)) !== JSON.stringify(g)) disagree.push(k);
     }
-    for (const k of only === undefined ? this.groups.keys() : [only]) {
+    for (const k of covered ?? this.groups.keys()) {
       if (seen.has(k) || !this.groups.has(k)) continue;
       if (changed.has(k)) disagree.push(k);
       else this.groups.delete(k); // deleted by another node
     }
-    if (only === undefined) this.loaded = true;
+    if (covered === undefined) this.loaded = true;
     // A failed read is not reported here: the periodic reload that backs up the change notices tries again.
     if (disagree.length) this.changes.whenSettled(disagree, () => void this.reload().catch(() => undefined));
   }

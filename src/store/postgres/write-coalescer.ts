@@ -4,9 +4,10 @@ import type { Writable } from "node:stream";
 /**
  * Coalesces the statements a commit sends in one turn into one socket write. node-postgres corks the socket
  * around each statement's own messages (Parse, Bind, Execute, Sync) and uncorks after it, so a pipelined
- * transaction of ten statements was ten `writev` calls: 13 % of the main thread when schedules fired thousands of
- * ticks a second. Corked from the first statement of a turn until the turn's microtasks have run (a nested
- * cork only counts; the socket writes once the outermost uncork comes), they leave in one write, in order.
+ * transaction of ten statements was ten `writev` calls. Corked from the first statement of a turn until the
+ * turn's microtasks have run (a nested cork only counts; the socket writes once the outermost uncork comes), they
+ * leave in one write, in order. What it saves is the per-call cost, which small commits feel: 5-8 % of Sluice's
+ * CPU per message at 1,000 msg/s. Large commits spend their write time on the bytes, which stay the same.
  */
 export class WriteCoalescer {
   private readonly stream: Writable | undefined;

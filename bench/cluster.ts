@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import pg from "pg";
 import { request } from "undici";
+import { commitCounts, commitsPerMessage } from "./commit-counts.js";
 import { now, pacedPublishes } from "./paced.js";
 
 /**
@@ -70,9 +71,10 @@ async function untilOneLeads(nodes: Node[]): Promise<void> {
 
 async function measure(kit: BenchKit, nodes: Node[]): Promise<void> {
   const size = `cluster ${nodes.length}:`.padEnd(11);
-  /** CPU per delivered message since the meter was made, of each node and of PostgreSQL. */
+  /** CPU per delivered message since the meter was made, of each node and of PostgreSQL, and the commits made. */
   const pids = nodes.map((node) => node.child.pid!);
   const cpuMeter = async (): Promise<(n: number) => Promise<string>> => {
+    const commitsAt = await Promise.all(nodes.map((node) => commitCounts(node.url)));
     const at = pids.map((pid) => kit.cpuSeconds(pid));
     const backends = await backendCpu(kit, pids);
     const perMsg = (seconds: number, n: number): string => `${((seconds / n) * 1e6).toFixed(0)}`;
@@ -80,7 +82,8 @@ async function measure(kit: BenchKit, nodes: Node[]): Promise<void> {
       const used = pids.map((pid, i) => kit.cpuSeconds(pid) - at[i]);
       const each = used.length > 1 ? ` (${used.map((s) => perMsg(s, n)).join(" + ")})` : "";
       const server = await backendCpu(kit, pids, backends);
-      return `CPU/msg µs: Sluice ${perMsg(used.reduce((a, b) => a + b, 0), n)}${each}, PostgreSQL ${perMsg(server.usedSince, n)}`;
+      const commits = commitsPerMessage(commitsAt, await Promise.all(nodes.map((node) => commitCounts(node.url))), n);
+      return `CPU/msg µs: Sluice ${perMsg(used.reduce((a, b) => a + b, 0), n)}${each}, PostgreSQL ${perMsg(server.usedSince, n)}; ${commits}`;
     };
   };
   const nodeFor = (i: number): string => nodes[i % nodes.length].url;

@@ -20,6 +20,9 @@
  *
  * BENCH_DATABASE=postgres://postgres@127.0.0.1:5432/test runs every scenario on the PostgreSQL store instead (each server
  * of the run in a schema of its own, dropped at the end), and reports PostgreSQL's own CPU beside Sluice's.
+ *
+ * Batch, single and latency also report the group commits per delivered message and the write operations in each
+ * (from the server's /metrics): a commit has a fixed cost, so at a low rate it is most of what a message costs.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -32,6 +35,7 @@ import { DEV_USERS, tokenFor } from "../src/config.js";
 import { workflowProtocolScenario, workflowScenario } from "./workflows.js";
 import { now, pacedPublishes } from "./paced.js";
 import { clusterScenarios } from "./cluster.js";
+import { commitCounts, commitsPerMessage } from "./commit-counts.js";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 const TOKEN = tokenFor(DEV_USERS[0]);
@@ -248,19 +252,24 @@ async function main(): Promise<void> {
   };
   const storeName = DATABASE ? `PostgreSQL (${new URL(DATABASE).host})` : "SQLite file (WAL)";
   report(`Sluice bench — node ${process.version}, store: ${storeName}, started in ${sluice.startMs.toFixed(0)} ms`);
-  /** CPU per delivered message over a scenario: Sluice's process, and PostgreSQL's backends when it is the store. */
-  const cpuMeter = (): ((n: number) => string) => {
+  /**
+   * CPU per delivered message over a scenario (Sluice's process, and PostgreSQL's backends when it is the store),
+   * and the group commits it took.
+   */
+  const cpuMeter = async (): Promise<(n: number) => Promise<string>> => {
     const pid = sluice.child.pid!;
+    const commitsAt = await commitCounts(sluice.url);
     const sluiceAt = cpuSeconds(pid);
     const mainAt = mainThreadCpuSeconds(pid);
     const pgAt = postgresCpuSeconds();
-    return (n) => {
+    return async (n) => {
       const perMessage = (seconds: number): string => ((seconds / n) * 1e6).toFixed(0);
       const total = cpuSeconds(pid) - sluiceAt;
       const main = mainThreadCpuSeconds(pid) - mainAt;
       // The main thread and the rest: the delivery thread, and V8's and libuv's helpers.
       const own = `${perMessage(total)} µs (main thread ${perMessage(main)}, other threads ${perMessage(total - main)})`;
-      return DATABASE ? `CPU/msg: Sluice ${own}, PostgreSQL ${perMessage(postgresCpuSeconds() - pgAt)} µs` : `CPU/msg: Sluice ${own}`;
+      const pgOwn = DATABASE ? `, PostgreSQL ${perMessage(postgresCpuSeconds() - pgAt)} µs` : "";
+      return `CPU/msg: Sluice ${own}${pgOwn}; ${commitsPerMessage([commitsAt], [await commitCounts(sluice.url)], n)}`;
     };
   };
   try {
@@ -273,7 +282,7 @@ async function main(): Promise<void> {
       await pool(WARM_UP_BATCHES, 8, async () => void (await batch(sluice.url, hundred())));
       await recv.waitFor(warm + WARM_UP_BATCHES * 100, 300_000);
       const base = recv.arrivals.size;
-      const cpu = cpuMeter();
+      const cpu = await cpuMeter();
       const t0 = now();
       const batches = Math.ceil(n / 100);
       await pool(batches, 8, async () => void (await batch(sluice.url, hundred())));
@@ -282,7 +291,7 @@ async function main(): Promise<void> {
       const done = now();
       report(
         `batch:    ${n} msgs, publish ${((n / (published - t0)) * 1000).toFixed(0)} msg/s, ` +
-          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered, ${cpu(n)}`,
+          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered, ${await cpu(n)}`,
       );
     }
     // --- flow control: one key vs. 10,000 keys ---------------------------------------------------
@@ -311,7 +320,7 @@ async function main(): Promise<void> {
       await pool(WARM_UP_SINGLES, 64, async () => void (await publish(sluice.url, dest)));
       await recv.waitFor(warm + WARM_UP_SINGLES, 300_000);
       const base = recv.arrivals.size;
-      const cpu = cpuMeter();
+      const cpu = await cpuMeter();
       const t0 = now();
       await pool(n, 64, async () => {
         await publish(sluice.url, dest);
@@ -321,7 +330,7 @@ async function main(): Promise<void> {
       const done = now();
       report(
         `single:   ${n} msgs, 64 clients, publish ${((n / (published - t0)) * 1000).toFixed(0)} msg/s, ` +
-          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered, ${cpu(n)}`,
+          `end-to-end ${((n / (done - t0)) * 1000).toFixed(0)} msg/s delivered, ${await cpu(n)}`,
       );
     }
     // --- latency at a fixed rate --------------------------------------------------------------
@@ -331,9 +340,10 @@ async function main(): Promise<void> {
       // Paced single publishes; the first 2 s warm the JIT and the connection pools and are not counted.
       const paced = (count: number): Promise<Map<string, number>> => pacedPublishes(() => publish(sluice.url, dest), count, rate, 500);
       await paced(2 * rate);
+      const cpu = await cpuMeter();
       const sent = await paced(seconds * rate);
       const lat = [...sent].map(([id, t]) => (recv.arrivals.get(id) ?? NaN) - t).filter((x) => !Number.isNaN(x));
-      report(`latency:  ${rate} msg/s for ${seconds} s, publish → delivery ${summary(lat)}, lost ${sent.size - lat.length}`);
+      report(`latency:  ${rate} msg/s for ${seconds} s, publish → delivery ${summary(lat)}, lost ${sent.size - lat.length}, ${await cpu(sent.size)}`);
     }
     // --- delayed precision --------------------------------------------------------------------
     if (runs("delayed")) {

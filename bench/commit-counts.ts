@@ -20,8 +20,9 @@ export async function commitCounts(baseUrl: string): Promise<CommitCounts> {
 }
 
 /**
- * Commits per delivered message and operations per commit between two readings: what a scenario costs in
- * transactions, which the CPU per message follows (each commit has a fixed cost, a socket write on PostgreSQL).
+ * Commits per delivered message and operations per commit between two readings (of each node, summed): what a
+ * scenario costs in transactions. Fewer commits need not mean less CPU: at 1,000 msg/s halving them saved none in
+ * Sluice (docs/architecture.md, "Cost per message").
  */
 export function commitsPerMessage(before: CommitCounts[], after: CommitCounts[], delivered: number): string {
   let commits = 0;

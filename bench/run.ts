@@ -22,7 +22,7 @@
  * of the run in a schema of its own, dropped at the end), and reports PostgreSQL's own CPU beside Sluice's.
  *
  * Batch, single and latency also report the group commits per delivered message and the write operations in each
- * (from the server's /metrics): a commit has a fixed cost, so at a low rate it is most of what a message costs.
+ * (from the server's /metrics), so a change to how writes are grouped shows beside what it did to the CPU.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";

@@ -201,6 +201,10 @@ function clusterNode(
       schedules: () => services.scheduler.reload(),
       waiters: () => services.waits.reload(),
     },
+    reloadEntries: {
+      urlGroups: (entries) => engine.urlGroups.reloadEntries(entries),
+      schedules: (entries) => services.scheduler.reloadEntries(entries),
+    },
     onLost,
     onError,
   });

@@ -1,5 +1,5 @@
 import type { Engine } from "../engine/engine.js";
-import type { ClusterMembership, ClusterNews, SharedSetting } from "../store/cluster.js";
+import type { ClusterMembership, ClusterNews, KeyedSetting, SettingEntry, SharedSetting } from "../store/cluster.js";
 import { NodeLease } from "./node-lease.js";
 import type { LeaderLocator } from "./leader-locator.js";
 
@@ -18,6 +18,8 @@ export interface ClusterNodeDeps {
   leaseMs: number;
   /** Reads one kind of cached setting from the store again. */
   reload: Record<SharedSetting, () => Promise<void>>;
+  /** Reads some entries of a keyed kind from the store again. */
+  reloadEntries: Record<KeyedSetting, (entries: SettingEntry[]) => Promise<void>>;
   /** The node lost its lease (see NodeLease): the server stops and starts again as a new node. */
   onLost(reason: string): void;
   onError(err: unknown): void;
@@ -117,6 +119,10 @@ export class ClusterNode {
     for (const [id, dueMs] of news.due) engine.dueElsewhere(id, dueMs);
     if (news.cancels.length) engine.cancelRequested(news.cancels);
     for (const kind of news.changed) engine.track(this.d.reload[kind]());
+    for (const [kind, entries] of Object.entries(news.entries) as [KeyedSetting, SettingEntry[]][]) {
+      // Read whole already (the commit changed more than its news lists).
+      if (!news.changed.includes(kind)) engine.track(this.d.reloadEntries[kind](entries));
+    }
     if (news.leaderReleased) this.lease.claimNow();
   }
 

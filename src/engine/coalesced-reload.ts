@@ -30,6 +30,14 @@ export class CoalescedReload {
     return this.soleWriter ? Promise.resolve() : readEntry();
   }
 
+  /**
+   * What news of entries another node changed reads: just those entries (`readEntries`), or a run until memory has
+   * been loaded once (there is nothing yet for a read of some entries to correct).
+   */
+  entriesChanged(readEntries: () => Promise<void>): Promise<void> {
+    return this.loaded ? readEntries() : this.request();
+  }
+
   request(): Promise<void> {
     if (!this.running) return this.begin();
     this.next ??= this.running

@@ -3,6 +3,7 @@ import { badRequest, coerceError, notFound } from "../errors.js";
 import { parseCron, latestTick, type CronSpec } from "../protocol/cron.js";
 import type { Destination } from "../protocol/destination.js";
 import { parsePublishHeaders, type PublishConfig } from "../protocol/publish-headers.js";
+import type { SettingEntry } from "../store/cluster.js";
 import type { OpResult, Store, StoredSchedule, WriteOp } from "../store/store.js";
 import type { Config } from "../config.js";
 import { assertMessageCount, buildMessages, targetsOf, type NewMessage } from "./build-message.js";
@@ -129,6 +130,15 @@ export class Scheduler {
    */
   reload(): Promise<void> {
     return this.reloads.request();
+  }
+
+  /**
+   * `reload` for some schedules only: those another node's commit changed, read one by one (with thousands of
+   * schedules, reading every one for each change made elsewhere kept the leader reading). Before the first load,
+   * a whole reload.
+   */
+  reloadEntries(entries: SettingEntry[]): Promise<void> {
+    return this.reloads.entriesChanged(() => Promise.all(entries.map(([userId, id]) => this.readOne(userId, id))).then(() => undefined));
   }
 
   get(userId: string, id: string): Schedule {
@@ -288,7 +298,7 @@ export class Scheduler {
     return this.changes.follow(() => this.deps.store.listSchedules(), (stored, changed) => this.follow(stored, changed));
   }
 
-  /** Makes memory match the store for one schedule (what a change in a cluster reads first). */
+  /** Makes memory match the store for one schedule (what a change in a cluster reads first, and news of one made elsewhere). */
   private readOne(userId: string, id: string): Promise<void> {
     return this.changes.follow(
       () => this.deps.store.getSchedule(userId, id),

@@ -1,4 +1,5 @@
 import { badRequest, HttpError, notFound } from "../errors.js";
+import type { SettingEntry } from "../store/cluster.js";
 import type { StoredUrlGroup, Store } from "../store/store.js";
 import { CoalescedReload } from "./coalesced-reload.js";
 import type { Committer } from "./committer.js";
@@ -43,6 +44,11 @@ export class UrlGroups {
    */
   reload(): Promise<void> {
     return this.reloads.request();
+  }
+
+  /** `reload` for the groups another node's commit changed, read one by one; before the first load, a whole reload. */
+  reloadEntries(entries: SettingEntry[]): Promise<void> {
+    return this.reloads.entriesChanged(() => Promise.all(entries.map(([userId, name]) => this.readOne(userId, name))).then(() => undefined));
   }
 
   get(userId: string, name: string): StoredUrlGroup | undefined {
@@ -155,7 +161,7 @@ export class UrlGroups {
     return this.changes.follow(() => this.deps.store.listUrlGroups(), (stored, changed) => this.follow(stored, changed));
   }
 
-  /** Makes memory match the store for one group (what a change in a cluster reads first). */
+  /** Makes memory match the store for one group (what a change in a cluster reads first, and news of one made elsewhere). */
   private readOne(userId: string, name: string): Promise<void> {
     return this.changes.follow(
       () => this.deps.store.getUrlGroup(userId, name),

@@ -7,6 +7,15 @@
 export type SharedSetting = "queues" | "flowSettings" | "urlGroups" | "signingKeys" | "schedules" | "waiters";
 
 /**
+ * The kinds whose entries a node can read one by one (by user and id or name): news names the entries a commit
+ * changed, so a node holding thousands of them reads those, not all of them again.
+ */
+export type KeyedSetting = "schedules" | "urlGroups";
+
+/** An entry of a keyed kind: its user and its id (a schedule) or name (a URL group). */
+export type SettingEntry = [userId: string, key: string];
+
+/**
  * What a node learns of another node's commit, sent with that commit (atomic with it, in commit order). It is a
  * hint: a node that was not listening when it was sent reads what it may have missed again on reconnecting.
  */
@@ -17,8 +26,13 @@ export interface ClusterNews {
   due: [string, number][];
   /** Messages whose attempt in flight (on whichever node) was asked to cancel. */
   cancels: string[];
-  /** Settings changed by the commit. */
+  /** Kinds of settings changed by the commit, to read again whole. */
   changed: SharedSetting[];
+  /**
+   * Entries of keyed kinds changed by the commit, to read again one by one. A kind that is also in `changed` (it
+   * changed too much for a list) is read whole instead.
+   */
+  entries: Partial<Record<KeyedSetting, SettingEntry[]>>;
   /** The leader let go of its lease (a graceful stop): another node should claim it now. */
   leaderReleased?: boolean;
 }

@@ -455,3 +455,57 @@ describe("signing keys", () => {
     }
   });
 });
+
+describe("news of a change names what it changed", () => {
+  const EVERY_SECOND = "*/1 * * * * *";
+  const createSchedule = (node: { url: string }, path: string) =>
+    fetch(`${node.url}/v2/schedules/${dest.url(path)}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${a.token()}`, "Upstash-Cron": EVERY_SECOND },
+      body: "tick",
+    });
+
+  // `planted` is written through an idle node, which sends no news: it is only in the store. A node that read every
+  // schedule or group again on hearing of another one would have it too.
+  it("a schedule or URL group changed on another node is read alone here: the leader follows it, and not one it was not told of", async () => {
+    const databaseUrl = schemaUrl();
+    const first = await startSluice({ databaseUrl });
+    const second = await startSluice({ databaseUrl });
+    const silent = await startIdleNode(databaseUrl);
+    try {
+      await eventually(() => first.node!.lease.leading() || second.node!.lease.leading(), 10_000);
+      const [leader, other] = first.node!.lease.leading() ? [first, second] : [second, first];
+      const planted = `/${unique("planted")}`;
+      await ok(await createSchedule(silent, planted));
+      await ok(await silent.api("POST", "/v2/topics/planted-group/endpoints", { endpoints: [{ url: dest.url(`${planted}-group`) }] }));
+
+      const told = `/${unique("told")}`;
+      const { scheduleId } = await ok(await createSchedule(other, told));
+      await eventually(() => dest.at(told).length >= 2, 8000);
+      expect(dest.at(planted)).toHaveLength(0);
+
+      const endpoints = JSON.stringify({ endpoints: [{ url: dest.url(`${told}-group`) }] });
+      await ok(await other.api("POST", "/v2/topics/told-group/endpoints", { body: endpoints, headers: { "Content-Type": "application/json" } }));
+      await eventually(async () => (await leader.api("POST", "/v2/publish/told-group", { body: "fan" })).status === 200, 3000);
+      await eventually(() => dest.at(`${told}-group`).length >= 1, 5000);
+      expect((await leader.api("POST", "/v2/publish/planted-group", { body: "fan" })).status).toBe(404);
+
+      // Deleted there: the leader reads that one schedule again, finds it gone, and stops firing it.
+      await ok(await other.api("DELETE", `/v2/schedules/${scheduleId}`));
+      await eventually(async () => (await leader.api("GET", `/v2/schedules/${scheduleId}`)).status === 404, 3000);
+      await sleep(300);
+      const fired = dest.at(told).length;
+      await sleep(1500);
+      expect(dest.at(told)).toHaveLength(fired);
+
+      // What was planted is valid: a whole reload finds it and fires it.
+      expect(dest.at(planted)).toHaveLength(0);
+      await leader.scheduler.reload();
+      await eventually(() => dest.at(planted).length >= 1, 5000);
+    } finally {
+      await silent.close();
+      await second.close();
+      await first.close();
+    }
+  });
+});

@@ -899,7 +899,7 @@ function queue(name: string) {
   return { userId: "u1", name, parallelism: 1, paused: false, createdAtMs: 1, updatedAtMs: 1 };
 }
 
-function schedule(over: Partial<StoredSchedule>): StoredSchedule {
+export function schedule(over: Partial<StoredSchedule>): StoredSchedule {
   return {
     id: "s",
     userId: "u1",

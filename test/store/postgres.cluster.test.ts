@@ -4,7 +4,8 @@ import type { ClusterMembership, ClusterNews } from "../../src/store/cluster.js"
 import { isCancelAsked, isFencedOut } from "../../src/store/store-errors.js";
 import type { FlowWindow } from "../../src/store/store.js";
 import { dropSchema, schemaUrl } from "../helpers/postgres.js";
-import { event, message } from "./contract.js";
+import { MAX_ENTRIES_PER_KIND } from "../../src/store/postgres/news.js";
+import { event, message, schedule as storedScheduleOf } from "./contract.js";
 
 /**
  * The PostgreSQL store as a node of a cluster: two stores on one schema stand for two nodes. What the fences and
@@ -124,11 +125,30 @@ describe("PostgreSQL store in a cluster", () => {
     await a.store.commit([{ op: "requestCancel", userId: "u1", id: "running", events: [event("running", "CANCEL_REQUESTED", 2)] }]);
     for (let i = 0; i < 50 && heardByB.length < 2; i++) await sleep(20);
     expect(heardByB).toEqual([
-      { from: "node-a", due: [["soon", now + 1000]], cancels: [], changed: ["queues"], leaderReleased: false },
-      { from: "node-a", due: [], cancels: ["running"], changed: [], leaderReleased: false },
+      { from: "node-a", due: [["soon", now + 1000]], cancels: [], changed: ["queues"], entries: {}, leaderReleased: false },
+      { from: "node-a", due: [], cancels: ["running"], changed: [], entries: {}, leaderReleased: false },
     ]);
     expect(heardByA).toEqual([]);
     expect(await b.member.cancelsRequested(["running", "soon"])).toEqual(["running"]);
+  });
+
+  it("names the schedules and URL groups a commit changed, and asks for a whole read of a kind it changed too many of", async () => {
+    const url = freshSchema();
+    const a = await node(url, "node-a");
+    const b = await node(url, "node-b");
+    const heard: ClusterNews[] = [];
+    await b.member.listen((n) => heard.push(n), () => undefined);
+    const schedule = (id: string) => ({ op: "putSchedule" as const, schedule: storedScheduleOf({ id }) });
+    const group = { userId: "u1", name: "g1", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/x" }] };
+    await a.store.commit([schedule("s1"), schedule("s2"), schedule("s1"), { op: "putUrlGroup", group, expectUpdatedAtMs: null }]);
+    await a.store.commit([{ op: "deleteSchedule", userId: "u1", id: "s2" }, { op: "deleteUrlGroup", userId: "u1", name: "g1" }]);
+    await a.store.commit(Array.from({ length: MAX_ENTRIES_PER_KIND + 1 }, (_, i) => schedule(`many-${i}`)));
+    for (let i = 0; i < 50 && heard.length < 3; i++) await sleep(20);
+    expect(heard.map((n) => [n.changed, n.entries])).toEqual([
+      [[], { schedules: [["u1", "s1"], ["u1", "s2"]], urlGroups: [["u1", "g1"]] }],
+      [[], { schedules: [["u1", "s2"]], urlGroups: [["u1", "g1"]] }],
+      [["schedules"], {}],
+    ]);
   });
 
   it("a node that leaves lets the leadership go at once", async () => {

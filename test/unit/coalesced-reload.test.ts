@@ -90,4 +90,17 @@ describe("CoalescedReload", () => {
     sole.runs[2].finish();
     await asked;
   });
+
+  it("news of some entries: a run until loaded, then just those entries' read", async () => {
+    const { reload, runs } = manual();
+    let entryReads = 0;
+    const readEntries = async () => void entryReads++;
+    const first = reload.entriesChanged(readEntries);
+    expect(runs).toHaveLength(1);
+    runs[0].finish();
+    await first;
+    expect(entryReads).toBe(0);
+    await reload.entriesChanged(readEntries);
+    expect([entryReads, runs.length]).toEqual([1, 1]);
+  });
 });

@@ -171,19 +171,19 @@ export class CommitTransaction {
         return this.rowWritten(PUT_LEADER_FLOW_WINDOWS, [...windowArrays(op.windows), this.member.nodeId, this.member.leaderEpoch ?? -1]);
       }
       case "putUrlGroup": {
-        this.news?.changed("urlGroups");
         const g = op.group;
+        this.news?.changedEntry("urlGroups", g.userId, g.name);
         const endpoints = JSON.stringify(g.endpoints);
         if (op.expectUpdatedAtMs === null) return this.rowWritten(CREATE_URL_GROUP, [g.userId, g.name, g.createdAtMs, g.updatedAtMs, endpoints]);
         return this.rowWritten(REPLACE_URL_GROUP, [g.userId, g.name, g.updatedAtMs, endpoints, op.expectUpdatedAtMs]);
       }
       case "deleteUrlGroup":
-        this.news?.changed("urlGroups");
+        this.news?.changedEntry("urlGroups", op.userId, op.name);
         if (op.expectUpdatedAtMs === undefined) return this.rowWritten(DELETE_URL_GROUP, [op.userId, op.name]);
         return this.rowWritten(DELETE_URL_GROUP_VERSION, [op.userId, op.name, op.expectUpdatedAtMs]);
       case "putSchedule": {
-        this.news?.changed("schedules");
         const c = op.schedule;
+        this.news?.changedEntry("schedules", c.userId, c.id);
         this.send(PUT_SCHEDULE, [
           c.id, c.userId, c.cron, c.destination, JSON.stringify(c.headers), c.body, c.callerIp, c.paused, c.createdAtMs,
           c.nextMs, c.lastMs, JSON.stringify(c.lastMessageIds), c.revision,
@@ -191,7 +191,7 @@ export class CommitTransaction {
         return { result: APPLIED };
       }
       case "deleteSchedule":
-        this.news?.changed("schedules");
+        this.news?.changedEntry("schedules", op.userId, op.id);
         return this.rowWritten(DELETE_SCHEDULE, [op.userId, op.id]);
       case "fireSchedule": {
         // Decides on the schedules table alone, which no wave writes: the wave stays open, and takes the tick's inserts.

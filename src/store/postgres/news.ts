@@ -1,4 +1,4 @@
-import type { ClusterNews, SharedSetting } from "../cluster.js";
+import type { ClusterNews, KeyedSetting, SettingEntry, SharedSetting } from "../cluster.js";
 
 /**
  * Pending messages due later than this are left to the leader's due loader, whose cursor over the store finds
@@ -9,19 +9,36 @@ const DUE_SOON_MS = 5 * 60_000;
 /** PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more; news is split below that. */
 const MAX_PAYLOAD_BYTES = 7_000;
 
+/**
+ * Entries of one kind a commit names at most; with more (an import of many schedules) the kind is read whole: past a
+ * few dozen, one read of every entry is cheaper than that many reads of one entry each.
+ */
+export const MAX_ENTRIES_PER_KIND = 32;
+
+/** An entry longer than this as JSON (a very long user id) is not listed: its kind is read whole. */
+const MAX_ENTRY_BYTES = 500;
+
 interface Wire {
   f: string;
   d?: [string, number][];
   c?: string[];
   k?: SharedSetting[];
+  /** Schedules changed: [userId, id]. */
+  s?: SettingEntry[];
+  /** URL groups changed: [userId, name]. */
+  g?: SettingEntry[];
   r?: 1;
 }
+
+/** Where a keyed kind's entries travel. */
+const ENTRY_FIELD = { schedules: "s", urlGroups: "g" } as const satisfies Record<KeyedSetting, keyof Wire>;
 
 /** Collects what one commit tells the other nodes, and writes it as NOTIFY payloads (JSON, split to fit). */
 export class NewsCollector {
   private readonly dueSoon: [string, number][] = [];
   private readonly cancels: string[] = [];
   private readonly settings = new Set<SharedSetting>();
+  private readonly entries: Record<KeyedSetting, Map<string, SettingEntry>> = { schedules: new Map(), urlGroups: new Map() };
   private readonly horizon = Date.now() + DUE_SOON_MS;
 
   constructor(private readonly from: string) {}
@@ -34,8 +51,17 @@ export class NewsCollector {
     this.cancels.push(id);
   }
 
+  /** A setting of `kind` changed: the other nodes read all of that kind again. */
   changed(kind: SharedSetting): void {
     this.settings.add(kind);
+  }
+
+  /** One entry of a keyed kind changed: the other nodes read it alone (unless the commit changed too many). */
+  changedEntry(kind: KeyedSetting, userId: string, key: string): void {
+    const entries = this.entries[kind];
+    entries.set(`${userId}\u0000${key}`, [userId, key]);
+    // A payload is split only between items, so one item must leave the split's margin below PostgreSQL's limit.
+    if (entries.size > MAX_ENTRIES_PER_KIND || JSON.stringify([userId, key]).length > MAX_ENTRY_BYTES) this.settings.add(kind);
   }
 
   /** Nothing when the commit changed nothing another node needs to hear of. */
@@ -49,6 +75,14 @@ export class NewsCollector {
       size = 0;
     };
     if (this.settings.size) wire.k = [...this.settings];
+    for (const kind of ["schedules", "urlGroups"] as const) {
+      if (this.settings.has(kind)) continue;
+      for (const entry of this.entries[kind].values()) {
+        if (size > MAX_PAYLOAD_BYTES) flush();
+        (wire[ENTRY_FIELD[kind]] ??= []).push(entry);
+        size += JSON.stringify(entry).length + 1;
+      }
+    }
     for (const d of this.dueSoon) {
       if (size > MAX_PAYLOAD_BYTES) flush();
       (wire.d ??= []).push(d);
@@ -59,7 +93,7 @@ export class NewsCollector {
       (wire.c ??= []).push(id);
       size += id.length + 3;
     }
-    if (wire.d || wire.c || wire.k) flush();
+    if (wire.d || wire.c || wire.k || wire.s || wire.g) flush();
     return out;
   }
 }
@@ -78,5 +112,14 @@ export function parseNews(payload: string): ClusterNews | undefined {
     return undefined;
   }
   if (typeof w?.f !== "string") return undefined;
-  return { from: w.f, due: w.d ?? [], cancels: w.c ?? [], changed: w.k ?? [], leaderReleased: w.r === 1 };
+  const entries: ClusterNews["entries"] = {};
+  for (const kind of ["schedules", "urlGroups"] as const) {
+    const list: unknown = w[ENTRY_FIELD[kind]];
+    if (Array.isArray(list)) entries[kind] = list.filter(isEntry);
+  }
+  return { from: w.f, due: w.d ?? [], cancels: w.c ?? [], changed: w.k ?? [], entries, leaderReleased: w.r === 1 };
+}
+
+function isEntry(value: unknown): value is SettingEntry {
+  return Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && typeof value[1] === "string";
 }

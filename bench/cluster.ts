@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import pg from "pg";
 import { request } from "undici";
+import { backendCpu } from "./backend-cpu.js";
+import { followerSchedules } from "./cluster-schedules.js";
 import { commitCounts, commitsPerMessage } from "./commit-counts.js";
 import { now, pacedPublishes } from "./paced.js";
 
@@ -9,13 +9,14 @@ import { now, pacedPublishes } from "./paced.js";
  * The cluster scenarios (PostgreSQL only): 1, 2 and 3 Sluice processes on one schema, publishes spread round-robin
  * over them, delivered to the bench's receiver. For each size: batch and single throughput end to end, latency at a
  * fixed rate, and CPU per delivered message of each node and of the PostgreSQL server processes that serve them
- * (found by their clients' ports, so other users of the same server are not counted).
+ * (found by their clients' ports, so other users of the same server are not counted). With two nodes or more, also
+ * what schedules created through a node that does not lead cost the leader (cluster-schedules.ts).
  *
- * BENCH_CLUSTER_NODES (1,2,3) picks the sizes; BENCH_CLUSTER_BATCH_N (30000), BENCH_CLUSTER_SINGLE_N (10000) and
- * BENCH_LATENCY_S (10) scale the runs.
+ * BENCH_CLUSTER_NODES (1,2,3) picks the sizes; BENCH_CLUSTER_BATCH_N (30000), BENCH_CLUSTER_SINGLE_N (10000),
+ * BENCH_LATENCY_S (10) and BENCH_CLUSTER_SCHEDULES (3000) scale the runs.
  */
 
-interface Node {
+export interface Node {
   child: ChildProcess;
   url: string;
 }
@@ -24,6 +25,8 @@ interface Node {
 export interface BenchKit {
   /** The database the nodes share. */
   database: string;
+  /** The bench user's API token. */
+  token: string;
   /** Starts one Sluice process on the store named by `key` (one schema per key). */
   start(key: string): Promise<Node>;
   stop(node: Node, signal?: NodeJS.Signals): Promise<void>;
@@ -115,59 +118,12 @@ async function measure(kit: BenchKit, nodes: Node[]): Promise<void> {
   const sent = await paced(kit, nodeFor, seconds * rate, rate);
   const lat = [...sent].map(([id, t]) => (kit.recv.arrivals.get(id) ?? NaN) - t).filter((x) => !Number.isNaN(x));
   kit.report(`${size}latency ${rate} msg/s for ${seconds} s, publish → delivery ${kit.summary(lat)}, lost ${sent.size - lat.length}, ${await cpu(sent.size)}`);
+
+  if (nodes.length > 1) await followerSchedules(kit, nodes, size);
 }
 
 /** Single publishes at `rate` per second, spread over the nodes; the time each was sent, by message id. */
 function paced(kit: BenchKit, nodeFor: (i: number) => string, count: number, rate: number): Promise<Map<string, number>> {
   // The last deliveries land within a few hundred ms; 2 s covers a slow one without counting it lost.
   return pacedPublishes((i) => kit.publish(nodeFor(i), kit.dest), count, rate, 2000);
-}
-
-/**
- * CPU seconds of the PostgreSQL server processes connected to these Sluice processes: their sockets' client ports
- * looked up in pg_stat_activity. With `before`, also the CPU used since then (a backend that ended meanwhile is
- * missed; one that started counts whole).
- */
-async function backendCpu(kit: BenchKit, pids: number[], before?: { seconds: Map<number, number> }): Promise<{ seconds: Map<number, number>; usedSince: number }> {
-  const inodes = new Set<string>();
-  for (const pid of pids) {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkQuiet(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    }
-  }
-  const ports: number[] = [];
-  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 9 && inodes.has(f[9])) ports.push(parseInt(f[1].split(":").pop()!, 16));
-    }
-  }
-  const client = new pg.Client({ connectionString: kit.database });
-  await client.connect();
-  let backends: number[];
-  try {
-    backends = (await client.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", [ports])).rows.map((r) => r.pid);
-  } finally {
-    await client.end();
-  }
-  const seconds = new Map<number, number>();
-  for (const pid of backends) {
-    try {
-      seconds.set(pid, kit.cpuSeconds(pid));
-    } catch {
-      // Ended meanwhile.
-    }
-  }
-  let usedSince = 0;
-  for (const [pid, s] of seconds) usedSince += s - (before?.seconds.get(pid) ?? 0);
-  return { seconds, usedSince };
-}
-
-function readlinkQuiet(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return "";
-  }
 }

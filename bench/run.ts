@@ -474,7 +474,7 @@ async function main(): Promise<void> {
     }
     // --- several nodes on one PostgreSQL ----------------------------------------------------------
     if (runs("cluster") && DATABASE) {
-      const kit = { database: DATABASE, start: startSluice, stop, recv, dest, report, publish, batch, pool, cpuSeconds, summary, env };
+      const kit = { database: DATABASE, token: TOKEN, start: startSluice, stop, recv, dest, report, publish, batch, pool, cpuSeconds, summary, env };
       await clusterScenarios(kit);
     }
     // --- a million pending ----------------------------------------------------------------------

@@ -202,6 +202,7 @@ function clusterNode(
       waiters: () => services.waits.reload(),
     },
     reloadEntries: {
+      queues: (entries) => services.settings.reloadEntries(entries),
       urlGroups: (entries) => engine.urlGroups.reloadEntries(entries),
       schedules: (entries) => services.scheduler.reloadEntries(entries),
     },

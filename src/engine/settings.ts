@@ -3,6 +3,7 @@ import { notFound } from "../errors.js";
 import type { FlowSettings } from "../model/flow-settings.js";
 import { validateName } from "../protocol/names.js";
 import { QUEUE_FIELDS } from "../store/queue-upsert.js";
+import type { SettingEntry } from "../store/cluster.js";
 import type { Store, StoredQueue } from "../store/store.js";
 import type { Clock } from "./clock.js";
 import { CoalescedReload } from "./coalesced-reload.js";
@@ -32,7 +33,7 @@ export interface QueueInfo {
 }
 
 export interface SettingsDeps {
-  store: Pick<Store, "listQueues" | "listFlowSettings" | "listFlowWindows" | "countWaiting" | "countQueueLag" | "findUnfinished">;
+  store: Pick<Store, "listQueues" | "getQueue" | "listFlowSettings" | "listFlowWindows" | "countWaiting" | "countQueueLag" | "findUnfinished">;
   committer: Pick<Committer, "run">;
   clock: Clock;
   config: Pick<Config, "maxWaiting">;
@@ -94,6 +95,14 @@ export class Settings {
    */
   reload(): Promise<void> {
     return this.reloads.request();
+  }
+
+  /**
+   * `reload` for the queues another node's commit changed, read one by one (a first enqueue to each of thousands of
+   * queues made every other node read every queue again); before the first load, a whole reload.
+   */
+  reloadEntries(entries: SettingEntry[]): Promise<void> {
+    return this.reloads.entriesChanged(() => Promise.all(entries.map(([userId, name]) => this.readQueue(userId, name))).then(() => undefined));
   }
 
   // ---- what the dispatcher reads ----------------------------------------------------------------
@@ -289,7 +298,31 @@ export class Settings {
     );
   }
 
+  /** Makes memory match the store for one queue (news of a change made elsewhere). */
+  private readQueue(userId: string, name: string): Promise<void> {
+    return this.changes.follow(
+      () => this.deps.store.getQueue(userId, name),
+      (queue, changed) => this.afterRead(this.followQueues(queue ? [queue] : [], changed, [id(userId, name)])),
+    );
+  }
+
   private follow(queues: StoredQueue[], flows: { userId: string; key: string; settings: FlowSettings }[], changed: ReadonlySet<string>): void {
+    const disagree = [...this.followQueues(queues, changed), ...this.followFlows(flows, changed)];
+    this.loaded = true;
+    this.afterRead(disagree);
+  }
+
+  /** Entries a read found otherwise than this node is writing them: read again once those writes are done. */
+  private afterRead(disagree: string[]): void {
+    // A failed read is not reported here: the periodic reload that backs up the change notices tries again.
+    if (disagree.length) this.changes.whenSettled(disagree, () => void this.reload().catch(() => undefined));
+  }
+
+  /**
+   * Applies a read of queues; returns the entries it disagrees on. `covered`: for a read of some queues only, those
+   * it covers (one stored before and missing from `queues` was deleted); without it, the read was of every queue.
+   */
+  private followQueues(queues: StoredQueue[], changed: ReadonlySet<string>, covered?: string[]): string[] {
     const disagree: string[] = [];
     const seen = new Set<string>();
     for (const { userId, name, ...stored } of queues) {
@@ -306,12 +339,18 @@ export class Settings {
       const q = Object.assign(this.queueFor(userId, name), stored);
       this.steerQueueLane(userId, name, q);
     }
-    for (const k of [...this.storedQueues]) {
-      if (seen.has(k)) continue;
+    for (const k of covered ?? [...this.storedQueues]) {
+      if (seen.has(k) || !this.storedQueues.has(k)) continue;
       const [userId, name] = k.split("\u0000");
       if (changed.has(queueEntry(userId, name))) disagree.push(queueEntry(userId, name));
       else this.queueDeletedElsewhere(userId, name);
     }
+    return disagree;
+  }
+
+  /** Applies a read of every key's flow-control settings; returns the entries it disagrees on. */
+  private followFlows(flows: { userId: string; key: string; settings: FlowSettings }[], changed: ReadonlySet<string>): string[] {
+    const disagree: string[] = [];
     for (const { userId, key, settings: stored } of flows) {
       const k = id(userId, key);
       const known = this.flows.get(k);
@@ -328,9 +367,7 @@ export class Settings {
       followStoredFlow(lane.limiter, known, stored);
       dispatcher.wake(lane);
     }
-    this.loaded = true;
-    // A failed read is not reported here: the periodic reload that backs up the change notices tries again.
-    if (disagree.length) this.changes.whenSettled(disagree, () => void this.reload().catch(() => undefined));
+    return disagree;
   }
 }
 

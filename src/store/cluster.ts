@@ -10,9 +10,9 @@ export type SharedSetting = "queues" | "flowSettings" | "urlGroups" | "signingKe
  * The kinds whose entries a node can read one by one (by user and id or name): news names the entries a commit
  * changed, so a node holding thousands of them reads those, not all of them again.
  */
-export type KeyedSetting = "schedules" | "urlGroups";
+export type KeyedSetting = "schedules" | "urlGroups" | "queues";
 
-/** An entry of a keyed kind: its user and its id (a schedule) or name (a URL group). */
+/** An entry of a keyed kind: its user and its id (a schedule) or name (a URL group, a queue). */
 export type SettingEntry = [userId: string, key: string];
 
 /**

@@ -46,6 +46,8 @@ export interface Store {
   getDlq(userId: string, dlqId: string): Promise<DlqRecord | undefined>;
 
   listQueues(): Promise<StoredQueue[]>;
+  /** One queue as stored now: what news of a queue changed on another node reads, instead of every queue. */
+  getQueue(userId: string, name: string): Promise<StoredQueue | undefined>;
   /** Unfinished messages of each queue, for its `lag`. */
   countQueueLag(userId: string, queueName: string): Promise<number>;
   listUrlGroups(): Promise<StoredUrlGroup[]>;

@@ -467,7 +467,7 @@ describe("news of a change names what it changed", () => {
 
   // `planted` is written through an idle node, which sends no news: it is only in the store. A node that read every
   // schedule or group again on hearing of another one would have it too.
-  it("a schedule or URL group changed on another node is read alone here: the leader follows it, and not one it was not told of", async () => {
+  it("a schedule, URL group or queue changed on another node is read alone here: the leader follows it, and not one it was not told of", async () => {
     const databaseUrl = schemaUrl();
     const first = await startSluice({ databaseUrl });
     const second = await startSluice({ databaseUrl });
@@ -478,6 +478,7 @@ describe("news of a change names what it changed", () => {
       const planted = `/${unique("planted")}`;
       await ok(await createSchedule(silent, planted));
       await ok(await silent.api("POST", "/v2/topics/planted-group/endpoints", { endpoints: [{ url: dest.url(`${planted}-group`) }] }));
+      await ok(await silent.api("POST", "/v2/queues", { queueName: "planted-queue", parallelism: 2 }));
 
       const told = `/${unique("told")}`;
       const { scheduleId } = await ok(await createSchedule(other, told));
@@ -489,6 +490,16 @@ describe("news of a change names what it changed", () => {
       await eventually(async () => (await leader.api("POST", "/v2/publish/told-group", { body: "fan" })).status === 200, 3000);
       await eventually(() => dest.at(`${told}-group`).length >= 1, 5000);
       expect((await leader.api("POST", "/v2/publish/planted-group", { body: "fan" })).status).toBe(404);
+
+      // A queue made there (by its first enqueue) is listed here; the planted one is not.
+      await ok(await other.api("POST", `/v2/enqueue/told-queue/${dest.url(`${told}-queue`)}`, { body: "queued" }));
+      const listed = async () => ((await ok(await leader.api("GET", "/v2/queues"))) as { name: string }[]).map((q) => q.name);
+      await eventually(async () => (await listed()).includes("told-queue"), 3000);
+      expect(await listed()).not.toContain("planted-queue");
+      await eventually(() => dest.at(`${told}-queue`).length === 1, 5000);
+      // Deleted there, it leaves the list here.
+      await ok(await other.api("DELETE", "/v2/queues/told-queue"));
+      await eventually(async () => !(await listed()).includes("told-queue"), 3000);
 
       // Deleted there: the leader reads that one schedule again, finds it gone, and stops firing it.
       await ok(await other.api("DELETE", `/v2/schedules/${scheduleId}`));
@@ -502,6 +513,8 @@ describe("news of a change names what it changed", () => {
       expect(dest.at(planted)).toHaveLength(0);
       await leader.scheduler.reload();
       await eventually(() => dest.at(planted).length >= 1, 5000);
+      await leader.engine.settings.reload();
+      expect(await listed()).toContain("planted-queue");
     } finally {
       await silent.close();
       await second.close();

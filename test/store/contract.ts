@@ -706,6 +706,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ]);
         // An upsert keeps the creation time and changes the rest.
         expect(await s.listQueues()).toEqual([{ ...queue("q1"), parallelism: 3, paused: true, updatedAtMs: 9 }]);
+        expect(await s.getQueue("u1", "q1")).toEqual({ ...queue("q1"), parallelism: 3, paused: true, updatedAtMs: 9 });
+        expect(await s.getQueue("u2", "q1")).toBeUndefined();
+        expect(await s.getQueue("u1", "q2")).toBeUndefined();
         expect(await s.listUrlGroups()).toEqual([{ userId: "u1", name: "g", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/a", name: "a" }] }]);
         expect(await s.getUrlGroup("u1", "g")).toEqual({ userId: "u1", name: "g", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/a", name: "a" }] });
         expect(await s.getUrlGroup("u2", "g")).toBeUndefined();
@@ -717,6 +720,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           { op: "deleteQueue", userId: "u1", name: "q1" },
           { op: "deleteUrlGroup", userId: "u1", name: "g" },
         ])).toEqual([{ applied: true }, { applied: false }, { applied: true }]);
+        expect(await s.getQueue("u1", "q1")).toBeUndefined();
         expect(await s.listQueues()).toEqual([]);
         expect(await s.listUrlGroups()).toEqual([]);
         expect(await s.getUrlGroup("u1", "g")).toBeUndefined();

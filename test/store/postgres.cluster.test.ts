@@ -125,14 +125,14 @@ describe("PostgreSQL store in a cluster", () => {
     await a.store.commit([{ op: "requestCancel", userId: "u1", id: "running", events: [event("running", "CANCEL_REQUESTED", 2)] }]);
     for (let i = 0; i < 50 && heardByB.length < 2; i++) await sleep(20);
     expect(heardByB).toEqual([
-      { from: "node-a", due: [["soon", now + 1000]], cancels: [], changed: ["queues"], entries: {}, leaderReleased: false },
+      { from: "node-a", due: [["soon", now + 1000]], cancels: [], changed: [], entries: { queues: [["u1", "q"]] }, leaderReleased: false },
       { from: "node-a", due: [], cancels: ["running"], changed: [], entries: {}, leaderReleased: false },
     ]);
     expect(heardByA).toEqual([]);
     expect(await b.member.cancelsRequested(["running", "soon"])).toEqual(["running"]);
   });
 
-  it("names the schedules and URL groups a commit changed, and asks for a whole read of a kind it changed too many of", async () => {
+  it("names the schedules, URL groups and queues a commit changed, and asks for a whole read of a kind it changed too many of", async () => {
     const url = freshSchema();
     const a = await node(url, "node-a");
     const b = await node(url, "node-b");
@@ -141,12 +141,12 @@ describe("PostgreSQL store in a cluster", () => {
     const schedule = (id: string) => ({ op: "putSchedule" as const, schedule: storedScheduleOf({ id }) });
     const group = { userId: "u1", name: "g1", createdAtMs: 1, updatedAtMs: 1, endpoints: [{ url: "http://127.0.0.1:1/x" }] };
     await a.store.commit([schedule("s1"), schedule("s2"), schedule("s1"), { op: "putUrlGroup", group, expectUpdatedAtMs: null }]);
-    await a.store.commit([{ op: "deleteSchedule", userId: "u1", id: "s2" }, { op: "deleteUrlGroup", userId: "u1", name: "g1" }]);
+    await a.store.commit([{ op: "deleteSchedule", userId: "u1", id: "s2" }, { op: "deleteUrlGroup", userId: "u1", name: "g1" }, { op: "deleteQueue", userId: "u1", name: "q1" }]);
     await a.store.commit(Array.from({ length: MAX_ENTRIES_PER_KIND + 1 }, (_, i) => schedule(`many-${i}`)));
     for (let i = 0; i < 50 && heard.length < 3; i++) await sleep(20);
     expect(heard.map((n) => [n.changed, n.entries])).toEqual([
       [[], { schedules: [["u1", "s1"], ["u1", "s2"]], urlGroups: [["u1", "g1"]] }],
-      [[], { schedules: [["u1", "s2"]], urlGroups: [["u1", "g1"]] }],
+      [[], { schedules: [["u1", "s2"]], urlGroups: [["u1", "g1"]], queues: [["u1", "q1"]] }],
       [["schedules"], {}],
     ]);
   });

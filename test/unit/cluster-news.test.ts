@@ -5,21 +5,22 @@ import { MAX_ENTRIES_PER_KIND, NewsCollector, parseNews } from "../../src/store/
 const NOTIFY_LIMIT_BYTES = 8000;
 
 describe("cluster news", () => {
-  it("names each changed schedule and URL group once, beside the kinds to read whole", () => {
+  it("names each changed schedule, URL group and queue once, beside the kinds to read whole", () => {
     const news = new NewsCollector("node-a");
     news.changedEntry("schedules", "u1", "s1");
     news.changedEntry("schedules", "u1", "s1");
     news.changedEntry("schedules", "u2", "s1");
     news.changedEntry("urlGroups", "u1", "g");
-    news.changed("queues");
+    news.changedEntry("queues", "u1", "q");
+    news.changed("flowSettings");
     const [payload, ...rest] = news.payloads();
     expect(rest).toEqual([]);
     expect(parseNews(payload)).toEqual({
       from: "node-a",
       due: [],
       cancels: [],
-      changed: ["queues"],
-      entries: { schedules: [["u1", "s1"], ["u2", "s1"]], urlGroups: [["u1", "g"]] },
+      changed: ["flowSettings"],
+      entries: { schedules: [["u1", "s1"], ["u2", "s1"]], urlGroups: [["u1", "g"]], queues: [["u1", "q"]] },
       leaderReleased: false,
     });
   });

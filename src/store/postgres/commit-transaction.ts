@@ -153,12 +153,12 @@ export class CommitTransaction {
         return op.then ? this.nested(op.then) : { result: APPLIED };
       }
       case "putQueue": {
-        this.news?.changed("queues");
         const q = op.queue;
+        this.news?.changedEntry("queues", q.userId, q.name);
         return this.rowWritten(putQueueSql(op.fields), [q.userId, q.name, q.parallelism, q.paused, q.createdAtMs, q.updatedAtMs]);
       }
       case "deleteQueue":
-        this.news?.changed("queues");
+        this.news?.changedEntry("queues", op.userId, op.name);
         return this.rowWritten(DELETE_QUEUE, [op.userId, op.name]);
       case "putFlowSettings":
         this.news?.changed("flowSettings");

@@ -27,18 +27,21 @@ interface Wire {
   s?: SettingEntry[];
   /** URL groups changed: [userId, name]. */
   g?: SettingEntry[];
+  /** Queues changed: [userId, name]. */
+  q?: SettingEntry[];
   r?: 1;
 }
 
 /** Where a keyed kind's entries travel. */
-const ENTRY_FIELD = { schedules: "s", urlGroups: "g" } as const satisfies Record<KeyedSetting, keyof Wire>;
+const ENTRY_FIELD = { schedules: "s", urlGroups: "g", queues: "q" } as const satisfies Record<KeyedSetting, keyof Wire>;
+const KEYED = Object.keys(ENTRY_FIELD) as KeyedSetting[];
 
 /** Collects what one commit tells the other nodes, and writes it as NOTIFY payloads (JSON, split to fit). */
 export class NewsCollector {
   private readonly dueSoon: [string, number][] = [];
   private readonly cancels: string[] = [];
   private readonly settings = new Set<SharedSetting>();
-  private readonly entries: Record<KeyedSetting, Map<string, SettingEntry>> = { schedules: new Map(), urlGroups: new Map() };
+  private readonly entries: Record<KeyedSetting, Map<string, SettingEntry>> = { schedules: new Map(), urlGroups: new Map(), queues: new Map() };
   private readonly horizon = Date.now() + DUE_SOON_MS;
 
   constructor(private readonly from: string) {}
@@ -75,7 +78,7 @@ export class NewsCollector {
       size = 0;
     };
     if (this.settings.size) wire.k = [...this.settings];
-    for (const kind of ["schedules", "urlGroups"] as const) {
+    for (const kind of KEYED) {
       if (this.settings.has(kind)) continue;
       for (const entry of this.entries[kind].values()) {
         if (size > MAX_PAYLOAD_BYTES) flush();
@@ -93,7 +96,7 @@ export class NewsCollector {
       (wire.c ??= []).push(id);
       size += id.length + 3;
     }
-    if (wire.d || wire.c || wire.k || wire.s || wire.g) flush();
+    if (wire.d || wire.c || wire.k || KEYED.some((kind) => wire[ENTRY_FIELD[kind]])) flush();
     return out;
   }
 }
@@ -113,7 +116,7 @@ export function parseNews(payload: string): ClusterNews | undefined {
   }
   if (typeof w?.f !== "string") return undefined;
   const entries: ClusterNews["entries"] = {};
-  for (const kind of ["schedules", "urlGroups"] as const) {
+  for (const kind of KEYED) {
     const list: unknown = w[ENTRY_FIELD[kind]];
     if (Array.isArray(list)) entries[kind] = list.filter(isEntry);
   }

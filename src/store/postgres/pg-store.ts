@@ -155,6 +155,11 @@ export class PgStore implements Store {
     return (await this.rows(S.LIST_QUEUES)).map(queueFromColumns);
   }
 
+  async getQueue(userId: string, name: string): Promise<StoredQueue | undefined> {
+    const [row] = await this.rows(S.GET_QUEUE, [userId, name]);
+    return row ? queueFromColumns(row) : undefined;
+  }
+
   async countQueueLag(userId: string, queueName: string): Promise<number> {
     return (await this.rows(M.QUEUE_LAG, [userId, queueName]))[0].n;
   }

@@ -474,6 +474,11 @@ export class SqliteStore implements Store {
     return (this.db.prepare(`SELECT * FROM queues`).all() as Row[]).map(queueFromColumns);
   }
 
+  async getQueue(userId: string, name: string): Promise<StoredQueue | undefined> {
+    const row = this.cached(`SELECT * FROM queues WHERE user_id = ? AND name = ?`).get(userId, name) as Row | undefined;
+    return row ? queueFromColumns(row) : undefined;
+  }
+
   async countQueueLag(userId: string, queueName: string): Promise<number> {
     return (this.stmts.queueLag.get(userId, queueName) as Row).n;
   }

@@ -26,6 +26,9 @@ export const DELETE_QUEUE = `DELETE FROM queues WHERE user_id = $1 AND name = $2
 
 export const LIST_QUEUES = `SELECT * FROM queues`;
 
+/** $1 user_id, $2 name */
+export const GET_QUEUE = `SELECT * FROM queues WHERE user_id = $1 AND name = $2`;
+
 /** $1 user_id, $2 key, $3 settings (JSON) */
 export const PUT_FLOW_SETTINGS = `INSERT INTO flow_keys (user_id, key, settings) VALUES ($1, $2, $3)
   ON CONFLICT (user_id, key) DO UPDATE SET settings = excluded.settings`;

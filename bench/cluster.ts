@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { request } from "undici";
 import { backendCpu } from "./backend-cpu.js";
-import { followerSchedules } from "./cluster-schedules.js";
+import { followerQueues, followerSchedules } from "./follower-changes.js";
 import { commitCounts, commitsPerMessage } from "./commit-counts.js";
 import { now, pacedPublishes } from "./paced.js";
 
@@ -10,10 +10,10 @@ import { now, pacedPublishes } from "./paced.js";
  * over them, delivered to the bench's receiver. For each size: batch and single throughput end to end, latency at a
  * fixed rate, and CPU per delivered message of each node and of the PostgreSQL server processes that serve them
  * (found by their clients' ports, so other users of the same server are not counted). With two nodes or more, also
- * what schedules created through a node that does not lead cost the leader (cluster-schedules.ts).
+ * what schedules and queues created through a node that does not lead cost the leader (follower-changes.ts).
  *
  * BENCH_CLUSTER_NODES (1,2,3) picks the sizes; BENCH_CLUSTER_BATCH_N (30000), BENCH_CLUSTER_SINGLE_N (10000),
- * BENCH_LATENCY_S (10) and BENCH_CLUSTER_SCHEDULES (3000) scale the runs.
+ * BENCH_LATENCY_S (10), BENCH_CLUSTER_SCHEDULES and BENCH_CLUSTER_QUEUES (3000 each) scale the runs.
  */
 
 export interface Node {
@@ -119,7 +119,10 @@ async function measure(kit: BenchKit, nodes: Node[]): Promise<void> {
   const lat = [...sent].map(([id, t]) => (kit.recv.arrivals.get(id) ?? NaN) - t).filter((x) => !Number.isNaN(x));
   kit.report(`${size}latency ${rate} msg/s for ${seconds} s, publish → delivery ${kit.summary(lat)}, lost ${sent.size - lat.length}, ${await cpu(sent.size)}`);
 
-  if (nodes.length > 1) await followerSchedules(kit, nodes, size);
+  if (nodes.length > 1) {
+    await followerSchedules(kit, nodes, size);
+    await followerQueues(kit, nodes, size);
+  }
 }
 
 /** Single publishes at `rate` per second, spread over the nodes; the time each was sent, by message id. */

@@ -1,3 +1,5 @@
+import type { SettingEntry } from "../store/cluster.js";
+
 /**
  * Runs a cache's reload one at a time and merges the calls that overlap. A call made while a run is reading may
  * come from a change the read started too early to see, so it is answered by the next run, which begins once the
@@ -31,11 +33,12 @@ export class CoalescedReload {
   }
 
   /**
-   * What news of entries another node changed reads: just those entries (`readEntries`), or a run until memory has
-   * been loaded once (there is nothing yet for a read of some entries to correct).
+   * What news of entries another node changed reads: each of those entries (`readEntry`, all at once), or a run
+   * until memory has been loaded once (there is nothing yet for a read of some entries to correct).
    */
-  entriesChanged(readEntries: () => Promise<void>): Promise<void> {
-    return this.loaded ? readEntries() : this.request();
+  entriesChanged(entries: SettingEntry[], readEntry: (userId: string, key: string) => Promise<void>): Promise<void> {
+    if (!this.loaded) return this.request();
+    return Promise.all(entries.map(([userId, key]) => readEntry(userId, key))).then(() => undefined);
   }
 
   request(): Promise<void> {

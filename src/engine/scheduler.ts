@@ -138,7 +138,7 @@ export class Scheduler {
    * a whole reload.
    */
   reloadEntries(entries: SettingEntry[]): Promise<void> {
-    return this.reloads.entriesChanged(() => Promise.all(entries.map(([userId, id]) => this.readOne(userId, id))).then(() => undefined));
+    return this.reloads.entriesChanged(entries, (userId, id) => this.readOne(userId, id));
   }
 
   get(userId: string, id: string): Schedule {

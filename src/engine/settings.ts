@@ -102,7 +102,7 @@ export class Settings {
    * queues made every other node read every queue again); before the first load, a whole reload.
    */
   reloadEntries(entries: SettingEntry[]): Promise<void> {
-    return this.reloads.entriesChanged(() => Promise.all(entries.map(([userId, name]) => this.readQueue(userId, name))).then(() => undefined));
+    return this.reloads.entriesChanged(entries, (userId, name) => this.readQueue(userId, name));
   }
 
   // ---- what the dispatcher reads ----------------------------------------------------------------

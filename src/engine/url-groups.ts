@@ -48,7 +48,7 @@ export class UrlGroups {
 
   /** `reload` for the groups another node's commit changed, read one by one; before the first load, a whole reload. */
   reloadEntries(entries: SettingEntry[]): Promise<void> {
-    return this.reloads.entriesChanged(() => Promise.all(entries.map(([userId, name]) => this.readOne(userId, name))).then(() => undefined));
+    return this.reloads.entriesChanged(entries, (userId, name) => this.readOne(userId, name));
   }
 
   get(userId: string, name: string): StoredUrlGroup | undefined {

@@ -93,14 +93,14 @@ describe("CoalescedReload", () => {
 
   it("news of some entries: a run until loaded, then just those entries' read", async () => {
     const { reload, runs } = manual();
-    let entryReads = 0;
-    const readEntries = async () => void entryReads++;
-    const first = reload.entriesChanged(readEntries);
+    const entryReads: string[] = [];
+    const readEntry = async (userId: string, key: string) => void entryReads.push(`${userId}/${key}`);
+    const first = reload.entriesChanged([["u1", "a"]], readEntry);
     expect(runs).toHaveLength(1);
     runs[0].finish();
     await first;
-    expect(entryReads).toBe(0);
-    await reload.entriesChanged(readEntries);
-    expect([entryReads, runs.length]).toEqual([1, 1]);
+    expect(entryReads).toEqual([]);
+    await reload.entriesChanged([["u1", "a"], ["u2", "b"]], readEntry);
+    expect([entryReads, runs.length]).toEqual([["u1/a", "u2/b"], 1]);
   });
 });

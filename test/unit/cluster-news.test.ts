@@ -53,6 +53,23 @@ describe("cluster news", () => {
     expect(heard.flatMap((n) => n.entries.urlGroups ?? [])).toEqual(listed);
   });
 
+  it("measures entries in bytes: a user id of letters beyond ASCII still splits under the limit", () => {
+    const news = new NewsCollector("node-a");
+    // 160 characters, 320 bytes in UTF-8: within the entry bound in characters and in bytes.
+    const user = "é".repeat(160);
+    for (let i = 0; i < MAX_ENTRIES_PER_KIND; i++) {
+      for (const kind of ["schedules", "urlGroups", "queues"] as const) news.changedEntry(kind, user, `${i}`.padEnd(100, "x"));
+    }
+    const payloads = news.payloads();
+    for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThan(NOTIFY_LIMIT_BYTES);
+    expect(payloads.map((p) => parseNews(p)!).flatMap((n) => n.entries.queues ?? [])).toHaveLength(MAX_ENTRIES_PER_KIND);
+
+    // 300 characters but 600 bytes: too long to list.
+    const long = new NewsCollector("node-a");
+    long.changedEntry("queues", "é".repeat(300), "q");
+    expect(long.payloads().map((p) => parseNews(p))).toMatchObject([{ changed: ["queues"], entries: {} }]);
+  });
+
   it("reads only well-formed entries from a payload", () => {
     const payload = JSON.stringify({ f: "node-b", s: [["u1", "s1"], ["u1"], "s2", [1, 2], ["u1", "s3", "extra"]], g: "not a list" });
     expect(parseNews(payload)?.entries).toEqual({ schedules: [["u1", "s1"]] });

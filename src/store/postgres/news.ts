@@ -15,7 +15,7 @@ const MAX_PAYLOAD_BYTES = 7_000;
  */
 export const MAX_ENTRIES_PER_KIND = 32;
 
-/** An entry longer than this as JSON (a very long user id) is not listed: its kind is read whole. */
+/** An entry longer than this in bytes as JSON (a very long user id) is not listed: its kind is read whole. */
 const MAX_ENTRY_BYTES = 500;
 
 interface Wire {
@@ -41,7 +41,12 @@ export class NewsCollector {
   private readonly dueSoon: [string, number][] = [];
   private readonly cancels: string[] = [];
   private readonly settings = new Set<SharedSetting>();
-  private readonly entries: Record<KeyedSetting, Map<string, SettingEntry>> = { schedules: new Map(), urlGroups: new Map(), queues: new Map() };
+  /** By `user\0key`: each entry once, with its size in a payload (bytes of its JSON and a comma). */
+  private readonly entries: Record<KeyedSetting, Map<string, { entry: SettingEntry; bytes: number }>> = {
+    schedules: new Map(),
+    urlGroups: new Map(),
+    queues: new Map(),
+  };
   private readonly horizon = Date.now() + DUE_SOON_MS;
 
   constructor(private readonly from: string) {}
@@ -62,9 +67,11 @@ export class NewsCollector {
   /** One entry of a keyed kind changed: the other nodes read it alone (unless the commit changed too many). */
   changedEntry(kind: KeyedSetting, userId: string, key: string): void {
     const entries = this.entries[kind];
-    entries.set(`${userId}\u0000${key}`, [userId, key]);
+    const entry: SettingEntry = [userId, key];
+    const bytes = Buffer.byteLength(JSON.stringify(entry)) + 1;
+    entries.set(`${userId}\u0000${key}`, { entry, bytes });
     // A payload is split only between items, so one item must leave the split's margin below PostgreSQL's limit.
-    if (entries.size > MAX_ENTRIES_PER_KIND || JSON.stringify([userId, key]).length > MAX_ENTRY_BYTES) this.settings.add(kind);
+    if (entries.size > MAX_ENTRIES_PER_KIND || bytes > MAX_ENTRY_BYTES) this.settings.add(kind);
   }
 
   /** Nothing when the commit changed nothing another node needs to hear of. */
@@ -80,10 +87,10 @@ export class NewsCollector {
     if (this.settings.size) wire.k = [...this.settings];
     for (const kind of KEYED) {
       if (this.settings.has(kind)) continue;
-      for (const entry of this.entries[kind].values()) {
+      for (const { entry, bytes } of this.entries[kind].values()) {
         if (size > MAX_PAYLOAD_BYTES) flush();
         (wire[ENTRY_FIELD[kind]] ??= []).push(entry);
-        size += JSON.stringify(entry).length + 1;
+        size += bytes;
       }
     }
     for (const d of this.dueSoon) {
